@@ -1,0 +1,10 @@
+//go:build tools
+
+// Package kube only pins the Kubernetes commands the test harness builds.
+package kube
+
+import (
+	_ "k8s.io/kubernetes/cmd/kube-apiserver"
+	_ "k8s.io/kubernetes/cmd/kube-controller-manager"
+	_ "k8s.io/kubernetes/cmd/kube-scheduler"
+)

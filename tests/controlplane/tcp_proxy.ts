@@ -1,0 +1,118 @@
+/**
+ * A loopback TCP proxy a test can break on purpose: pass bytes through,
+ * refuse and cut every connection (a partition), or hold connections open
+ * while forwarding nothing (a dead peer that never sends a FIN or RST).
+ * TLS passes through untouched, so clients still verify the real server.
+ *
+ * @example
+ * ```ts
+ * await using proxy = new TcpProxy(cp.apiServerPort);
+ * proxy.setMode("refuse"); // partition
+ * proxy.setMode("pass");   // healed
+ * ```
+ * @module
+ */
+
+/** What the proxy does with traffic. */
+export type ProxyMode = "pass" | "refuse" | "blackhole";
+
+/** The proxy: see the module documentation. */
+export class TcpProxy implements AsyncDisposable {
+  readonly port: number;
+  readonly #listener: Deno.TcpListener;
+  readonly #targetPort: number;
+  readonly #conns = new Set<Deno.Conn>();
+  readonly #tasks = new Set<Promise<void>>();
+  #mode: ProxyMode = "pass";
+  #accepting: Promise<void>;
+
+  constructor(targetPort: number) {
+    this.#targetPort = targetPort;
+    this.#listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+    this.port = (this.#listener.addr as Deno.NetAddr).port;
+    this.#accepting = this.#accept();
+  }
+
+  /** Connections open now (both sides counted once). */
+  get openConnections(): number {
+    return this.#conns.size / 2;
+  }
+
+  /** Switches mode; `refuse` also cuts every open connection. */
+  setMode(mode: ProxyMode): void {
+    this.#mode = mode;
+    if (mode === "refuse") this.#closeAll();
+  }
+
+  #closeAll(): void {
+    for (const c of this.#conns) {
+      try {
+        c.close();
+      } catch {
+        // already closed
+      }
+    }
+    this.#conns.clear();
+  }
+
+  async #accept(): Promise<void> {
+    for await (const client of this.#listener) {
+      if (this.#mode === "refuse") {
+        client.close();
+        continue;
+      }
+      const task = this.#serve(client);
+      this.#tasks.add(task);
+      task.finally(() => this.#tasks.delete(task));
+    }
+  }
+
+  async #serve(client: Deno.Conn): Promise<void> {
+    let upstream: Deno.Conn;
+    try {
+      upstream = await Deno.connect({ hostname: "127.0.0.1", port: this.#targetPort });
+    } catch {
+      client.close();
+      return;
+    }
+    this.#conns.add(client);
+    this.#conns.add(upstream);
+    const pipe = async (from: Deno.Conn, to: Deno.Conn) => {
+      const buf = new Uint8Array(64 * 1024);
+      try {
+        while (true) {
+          const n = await from.read(buf);
+          if (n === null) break;
+          // A black hole swallows bytes: the peer sees a live but silent connection.
+          if (this.#mode === "blackhole") continue;
+          let off = 0;
+          while (off < n) off += await to.write(buf.subarray(off, n));
+        }
+      } catch {
+        // either side closed
+      }
+      for (const c of [from, to]) {
+        if (this.#conns.delete(c)) {
+          try {
+            c.close();
+          } catch {
+            // already closed
+          }
+        }
+      }
+    };
+    await Promise.all([pipe(client, upstream), pipe(upstream, client)]);
+  }
+
+  /** Closes the listener and every connection. */
+  async close(): Promise<void> {
+    this.#listener.close();
+    this.#closeAll();
+    await this.#accepting.catch(() => {});
+    await Promise.all(this.#tasks);
+  }
+
+  async [Symbol.asyncDispose](): Promise<void> {
+    await this.close();
+  }
+}
