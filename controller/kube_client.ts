@@ -68,6 +68,7 @@ export class KubeClient {
   #tokenReloadMs: number;
   #requestTimeoutMs: number;
   #http: Deno.HttpClient;
+  #caPem?: string;
 
   constructor(options: KubeClientOptions) {
     this.server = options.server.replace(/\/+$/, "");
@@ -75,11 +76,26 @@ export class KubeClient {
     this.#tokenFile = options.tokenFile;
     this.#tokenReloadMs = options.tokenReloadMs ?? 60_000;
     this.#requestTimeoutMs = options.requestTimeoutMs ?? 30_000;
-    this.#http = Deno.createHttpClient({
-      caCerts: options.caPem ? [options.caPem] : undefined,
-      // One long-lived pool per client: watches and writes share connections.
+    this.#caPem = options.caPem;
+    this.#http = this.#createHttpClient();
+  }
+
+  #createHttpClient(): Deno.HttpClient {
+    return Deno.createHttpClient({
+      caCerts: this.#caPem ? [this.#caPem] : undefined,
       poolIdleTimeout: 90_000,
     });
+  }
+
+  /**
+   * Drops every pooled connection: later requests connect anew. Called when
+   * a request or watch went silent, because the connection it used may be
+   * half-open (its peer gone without a FIN) and would be handed out again.
+   */
+  resetConnections(): void {
+    const old = this.#http;
+    this.#http = this.#createHttpClient();
+    old.close();
   }
 
   /** Reads a kubeconfig file (its current context). */
@@ -166,8 +182,21 @@ export class KubeClient {
   async request<T>(method: string, path: string, options: RequestOptions = {}): Promise<T> {
     const timeout = AbortSignal.timeout(this.#requestTimeoutMs);
     const signal = options.signal ? AbortSignal.any([options.signal, timeout]) : timeout;
-    const res = await this.fetch(method, path, { ...options, signal });
-    const text = await res.text();
+    let text: string;
+    let res: Response;
+    try {
+      res = await this.fetch(method, path, { ...options, signal });
+      text = await res.text();
+    } catch (err) {
+      if (timeout.aborted) {
+        this.resetConnections();
+        throw new Error(
+          `${method} ${path}: no answer within ${this.#requestTimeoutMs} ms`,
+          { cause: err },
+        );
+      }
+      throw err;
+    }
     if (!res.ok) throw errorFromResponse(res.status, text);
     return (text ? JSON.parse(text) : undefined) as T;
   }

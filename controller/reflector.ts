@@ -359,6 +359,7 @@ export class Reflector<T extends KubeObject> {
     } catch (err) {
       if (this.#stopped) return;
       if (inactive) {
+        this.#client.resetConnections();
         this.#stats.inactivityTimeouts++;
         this.#stats.watchRestarts++;
         this.#opts.log(

@@ -2,6 +2,7 @@
  * A loopback TCP proxy a test can break on purpose: pass bytes through,
  * refuse and cut every connection (a partition), or hold connections open
  * while forwarding nothing (a dead peer that never sends a FIN or RST).
+ * A connection once black-holed stays so; `pass` only heals new ones.
  * TLS passes through untouched, so clients still verify the real server.
  *
  * @example
@@ -22,6 +23,7 @@ export class TcpProxy implements AsyncDisposable {
   readonly #listener: Deno.TcpListener;
   readonly #targetPort: number;
   readonly #conns = new Set<Deno.Conn>();
+  readonly #dead = new Set<Deno.Conn>();
   readonly #tasks = new Set<Promise<void>>();
   #mode: ProxyMode = "pass";
   #accepting: Promise<void>;
@@ -38,10 +40,11 @@ export class TcpProxy implements AsyncDisposable {
     return this.#conns.size / 2;
   }
 
-  /** Switches mode; `refuse` also cuts every open connection. */
+  /** Switches mode; `refuse` cuts every open connection, `blackhole` silences them. */
   setMode(mode: ProxyMode): void {
     this.#mode = mode;
     if (mode === "refuse") this.#closeAll();
+    if (mode === "blackhole") { for (const c of this.#conns) this.#dead.add(c); }
   }
 
   #closeAll(): void {
@@ -53,6 +56,7 @@ export class TcpProxy implements AsyncDisposable {
       }
     }
     this.#conns.clear();
+    this.#dead.clear();
   }
 
   async #accept(): Promise<void> {
@@ -77,6 +81,10 @@ export class TcpProxy implements AsyncDisposable {
     }
     this.#conns.add(client);
     this.#conns.add(upstream);
+    if (this.#mode === "blackhole") {
+      this.#dead.add(client);
+      this.#dead.add(upstream);
+    }
     const pipe = async (from: Deno.Conn, to: Deno.Conn) => {
       const buf = new Uint8Array(64 * 1024);
       try {
@@ -84,7 +92,7 @@ export class TcpProxy implements AsyncDisposable {
           const n = await from.read(buf);
           if (n === null) break;
           // A black hole swallows bytes: the peer sees a live but silent connection.
-          if (this.#mode === "blackhole") continue;
+          if (this.#dead.has(from)) continue;
           let off = 0;
           while (off < n) off += await to.write(buf.subarray(off, n));
         }
@@ -92,6 +100,7 @@ export class TcpProxy implements AsyncDisposable {
         // either side closed
       }
       for (const c of [from, to]) {
+        this.#dead.delete(c);
         if (this.#conns.delete(c)) {
           try {
             c.close();
