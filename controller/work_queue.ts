@@ -1,0 +1,172 @@
+/**
+ * A keyed work queue in the manner of client-go's: a key waiting is queued
+ * once however often it is added, a key is never handled by two workers at
+ * once (added while in progress, it runs again afterwards), failures come
+ * back with per-key exponential backoff, and `addAfter` schedules a key.
+ *
+ * @example
+ * ```ts
+ * const queue = new WorkQueue(async (key) => {
+ *   const outcome = await reconcile(key);
+ *   return outcome.kind === "retry" ? { retry: true } : {};
+ * }, { workers: 8 });
+ * queue.start();
+ * queue.add("default/gs-0");
+ * ```
+ * @module
+ */
+
+/** What a handler tells the queue about a key it handled. */
+export interface HandleResult {
+  /** Handle the key again after its per-key backoff. */
+  retry?: boolean;
+  /** Handle the key again after this many milliseconds (and forget its failures). */
+  requeueAfterMs?: number;
+}
+
+/** Options of {@linkcode WorkQueue}. */
+export interface WorkQueueOptions {
+  /** Keys handled at once. @default {8} */
+  workers?: number;
+  /** First retry delay of a failing key. @default {100} */
+  backoffBaseMs?: number;
+  /** Longest retry delay. @default {60_000} */
+  backoffMaxMs?: number;
+  /** Called when a handler throws (the key is retried). @default {console.error} */
+  onError?: (key: string, err: unknown) => void;
+}
+
+/** The queue: see the module documentation. */
+export class WorkQueue {
+  readonly #handler: (key: string) => Promise<HandleResult | void>;
+  readonly #workers: number;
+  readonly #baseMs: number;
+  readonly #maxMs: number;
+  readonly #onError: (key: string, err: unknown) => void;
+  /** Keys waiting, in order; a Set keeps insertion order and de-duplicates. */
+  readonly #ready = new Set<string>();
+  readonly #processing = new Set<string>();
+  /** Added while processing: go back to #ready when done. */
+  readonly #dirty = new Set<string>();
+  readonly #failures = new Map<string, number>();
+  readonly #timers = new Map<string, { at: number; timer: ReturnType<typeof setTimeout> }>();
+  #running = false;
+  #idleWaiters: (() => void)[] = [];
+
+  constructor(
+    handler: (key: string) => Promise<HandleResult | void>,
+    options: WorkQueueOptions = {},
+  ) {
+    this.#handler = handler;
+    this.#workers = options.workers ?? 8;
+    this.#baseMs = options.backoffBaseMs ?? 100;
+    this.#maxMs = options.backoffMaxMs ?? 60_000;
+    this.#onError = options.onError ?? ((key, err) => console.error(`${key}: ${err}`));
+  }
+
+  /** Keys waiting to be handled (not counting scheduled or in-progress ones). */
+  get depth(): number {
+    return this.#ready.size;
+  }
+
+  /** Keys being handled now. */
+  get inProgress(): number {
+    return this.#processing.size;
+  }
+
+  /** Keys scheduled for later (backoff or requeue). */
+  get scheduled(): number {
+    return this.#timers.size;
+  }
+
+  /** Queues `key` now; a pending delayed add of it is dropped. */
+  add(key: string): void {
+    const t = this.#timers.get(key);
+    if (t) {
+      clearTimeout(t.timer);
+      this.#timers.delete(key);
+    }
+    if (this.#processing.has(key)) {
+      this.#dirty.add(key);
+      return;
+    }
+    this.#ready.add(key);
+    this.#pump();
+  }
+
+  /** Queues `key` after `ms`; an earlier scheduled add wins over a later one. */
+  addAfter(key: string, ms: number): void {
+    if (ms <= 0) return this.add(key);
+    const at = Date.now() + ms;
+    const existing = this.#timers.get(key);
+    if (existing && existing.at <= at) return;
+    if (existing) clearTimeout(existing.timer);
+    const timer = setTimeout(() => {
+      this.#timers.delete(key);
+      this.add(key);
+    }, ms);
+    this.#timers.set(key, { at, timer });
+  }
+
+  /** Failures in a row of `key` so far. */
+  failures(key: string): number {
+    return this.#failures.get(key) ?? 0;
+  }
+
+  /** Starts handing keys to workers. */
+  start(): void {
+    this.#running = true;
+    this.#pump();
+  }
+
+  /** Stops handing out keys and waits for the ones in progress. Scheduled keys are dropped. */
+  async stop(): Promise<void> {
+    this.#running = false;
+    for (const t of this.#timers.values()) clearTimeout(t.timer);
+    this.#timers.clear();
+    if (this.#processing.size > 0) await new Promise<void>((r) => this.#idleWaiters.push(r));
+  }
+
+  /** Resolves when nothing is waiting or in progress (scheduled keys aside). */
+  async idle(): Promise<void> {
+    if (this.#ready.size === 0 && this.#processing.size === 0) return;
+    await new Promise<void>((r) => this.#idleWaiters.push(r));
+  }
+
+  #pump(): void {
+    if (!this.#running) return;
+    while (this.#processing.size < this.#workers && this.#ready.size > 0) {
+      const key = this.#ready.values().next().value!;
+      this.#ready.delete(key);
+      this.#processing.add(key);
+      this.#process(key);
+    }
+  }
+
+  async #process(key: string): Promise<void> {
+    let result: HandleResult | void;
+    try {
+      result = await this.#handler(key);
+    } catch (err) {
+      this.#onError(key, err);
+      result = { retry: true };
+    }
+    this.#processing.delete(key);
+    if (result?.retry) {
+      const n = this.#failures.get(key) ?? 0;
+      this.#failures.set(key, n + 1);
+      this.addAfter(key, Math.min(this.#maxMs, this.#baseMs * 2 ** n));
+    } else {
+      this.#failures.delete(key);
+      if (result?.requeueAfterMs !== undefined) this.addAfter(key, result.requeueAfterMs);
+    }
+    if (this.#dirty.delete(key)) {
+      if (this.#running) this.add(key);
+      else this.#ready.add(key);
+    }
+    if (this.#running) this.#pump();
+    if (this.#processing.size === 0 && (this.#ready.size === 0 || !this.#running)) {
+      for (const resolve of this.#idleWaiters.splice(0)) resolve();
+    }
+  }
+}
