@@ -38,7 +38,7 @@ export interface WorkQueueOptions {
 
 /** The queue: see the module documentation. */
 export class WorkQueue {
-  readonly #handler: (key: string) => Promise<HandleResult | void>;
+  readonly #handler: (key: string) => Promise<HandleResult | void> | HandleResult | void;
   readonly #workers: number;
   readonly #baseMs: number;
   readonly #maxMs: number;
@@ -54,7 +54,7 @@ export class WorkQueue {
   #idleWaiters: (() => void)[] = [];
 
   constructor(
-    handler: (key: string) => Promise<HandleResult | void>,
+    handler: (key: string) => Promise<HandleResult | void> | HandleResult | void,
     options: WorkQueueOptions = {},
   ) {
     this.#handler = handler;

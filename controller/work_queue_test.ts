@@ -5,7 +5,7 @@ const tick = (ms = 0) => new Promise((r) => setTimeout(r, ms));
 
 Deno.test("add() queues a key once however often it is added", async () => {
   const seen: string[] = [];
-  const q = new WorkQueue(async (key) => {
+  const q = new WorkQueue((key) => {
     seen.push(key);
   }, { workers: 1 });
   q.add("a");
@@ -61,7 +61,7 @@ Deno.test("workers handle different keys in parallel up to the limit", async () 
 
 Deno.test("a failing key is retried with growing backoff and forgotten on success", async () => {
   const times: number[] = [];
-  const q = new WorkQueue(async () => {
+  const q = new WorkQueue(() => {
     times.push(Date.now());
     if (times.length < 4) return { retry: true };
   }, { workers: 1, backoffBaseMs: 20, backoffMaxMs: 1000 });
@@ -79,7 +79,7 @@ Deno.test("a failing key is retried with growing backoff and forgotten on succes
 Deno.test("a handler that throws is reported and retried", async () => {
   const errors: string[] = [];
   let calls = 0;
-  const q = new WorkQueue(async () => {
+  const q = new WorkQueue(() => {
     if (++calls === 1) throw new Error("boom");
   }, {
     workers: 1,
@@ -94,7 +94,7 @@ Deno.test("a handler that throws is reported and retried", async () => {
 
 Deno.test("addAfter() keeps the earliest schedule and add() overrides it", async () => {
   const seen: string[] = [];
-  const q = new WorkQueue(async (key) => {
+  const q = new WorkQueue((key) => {
     seen.push(key);
   }, { workers: 1 });
   q.start();
@@ -113,7 +113,7 @@ Deno.test("addAfter() keeps the earliest schedule and add() overrides it", async
 
 Deno.test("requeueAfterMs schedules the key again", async () => {
   let calls = 0;
-  const q = new WorkQueue(async () => {
+  const q = new WorkQueue(() => {
     calls++;
     return calls === 1 ? { requeueAfterMs: 10 } : {};
   });
