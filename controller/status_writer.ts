@@ -1,0 +1,114 @@
+/**
+ * Writes a Pod's NetworkStatus where users read it: the Pod annotation
+ * `game.kruise.io/network-status`, the OpenKruiseGame `GameServer` of the
+ * same name (`status.networkStatus`, status subresource), and the Agones
+ * `GameServer` the Pod's `agones.dev/gameserver` label names (an
+ * annotation). Each write is a merge patch of only that field, and only
+ * when what is there differs, so an unchanged world costs no request.
+ *
+ * @example
+ * ```ts
+ * const writer = new StatusWriter(client);
+ * await writer.writePod(pod, status);
+ * ```
+ * @module
+ */
+
+import { KubeApiError, type KubeClient } from "./kube_client.ts";
+import { NETWORK_STATUS_ANNOTATION, type NetworkStatus, type Pod } from "../providers/types.ts";
+
+/** Label Agones puts on a GameServer's Pod, naming the GameServer. */
+export const AGONES_GAMESERVER_LABEL = "agones.dev/gameserver";
+
+/** An OpenKruiseGame GameServer, as far as gamenet reads it. */
+export interface KruiseGameServer {
+  metadata: { name: string; namespace: string; uid?: string };
+  status?: { networkStatus?: Partial<NetworkStatus> };
+}
+
+/** An Agones GameServer, as far as gamenet reads it. */
+export interface AgonesGameServer {
+  metadata: { name: string; namespace: string; annotations?: Record<string, string> };
+}
+
+/** Parses the network-status annotation of a Pod (undefined when absent or unreadable). */
+export function readPodStatus(pod: Pod): NetworkStatus | undefined {
+  const raw = pod.metadata.annotations?.[NETWORK_STATUS_ANNOTATION];
+  if (!raw) return undefined;
+  try {
+    return JSON.parse(raw) as NetworkStatus;
+  } catch {
+    return undefined;
+  }
+}
+
+/** Equal as JSON, key order aside. */
+export function sameStatus(a: unknown, b: unknown): boolean {
+  return canonical(a) === canonical(b);
+}
+
+function canonical(v: unknown): string {
+  return JSON.stringify(
+    v,
+    (_k, val) =>
+      val && typeof val === "object" && !Array.isArray(val)
+        ? Object.fromEntries(Object.entries(val).sort(([x], [y]) => (x < y ? -1 : x > y ? 1 : 0)))
+        : val,
+  );
+}
+
+/** The writer: see the module documentation. */
+export class StatusWriter {
+  readonly #client: KubeClient;
+
+  constructor(client: KubeClient) {
+    this.#client = client;
+  }
+
+  /** Writes the Pod annotation unless it already holds `status`. Returns whether it wrote. */
+  async writePod(pod: Pod, status: NetworkStatus): Promise<boolean> {
+    if (sameStatus(readPodStatus(pod), status)) return false;
+    const { namespace, name, uid } = pod.metadata;
+    await this.#client.request("PATCH", `/api/v1/namespaces/${namespace}/pods/${name}`, {
+      contentType: "application/merge-patch+json",
+      // The UID makes the patch fail (409) on a new Pod that took the name meanwhile.
+      body: {
+        metadata: { uid, annotations: { [NETWORK_STATUS_ANNOTATION]: JSON.stringify(status) } },
+      },
+    });
+    return true;
+  }
+
+  /** Writes `status.networkStatus` of an OpenKruiseGame GameServer unless it already holds it. */
+  async writeKruiseGameServer(gs: KruiseGameServer, status: NetworkStatus): Promise<boolean> {
+    if (sameStatus(gs.status?.networkStatus, status)) return false;
+    const path =
+      `/apis/game.kruise.io/v1alpha1/namespaces/${gs.metadata.namespace}/gameservers/${gs.metadata.name}/status`;
+    return await this.#patchIgnoringGone(path, { status: { networkStatus: status } });
+  }
+
+  /** Writes the network-status annotation of an Agones GameServer unless it already holds it. */
+  async writeAgonesGameServer(gs: AgonesGameServer, status: NetworkStatus): Promise<boolean> {
+    const current = gs.metadata.annotations?.[NETWORK_STATUS_ANNOTATION];
+    if (current && sameStatus(JSON.parse(current), status)) return false;
+    const path =
+      `/apis/agones.dev/v1/namespaces/${gs.metadata.namespace}/gameservers/${gs.metadata.name}`;
+    return await this.#patchIgnoringGone(path, {
+      metadata: { annotations: { [NETWORK_STATUS_ANNOTATION]: JSON.stringify(status) } },
+    });
+  }
+
+  async #patchIgnoringGone(path: string, body: unknown): Promise<boolean> {
+    try {
+      await this.#client.request("PATCH", path, {
+        contentType: "application/merge-patch+json",
+        body,
+      });
+      return true;
+    } catch (err) {
+      // Deleted between the cache read and the write: nothing left to report on.
+      if (err instanceof KubeApiError && err.status === 404) return false;
+      throw err;
+    }
+  }
+}
