@@ -1,0 +1,276 @@
+/**
+ * The Pod reconciler and admission handler, generic over network types.
+ * `reconcile(key)` is level-based: it reads the Pod from the cache, asks
+ * its provider to bring the world in line, and writes the NetworkStatus
+ * (Pod annotation, OpenKruiseGame and Agones GameServers) only where it
+ * differs. Users' mistakes become a Warning Event and a NotReady status.
+ *
+ * @example
+ * ```ts
+ * const pods = new PodController({ registry, cache, writer, events });
+ * queue = new WorkQueue((key) => pods.reconcile(key));
+ * ```
+ * @module
+ */
+
+import type { HandleResult } from "./work_queue.ts";
+import type { EventRecorder, ObjectRef } from "./event_recorder.ts";
+import {
+  AGONES_GAMESERVER_LABEL,
+  type AgonesGameServer,
+  type KruiseGameServer,
+  readPodStatus,
+  type StatusWriter,
+} from "./status_writer.ts";
+import { KubeApiError } from "./kube_client.ts";
+import type { ProviderRegistry } from "../providers/registry.ts";
+import type { Provider } from "../providers/provider.ts";
+import {
+  ConfError,
+  type JsonPatchOp,
+  NETWORK_TYPE_ANNOTATION,
+  type NetworkReport,
+  type NetworkStatus,
+  type Node,
+  type Outcome,
+  OWNER_ANNOTATION,
+  type Pod,
+} from "../providers/types.ts";
+
+/** Read access to the caches the controller needs. */
+export interface PodControllerCache {
+  pod(key: string): Pod | undefined;
+  node(name: string): Node | undefined;
+  kruiseGameServer?(key: string): KruiseGameServer | undefined;
+  agonesGameServer?(key: string): AgonesGameServer | undefined;
+}
+
+/** Hooks for metrics; all optional. */
+export interface PodControllerMetrics {
+  reconciled?(result: string, seconds: number): void;
+  error?(kind: string): void;
+}
+
+/** Dependencies of {@linkcode PodController}. */
+export interface PodControllerOptions {
+  registry: ProviderRegistry;
+  cache: PodControllerCache;
+  writer: StatusWriter;
+  events: EventRecorder;
+  metrics?: PodControllerMetrics;
+  /** @default {console.error} */
+  log?: (message: string) => void;
+  /** @default {() => new Date()} */
+  now?: () => Date;
+}
+
+/** An admission request, as far as the controller reads it. */
+export interface PodAdmission {
+  uid: string;
+  namespace: string;
+  dryRun?: boolean;
+  pod: Pod;
+}
+
+/** An admission answer. */
+export type PodAdmissionResult =
+  | { allowed: true; patch: JsonPatchOp[]; warnings?: string[] }
+  | { allowed: false; code: number; message: string };
+
+interface Tracked {
+  provider: Provider;
+  owner: string;
+}
+
+function escapePointer(s: string): string {
+  return s.replace(/~/g, "~0").replace(/\//g, "~1");
+}
+
+function rfc3339(d: Date): string {
+  return d.toISOString().replace(/\.\d{3}Z$/, "Z");
+}
+
+/** The allocation key of a live Pod. */
+export function ownerOf(key: string, pod: Pod): string {
+  return pod.metadata.annotations?.[OWNER_ANNOTATION] ?? key;
+}
+
+/** The reconciler: see the module documentation. */
+export class PodController {
+  readonly #o: Required<Omit<PodControllerOptions, "metrics">> & { metrics: PodControllerMetrics };
+  /** Pods a provider holds something for: released when they go. */
+  readonly #tracked = new Map<string, Tracked>();
+
+  constructor(options: PodControllerOptions) {
+    this.#o = {
+      log: (m) => console.error(m),
+      now: () => new Date(),
+      metrics: {},
+      ...options,
+    };
+  }
+
+  /** Pods currently tracked (managed by some provider). */
+  get tracked(): ReadonlyMap<string, { provider: string; owner: string }> {
+    return new Map(
+      [...this.#tracked].map(([k, t]) => [k, { provider: t.provider.name, owner: t.owner }]),
+    );
+  }
+
+  /** Marks a Pod found at start-up as held by `provider` under `owner`. */
+  adopt(key: string, provider: Provider, owner: string): void {
+    this.#tracked.set(key, { provider, owner });
+  }
+
+  /** Admission of a Pod being created. Never throws. */
+  async admit(req: PodAdmission): Promise<PodAdmissionResult> {
+    const pod = req.pod;
+    pod.metadata.namespace ??= req.namespace;
+    const provider = this.#o.registry.get(pod.metadata.annotations?.[NETWORK_TYPE_ANNOTATION]);
+    if (!provider) return { allowed: true, patch: [] };
+    let conf: unknown;
+    try {
+      conf = provider.parse(pod);
+    } catch (err) {
+      if (err instanceof ConfError) return { allowed: false, code: 422, message: err.message };
+      throw err;
+    }
+    // A reinvoked admission already carries the owner it was given.
+    const existing = pod.metadata.annotations?.[OWNER_ANNOTATION];
+    const owner = existing ?? `admission/${req.uid}`;
+    try {
+      const result = await provider.admit(pod, conf, { owner, dryRun: req.dryRun ?? false });
+      const patch: JsonPatchOp[] = existing ? [] : [{
+        op: "add",
+        path: `/metadata/annotations/${escapePointer(OWNER_ANNOTATION)}`,
+        value: owner,
+      }];
+      return { allowed: true, patch: [...patch, ...result.patch], warnings: result.warnings };
+    } catch (err) {
+      if (err instanceof ConfError) return { allowed: false, code: 422, message: err.message };
+      this.#o.metrics.error?.("admission");
+      return {
+        allowed: false,
+        code: 500,
+        message: `gamenet could not admit the Pod: ${(err as Error).message}`,
+      };
+    }
+  }
+
+  /** Level-based reconcile of one Pod key. */
+  async reconcile(key: string): Promise<HandleResult> {
+    const started = performance.now();
+    let result = "done";
+    try {
+      const handled = await this.#reconcile(key);
+      if (handled.retry) result = "retry";
+      else if (handled.requeueAfterMs !== undefined) result = "requeue";
+      return handled;
+    } catch (err) {
+      result = "error";
+      this.#o.metrics.error?.(err instanceof KubeApiError ? `api_${err.status}` : "reconcile");
+      throw err;
+    } finally {
+      this.#o.metrics.reconciled?.(result, (performance.now() - started) / 1000);
+    }
+  }
+
+  async #reconcile(key: string): Promise<HandleResult> {
+    const pod = this.#o.cache.pod(key);
+    const tracked = this.#tracked.get(key);
+    const provider = pod
+      ? this.#o.registry.get(pod.metadata.annotations?.[NETWORK_TYPE_ANNOTATION])
+      : undefined;
+    const gone = !pod || pod.status?.phase === "Succeeded" || pod.status?.phase === "Failed";
+    if (gone || !provider || (tracked && tracked.provider !== provider)) {
+      if (tracked) {
+        await tracked.provider.release(tracked.owner);
+        this.#tracked.delete(key);
+      }
+      if (gone || !provider) return {};
+    }
+    const owner = ownerOf(key, pod!);
+    const ref = podObjectRef(pod!);
+    let conf: unknown;
+    try {
+      conf = provider.parse(pod!);
+    } catch (err) {
+      if (!(err instanceof ConfError)) throw err;
+      await this.#o.events.warning(ref, err.reason, err.message);
+      await this.#writeStatus(key, pod!, notReady());
+      return {};
+    }
+    this.#tracked.set(key, { provider, owner });
+    const outcome: Outcome = await provider.reconcile(pod!, conf, {
+      owner,
+      node: (name) => this.#o.cache.node(name),
+    });
+    switch (outcome.kind) {
+      case "done":
+        await this.#writeStatus(key, pod!, outcome.report);
+        return {};
+      case "failed":
+        await this.#o.events.warning(ref, outcome.error.reason, outcome.error.message);
+        await this.#writeStatus(key, pod!, outcome.report);
+        return {};
+      case "requeueAfter":
+        if (outcome.report) await this.#writeStatus(key, pod!, outcome.report);
+        return { requeueAfterMs: outcome.ms };
+      case "retry":
+        this.#o.log(`Pod ${key}: ${outcome.error.message}`);
+        if (outcome.report) await this.#writeStatus(key, pod!, outcome.report);
+        return { retry: true };
+    }
+  }
+
+  async #writeStatus(key: string, pod: Pod, report: NetworkReport): Promise<void> {
+    const previous = readPodStatus(pod);
+    const now = rfc3339(this.#o.now());
+    const status: NetworkStatus = {
+      networkType: pod.metadata.annotations?.[NETWORK_TYPE_ANNOTATION] ?? "",
+      currentNetworkState: report.currentNetworkState,
+      desiredNetworkState: report.desiredNetworkState,
+      createTime: previous?.createTime ?? now,
+      lastTransitionTime: previous && previous.currentNetworkState === report.currentNetworkState
+        ? previous.lastTransitionTime
+        : now,
+      internalAddresses: report.internalAddresses,
+      externalAddresses: report.externalAddresses,
+    };
+    try {
+      await this.#o.writer.writePod(pod, status);
+    } catch (err) {
+      // 409: the Pod with this name has another UID now; the new one gets its own reconcile.
+      // 404: gone meanwhile; its delete event releases what it held.
+      if (err instanceof KubeApiError && (err.status === 404 || err.status === 409)) return;
+      throw err;
+    }
+    const kgs = this.#o.cache.kruiseGameServer?.(key);
+    if (kgs) await this.#o.writer.writeKruiseGameServer(kgs, status);
+    const agonesName = pod.metadata.labels?.[AGONES_GAMESERVER_LABEL];
+    if (agonesName) {
+      const ags = this.#o.cache.agonesGameServer?.(`${pod.metadata.namespace}/${agonesName}`);
+      if (ags) await this.#o.writer.writeAgonesGameServer(ags, status);
+    }
+  }
+}
+
+function notReady(): NetworkReport {
+  return {
+    currentNetworkState: "NotReady",
+    desiredNetworkState: "Ready",
+    internalAddresses: [],
+    externalAddresses: [],
+  };
+}
+
+/** The Event target for a Pod. */
+export function podObjectRef(pod: Pod): ObjectRef {
+  return {
+    apiVersion: "v1",
+    kind: "Pod",
+    namespace: pod.metadata.namespace ?? "default",
+    name: pod.metadata.name ?? "",
+    uid: pod.metadata.uid,
+  };
+}
