@@ -1,0 +1,377 @@
+/**
+ * Runs the controller in the order that keeps allocations safe:
+ * caches synced → leadership won → allocator restored from every live Pod
+ * → ready (webhook answers, `/readyz` 200) → workers reconcile. A follower
+ * keeps its caches warm but allocates nothing and is not ready; a leader
+ * that loses its Lease stops allocating at once and calls
+ * `onLostLeadership` (the binary exits, as controller-runtime does, so the
+ * next start is a clean follower).
+ *
+ * @example
+ * ```ts
+ * const manager = new Manager({ client, registry, settings, onLostLeadership: () => Deno.exit(1) });
+ * await manager.start();
+ * ```
+ * @module
+ */
+
+import type { KubeClient } from "./kube_client.ts";
+import { type KubeObject, objectKey, Reflector } from "./reflector.ts";
+import { WorkQueue } from "./work_queue.ts";
+import { LeaderElector } from "./leader_elector.ts";
+import { EventRecorder } from "./event_recorder.ts";
+import { StatusWriter } from "./status_writer.ts";
+import type { AgonesGameServer, KruiseGameServer } from "./status_writer.ts";
+import {
+  ownerOf,
+  type PodAdmission,
+  type PodAdmissionResult,
+  PodController,
+  podObjectRef,
+} from "./pod_controller.ts";
+import type { ProviderRegistry } from "../providers/registry.ts";
+import { NETWORK_TYPE_ANNOTATION, type Node, type Pod } from "../providers/types.ts";
+
+/** Settings of {@linkcode Manager} (see `controller/config.ts` for their defaults). */
+export interface ManagerSettings {
+  workers: number;
+  resyncMs: number;
+  admissionGraceMs: number;
+  leaderElect: boolean;
+  namespace: string;
+  leaseName: string;
+  identity: string;
+}
+
+/** Metrics hooks, all optional. */
+export interface ManagerMetrics {
+  reconciled?(result: string, seconds: number): void;
+  error?(kind: string): void;
+}
+
+/** Options of {@linkcode Manager}. */
+export interface ManagerOptions {
+  client: KubeClient;
+  registry: ProviderRegistry;
+  settings: ManagerSettings;
+  metrics?: ManagerMetrics;
+  /** Called when a leader loses its Lease. @default {() => {}} */
+  onLostLeadership?: () => void;
+  /** @default {console.error} */
+  log?: (message: string) => void;
+}
+
+/** Readiness, with the reason when not ready. */
+export interface Readiness {
+  ready: boolean;
+  reason: string;
+}
+
+const LAST_APPLIED = "kubectl.kubernetes.io/last-applied-configuration";
+const DISCOVERY_RETRY_MS = 60_000;
+const SWEEP_EVERY_MS = 15_000;
+
+/** Keeps only what gamenet reads of a Pod: thousands of Pods stay small in memory. */
+export function slimPod(pod: Pod): Pod {
+  const m = pod.metadata;
+  const annotations = m.annotations ? { ...m.annotations } : undefined;
+  if (annotations) delete annotations[LAST_APPLIED];
+  return {
+    metadata: {
+      name: m.name,
+      namespace: m.namespace,
+      uid: m.uid,
+      resourceVersion: m.resourceVersion,
+      creationTimestamp: m.creationTimestamp,
+      deletionTimestamp: m.deletionTimestamp,
+      labels: m.labels,
+      annotations,
+      ownerReferences: m.ownerReferences,
+    },
+    spec: pod.spec && {
+      nodeName: pod.spec.nodeName,
+      hostNetwork: pod.spec.hostNetwork,
+      containers: pod.spec.containers.map((c) => ({ name: c.name, ports: c.ports })),
+    },
+    status: pod.status && {
+      phase: pod.status.phase,
+      podIP: pod.status.podIP,
+      podIPs: pod.status.podIPs,
+      hostIP: pod.status.hostIP,
+    },
+  };
+}
+
+function slimNode(node: Node): Node {
+  return {
+    metadata: {
+      name: node.metadata.name,
+      uid: node.metadata.uid,
+      resourceVersion: node.metadata.resourceVersion,
+      labels: node.metadata.labels,
+    },
+    status: { addresses: node.status?.addresses },
+  };
+}
+
+type Phase = "starting" | "syncing" | "following" | "restoring" | "ready" | "stopped";
+
+/** The manager: see the module documentation. */
+export class Manager {
+  readonly #o: Required<Omit<ManagerOptions, "metrics">> & { metrics: ManagerMetrics };
+  readonly pods: Reflector<Pod & KubeObject>;
+  readonly nodes: Reflector<Node & KubeObject>;
+  #kruise?: Reflector<KruiseGameServer & KubeObject>;
+  #agones?: Reflector<AgonesGameServer & KubeObject>;
+  readonly controller: PodController;
+  readonly queue: WorkQueue;
+  readonly events: EventRecorder;
+  #elector?: LeaderElector;
+  #phase: Phase = "starting";
+  #stopped = false;
+  #timers: ReturnType<typeof setInterval>[] = [];
+  #discoveryTimer?: ReturnType<typeof setTimeout>;
+
+  constructor(options: ManagerOptions) {
+    this.#o = { onLostLeadership: () => {}, log: (m) => console.error(m), metrics: {}, ...options };
+    const { client, log } = this.#o;
+    this.events = new EventRecorder(client, { instance: options.settings.identity, log });
+    this.pods = new Reflector<Pod & KubeObject>(client, {
+      path: "/api/v1/pods",
+      transform: slimPod as (p: Pod & KubeObject) => Pod & KubeObject,
+      log,
+    }, {
+      onAdd: (pod) => this.#podChanged(objectKey(pod), pod),
+      onUpdate: (_old, pod) => this.#podChanged(objectKey(pod), pod),
+      onDelete: (pod) => this.#podChanged(objectKey(pod), undefined),
+    });
+    this.nodes = new Reflector<Node & KubeObject>(client, {
+      path: "/api/v1/nodes",
+      transform: slimNode as (n: Node & KubeObject) => Node & KubeObject,
+      log,
+    }, {
+      // A node's address change moves every host-port address on it.
+      onUpdate: (old, node) => {
+        if (JSON.stringify(old.status?.addresses) !== JSON.stringify(node.status?.addresses)) {
+          this.#enqueuePodsOn(node.metadata.name);
+        }
+      },
+    });
+    this.controller = new PodController({
+      registry: options.registry,
+      writer: new StatusWriter(client),
+      events: this.events,
+      metrics: this.#o.metrics,
+      log,
+      cache: {
+        pod: (key) => this.pods.get(key),
+        node: (name) => this.nodes.get(name),
+        kruiseGameServer: (key) => this.#kruise?.get(key),
+        agonesGameServer: (key) => this.#agones?.get(key),
+      },
+    });
+    this.queue = new WorkQueue((key) => this.controller.reconcile(key), {
+      workers: options.settings.workers,
+      onError: (key, err) => log(`Reconcile ${key}: ${(err as Error).message}`),
+    });
+  }
+
+  /** Whether this replica serves (leader, caches synced, allocator restored). */
+  get readiness(): Readiness {
+    const reasons: Record<Phase, string> = {
+      starting: "starting",
+      syncing: "caches not synced",
+      following: `not the leader (the leader is ${this.#elector?.leader || "unknown"})`,
+      restoring: "restoring allocations",
+      ready: "",
+      stopped: "stopped",
+    };
+    return { ready: this.#phase === "ready", reason: reasons[this.#phase] };
+  }
+
+  /** Starts caches and, once they are synced, the election (or leads at once without one). */
+  async start(): Promise<void> {
+    this.#phase = "syncing";
+    this.pods.start();
+    this.nodes.start();
+    this.#discoverGameServers();
+    await Promise.all([this.pods.synced, this.nodes.synced]);
+    // stop() may have run while the caches synced.
+    if (this.#stopped) return;
+    if (!this.#o.settings.leaderElect) {
+      this.#lead();
+      return;
+    }
+    this.#phase = "following";
+    this.#elector = new LeaderElector(this.#o.client, {
+      namespace: this.#o.settings.namespace,
+      name: this.#o.settings.leaseName,
+      identity: this.#o.settings.identity,
+      log: this.#o.log,
+      onStartedLeading: () => this.#lead(),
+      onStoppedLeading: () => {
+        if (this.#phase === "stopped") return;
+        // Stop allocating before anything else: another replica may lead already.
+        this.#phase = "following";
+        void this.queue.stop();
+        this.#o.log("Lost leadership: stopped allocating");
+        this.#o.onLostLeadership();
+      },
+    });
+    this.#elector.start();
+  }
+
+  #lead(): void {
+    this.#phase = "restoring";
+    const conflicts = this.#restore();
+    for (const c of conflicts) this.#o.log(`Restore: ${c.message}`);
+    this.#phase = "ready";
+    this.queue.start();
+    for (const key of this.pods.store.keys()) this.queue.add(key);
+    this.#timers.push(setInterval(() => this.#sweep(), SWEEP_EVERY_MS));
+    if (this.#o.settings.resyncMs > 0) {
+      this.#timers.push(setInterval(() => {
+        for (const key of this.pods.store.keys()) this.queue.add(key);
+      }, this.#o.settings.resyncMs));
+    }
+  }
+
+  /** Rebuilds every provider's state from the cache; no allocation happens before. */
+  #restore(): { message: string }[] {
+    const registry = this.#o.registry;
+    const byProvider = new Map<string, { pod: Pod; owner: string }[]>();
+    for (const [key, pod] of this.pods.store) {
+      for (const p of registry.all) p.observe?.(key, pod);
+      const provider = registry.get(pod.metadata.annotations?.[NETWORK_TYPE_ANNOTATION]);
+      if (!provider || pod.status?.phase === "Succeeded" || pod.status?.phase === "Failed") {
+        continue;
+      }
+      const owner = ownerOf(key, pod);
+      this.controller.adopt(key, provider, owner);
+      const list = byProvider.get(provider.name) ?? [];
+      list.push({ pod, owner });
+      byProvider.set(provider.name, list);
+    }
+    const conflicts: { message: string }[] = [];
+    for (const provider of registry.all) {
+      const found = provider.restore?.(byProvider.get(provider.name) ?? [], {
+        node: (name) => this.nodes.get(name),
+      });
+      conflicts.push(...(found ?? []));
+    }
+    return conflicts;
+  }
+
+  #podChanged(key: string, pod: Pod | undefined): void {
+    // Observers see every change at once, also on followers, so a new
+    // leader's view of foreign host ports is never stale (observe is
+    // idempotent per key; the restore calls it again).
+    for (const p of this.#o.registry.all) p.observe?.(key, pod);
+    if (this.#phase === "ready") this.queue.add(key);
+  }
+
+  #enqueuePodsOn(node: string): void {
+    if (this.#phase !== "ready") return;
+    for (const [key, pod] of this.pods.store) if (pod.spec?.nodeName === node) this.queue.add(key);
+  }
+
+  /** Releases admission allocations whose Pod never appeared within the grace period. */
+  #sweep(): void {
+    const live = new Set<string>();
+    for (const [key, pod] of this.pods.store) live.add(ownerOf(key, pod));
+    for (const p of this.#o.registry.all) {
+      const released = p.sweepAdmissions?.((owner) =>
+        live.has(owner), this.#o.settings.admissionGraceMs) ?? [];
+      for (const owner of released) {
+        this.#o.log(`Released ${owner}: its Pod never appeared (admission refused later?)`);
+      }
+    }
+  }
+
+  /** Admission, refused unless this replica is ready. */
+  async admit(req: PodAdmission): Promise<PodAdmissionResult> {
+    if (this.#phase !== "ready") {
+      return {
+        allowed: false,
+        code: 503,
+        message:
+          `gamenet is not ready (${this.readiness.reason}); the Pod will be retried by its controller`,
+      };
+    }
+    return await this.controller.admit(req);
+  }
+
+  /** Discovers OpenKruiseGame and Agones GameServers; retries while their CRDs are absent. */
+  #discoverGameServers(): void {
+    const tryOnce = async () => {
+      if (this.#phase === "stopped") return;
+      const { client, log } = this.#o;
+      const has = async (groupVersion: string, resource: string) => {
+        try {
+          const list = await client.request<{ resources: { name: string }[] }>(
+            "GET",
+            `/apis/${groupVersion}`,
+          );
+          return list.resources.some((r) => r.name === resource);
+        } catch {
+          return false;
+        }
+      };
+      if (!this.#kruise && await has("game.kruise.io/v1alpha1", "gameservers")) {
+        this.#kruise = new Reflector(client, {
+          path: "/apis/game.kruise.io/v1alpha1/gameservers",
+          log,
+        }, {
+          onAdd: (gs) => this.#enqueueIfReady(objectKey(gs)),
+          onUpdate: (_o, gs) => this.#enqueueIfReady(objectKey(gs)),
+        });
+        this.#kruise.start();
+      }
+      if (!this.#agones && await has("agones.dev/v1", "gameservers")) {
+        this.#agones = new Reflector(client, { path: "/apis/agones.dev/v1/gameservers", log }, {
+          onAdd: (gs) => this.#enqueueAgones(gs),
+          onUpdate: (_o, gs) => this.#enqueueAgones(gs),
+        });
+        this.#agones.start();
+      }
+      if (!this.#kruise || !this.#agones) {
+        this.#discoveryTimer = setTimeout(tryOnce, DISCOVERY_RETRY_MS);
+      }
+    };
+    void tryOnce();
+  }
+
+  #enqueueIfReady(key: string): void {
+    if (this.#phase === "ready") this.queue.add(key);
+  }
+
+  #enqueueAgones(gs: AgonesGameServer): void {
+    for (const [key, pod] of this.pods.store) {
+      if (
+        pod.metadata.namespace === gs.metadata.namespace &&
+        pod.metadata.labels?.["agones.dev/gameserver"] === gs.metadata.name
+      ) this.#enqueueIfReady(key);
+    }
+  }
+
+  /** Records an Event on a Pod (for callers outside the reconcile loop). */
+  async podEvent(pod: Pod, reason: string, message: string): Promise<void> {
+    await this.events.warning(podObjectRef(pod), reason, message);
+  }
+
+  /** Stops everything; a leader releases its Lease. */
+  async stop(): Promise<void> {
+    this.#phase = "stopped";
+    this.#stopped = true;
+    for (const t of this.#timers) clearInterval(t);
+    clearTimeout(this.#discoveryTimer);
+    await this.queue.stop();
+    await this.#elector?.stop();
+    await Promise.all([
+      this.pods.stop(),
+      this.nodes.stop(),
+      this.#kruise?.stop(),
+      this.#agones?.stop(),
+    ]);
+  }
+}
