@@ -1,0 +1,81 @@
+/**
+ * Shared pieces of the end-to-end tests: polling, namespaces that are
+ * ready for Pods, and reading a Pod's NetworkStatus from the API server.
+ *
+ * @module
+ */
+
+import { KubeApiError, type KubeClient } from "../../controller/kube_client.ts";
+import { NETWORK_STATUS_ANNOTATION, type NetworkStatus, type Pod } from "../../providers/types.ts";
+
+/** Polls `check` until it returns a value; fails with the last value or error seen. */
+export async function eventually<T>(
+  what: string,
+  check: () => Promise<T | undefined> | T | undefined,
+  timeoutMs = 60_000,
+  intervalMs = 200,
+): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  let last: unknown;
+  while (Date.now() < deadline) {
+    try {
+      const v = await check();
+      if (v !== undefined) return v;
+    } catch (err) {
+      last = err;
+    }
+    await new Promise((r) => setTimeout(r, intervalMs));
+  }
+  throw new Error(`Timed out after ${timeoutMs} ms waiting for ${what}${last ? `: ${last}` : ""}`);
+}
+
+/** Creates a namespace and waits for its `default` ServiceAccount (Pods need it). */
+export async function createNamespace(admin: KubeClient, name: string): Promise<void> {
+  await admin.request("POST", "/api/v1/namespaces", { body: { metadata: { name } } });
+  await eventually(`ServiceAccount ${name}/default`, async () => {
+    try {
+      return await admin.request("GET", `/api/v1/namespaces/${name}/serviceaccounts/default`);
+    } catch (err) {
+      if (err instanceof KubeApiError && err.status === 404) return undefined;
+      throw err;
+    }
+  });
+}
+
+/** A Pod's NetworkStatus as stored in the API server. */
+export function networkStatus(pod: Pod): NetworkStatus | undefined {
+  const raw = pod.metadata.annotations?.[NETWORK_STATUS_ANNOTATION];
+  return raw ? JSON.parse(raw) : undefined;
+}
+
+/** Lists Pods of a namespace. */
+export async function listPods(
+  client: KubeClient,
+  namespace: string,
+  labelSelector?: string,
+): Promise<Pod[]> {
+  const list = await client.request<{ items: Pod[] }>(
+    "GET",
+    `/api/v1/namespaces/${namespace}/pods`,
+    {
+      query: { labelSelector },
+    },
+  );
+  return list.items;
+}
+
+/** Events about one object. */
+export async function eventsFor(
+  client: KubeClient,
+  namespace: string,
+  name: string,
+): Promise<{ reason: string; message: string; type: string; count?: number }[]> {
+  const list = await client.request<
+    { items: { reason: string; message: string; type: string; count?: number }[] }
+  >(
+    "GET",
+    `/api/v1/namespaces/${namespace}/events`,
+    { query: { fieldSelector: `involvedObject.name=${name}` } },
+  );
+  return list.items;
+}
