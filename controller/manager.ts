@@ -150,6 +150,8 @@ export class Manager {
       transform: slimNode as (n: Node & KubeObject) => Node & KubeObject,
       log,
     }, {
+      onAdd: (node) => this.#nodeChanged(node.metadata.name, true),
+      onDelete: (node) => this.#nodeChanged(node.metadata.name, false),
       // A node's address change moves every host-port address on it.
       onUpdate: (old, node) => {
         if (JSON.stringify(old.status?.addresses) !== JSON.stringify(node.status?.addresses)) {
@@ -268,6 +270,11 @@ export class Manager {
     // idempotent per key; the restore calls it again).
     for (const p of this.#o.registry.all) p.observe?.(key, pod);
     if (this.#phase === "ready") this.queue.add(key);
+  }
+
+  #nodeChanged(name: string, present: boolean): void {
+    for (const p of this.#o.registry.all) p.observeNode?.(name, present);
+    if (!present) this.#enqueuePodsOn(name);
   }
 
   #enqueuePodsOn(node: string): void {

@@ -74,6 +74,8 @@ export interface Provider<Conf = unknown> {
    * Pods present at start-up, then on every change.
    */
   observe?(key: string, pod: Pod | undefined): void;
+  /** A Node appeared (`present`) or went; called for every cached Node before `restore`. */
+  observeNode?(name: string, present: boolean): void;
   /** Admission allocations older than `olderThanMs` whose Pod never appeared: release them. */
   sweepAdmissions?(isLive: (owner: string) => boolean, olderThanMs: number): string[];
 }

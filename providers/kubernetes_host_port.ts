@@ -1,0 +1,372 @@
+/**
+ * `Kubernetes-HostPort` (alias `HostPortNetwork`): the node's ports.
+ *
+ * The webhook runs before the scheduler, so the Pod's node is not known
+ * when its host ports are chosen: the allocator picks ports free on the
+ * most nodes (counting Pods admitted but not yet bound), writes them into
+ * the Pod spec, and the scheduler's host-port filter then places the Pod
+ * where they are free. Once bound, the ports are held in that node's pool
+ * until the Pod is gone.
+ *
+ * Conf: `ContainerPorts` (required), `PortPolicy` = `Dynamic` (default) or
+ * `Passthrough` (container port := host port), `PortRange` = a configured
+ * range name (default `default`). Host ports a user set in the spec
+ * (Agones' Static) are kept and registered, never changed.
+ *
+ * @example
+ * ```ts
+ * const hostPort = createHostPortProvider({ allocator });
+ * ```
+ * @module
+ */
+
+import {
+  checkConfKeys,
+  confValue,
+  parseContainerPorts,
+  parseNetworkConf,
+  podRef,
+  type RequestedPort,
+} from "./network_conf.ts";
+import { nodeExternalAddresses, podAddresses, portName } from "./addresses.ts";
+import type { Provider, RestoreConflict } from "./provider.ts";
+import {
+  ConfError,
+  type ContainerPort,
+  type JsonPatchOp,
+  NETWORK_DISABLED_LABEL,
+  NETWORK_TYPE_ANNOTATION,
+  type NetworkPort,
+  type NetworkReport,
+  type Outcome,
+  type Pod,
+  type Protocol,
+} from "./types.ts";
+
+/** The canonical name. */
+export const KUBERNETES_HOST_PORT = "Kubernetes-HostPort";
+
+/** One host port and its protocol. */
+export interface HostPortSpec {
+  port: number;
+  protocol: Protocol;
+}
+
+/**
+ * What this provider needs from the allocator (see `allocator/`): ports
+ * chosen before scheduling, then held on the node the Pod lands on.
+ */
+export interface HostPortAllocator {
+  /** Range names configured. */
+  rangeNames(): string[];
+  /** `[min, max]` of a range. */
+  range(name: string): { min: number; max: number } | undefined;
+  /**
+   * Chooses one host port per entry (TCPUDP = the same number in both) in
+   * `range`, free on the most nodes; idempotent per owner. Throws a
+   * {@linkcode ConfError}-compatible error with a message when none fits.
+   */
+  choose(
+    owner: string,
+    range: string,
+    protocols: ("TCP" | "UDP" | "TCPUDP")[],
+    dryRun: boolean,
+  ): number[];
+  /**
+   * Holds `ports` on `node` for `owner` (moving a pending choice there).
+   * Returns the owners already holding any of them on that node (a clash
+   * the scheduler should have prevented).
+   */
+  bind(owner: string, node: string, ports: HostPortSpec[]): string[];
+  /** Frees everything `owner` holds or has pending. */
+  release(owner: string): void;
+  /** Registers a pending choice found at start-up (a Pod not yet bound). */
+  restorePending(owner: string, range: string, ports: HostPortSpec[]): void;
+  /** Admission choices older than `olderThanMs` whose owner `isLive` denies: released and returned. */
+  sweepPending(isLive: (owner: string) => boolean, olderThanMs: number): string[];
+  /** Node pools follow the cluster's nodes. */
+  setNode(name: string, present: boolean): void;
+}
+
+/** Parsed conf of a HostPort Pod. */
+export interface HostPortConf {
+  ports: RequestedPort[];
+  policy: "Dynamic" | "Passthrough";
+  range: string;
+}
+
+/** Options of {@linkcode createHostPortProvider}. */
+export interface HostPortProviderOptions {
+  allocator: HostPortAllocator;
+}
+
+const KEYS = ["ContainerPorts", "PortPolicy", "PortRange"] as const;
+
+/** Host ports of a Pod's spec, as `(container, containerPort, hostPort, protocol)`. */
+function specHostPorts(pod: Pod): { container: string; port: ContainerPort }[] {
+  return (pod.spec?.containers ?? []).flatMap((c) =>
+    (c.ports ?? []).filter((p) => p.hostPort).map((port) => ({ container: c.name, port }))
+  );
+}
+
+function protocolsOf(p: RequestedPort): Protocol[] {
+  return p.protocol === "TCPUDP" ? ["TCP", "UDP"] : [p.protocol];
+}
+
+/** Creates the provider. */
+export function createHostPortProvider(options: HostPortProviderOptions): Provider<HostPortConf> {
+  const allocator = options.allocator;
+  /** Host ports of Pods of other types (or none), held on their nodes under `foreign/<key>`. */
+  const foreign = new Map<string, string>();
+
+  /**
+   * Matches each requested port to the spec's port carrying its host port.
+   * A SameAsHost/Passthrough request matches a port whose containerPort
+   * equals its hostPort.
+   */
+  function assigned(
+    pod: Pod,
+    conf: HostPortConf,
+  ): { req: RequestedPort; ports: ContainerPort[] }[] {
+    const used = new Set<ContainerPort>();
+    return conf.ports.map((req) => {
+      const c = pod.spec?.containers.find((c) => c.name === req.container);
+      const ports = protocolsOf(req).map((protocol) => {
+        const match = (c?.ports ?? []).find((p) =>
+          !used.has(p) && p.hostPort !== undefined && (p.protocol ?? "TCP") === protocol &&
+          (conf.policy === "Passthrough" || req.containerPort === undefined
+            ? p.containerPort === p.hostPort
+            : p.containerPort === req.containerPort)
+        );
+        if (match) used.add(match);
+        return match;
+      });
+      return { req, ports: ports.filter((p): p is ContainerPort => p !== undefined) };
+    });
+  }
+
+  return {
+    name: KUBERNETES_HOST_PORT,
+    aliases: ["HostPortNetwork"],
+
+    parse(pod: Pod): HostPortConf {
+      const conf = parseNetworkConf(pod);
+      checkConfKeys(pod, KUBERNETES_HOST_PORT, conf, KEYS);
+      const policyText = confValue(pod, conf, "PortPolicy") ?? "Dynamic";
+      if (policyText !== "Dynamic" && policyText !== "Passthrough") {
+        throw new ConfError(
+          `Pod ${podRef(pod)}: PortPolicy "${policyText}": write Dynamic or Passthrough`,
+        );
+      }
+      const range = confValue(pod, conf, "PortRange") || "default";
+      if (!allocator.range(range)) {
+        throw new ConfError(
+          `Pod ${podRef(pod)}: PortRange "${range}" is not configured; configured: ${
+            allocator.rangeNames().join(", ")
+          }`,
+          "UnknownPortRange",
+        );
+      }
+      const ports = parseContainerPorts(pod, conf, { required: true, allowSameAsHost: true });
+      return { ports, policy: policyText, range };
+    },
+
+    admit(
+      pod: Pod,
+      conf: HostPortConf,
+      ctx,
+    ): Promise<{ patch: JsonPatchOp[]; warnings?: string[] }> {
+      const containers = pod.spec?.containers ?? [];
+      // Ports the user already pinned to a host port stay as they are.
+      const pinned = (req: RequestedPort, protocol: Protocol) =>
+        containers.find((c) => c.name === req.container)?.ports?.find((p) =>
+          p.hostPort !== undefined && p.containerPort === req.containerPort &&
+          (p.protocol ?? "TCP") === protocol
+        );
+      const toChoose = conf.ports.filter((req) =>
+        conf.policy === "Passthrough" || req.containerPort === undefined ||
+        protocolsOf(req).some((p) => !pinned(req, p))
+      );
+      const chosen = toChoose.length > 0
+        ? allocator.choose(ctx.owner, conf.range, toChoose.map((r) => r.protocol), ctx.dryRun)
+        : [];
+      const newPorts = new Map<number, ContainerPort[]>();
+      containers.forEach((c, i) => newPorts.set(i, (c.ports ?? []).map((p) => ({ ...p }))));
+      toChoose.forEach((req, n) => {
+        const index = containers.findIndex((c) => c.name === req.container);
+        const list = newPorts.get(index)!;
+        const hostPort = chosen[n];
+        const containerPort = conf.policy === "Passthrough" || req.containerPort === undefined
+          ? hostPort
+          : req.containerPort;
+        for (const protocol of protocolsOf(req)) {
+          const existing = list.find((p) =>
+            p.hostPort === undefined && p.containerPort === req.containerPort &&
+            (p.protocol ?? "TCP") === protocol
+          );
+          if (existing) {
+            existing.hostPort = hostPort;
+            existing.containerPort = containerPort;
+          } else {
+            list.push({ containerPort, hostPort, protocol });
+          }
+        }
+      });
+      const patch: JsonPatchOp[] = [];
+      containers.forEach((c, i) => {
+        const ports = newPorts.get(i)!;
+        if (JSON.stringify(ports) !== JSON.stringify(c.ports ?? [])) {
+          patch.push({ op: "add", path: `/spec/containers/${i}/ports`, value: ports });
+        }
+      });
+      return Promise.resolve({ patch });
+    },
+
+    reconcile(pod: Pod, conf: HostPortConf, ctx): Promise<Outcome> {
+      const disabled = pod.metadata.labels?.[NETWORK_DISABLED_LABEL] === "true";
+      const desiredNetworkState = disabled ? "NotReady" : "Ready";
+      const waiting = (state: "NotReady" | "Waiting"): NetworkReport => ({
+        currentNetworkState: state,
+        desiredNetworkState,
+        internalAddresses: [],
+        externalAddresses: [],
+      });
+      const matches = assigned(pod, conf);
+      const missing = matches.filter((m) => m.ports.length < protocolsOf(m.req).length);
+      if (missing.length > 0) {
+        const what = missing.map((m) =>
+          `${m.req.container}:${m.req.containerPort ?? "SameAsHost"}/${m.req.protocol}`
+        );
+        return Promise.resolve({
+          kind: "failed",
+          error: new ConfError(
+            `Pod ${podRef(pod)}: no host port for ${
+              what.join(", ")
+            }: the Pod was not admitted by gamenet's ` +
+              `webhook (created while it was unreachable, or ${NETWORK_TYPE_ANNOTATION} added later); ` +
+              `delete the Pod so its controller creates it again`,
+            "HostPortMissing",
+          ),
+          report: waiting("NotReady"),
+        });
+      }
+      const nodeName = pod.spec?.nodeName;
+      if (!nodeName) return Promise.resolve({ kind: "done", report: waiting("Waiting") });
+      const all = specHostPorts(pod).map(({ port }) => ({
+        port: port.hostPort!,
+        protocol: (port.protocol ?? "TCP") as Protocol,
+      }));
+      const clash = allocator.bind(ctx.owner, nodeName, all);
+      if (clash.length > 0) {
+        return Promise.resolve({
+          kind: "failed",
+          error: new ConfError(
+            `Pod ${podRef(pod)}: host ports ${
+              all.map((p) => `${p.port}/${p.protocol}`).join(", ")
+            } on node ` +
+              `${nodeName} are also held by ${clash.join(", ")}`,
+            "HostPortConflict",
+          ),
+          report: waiting("NotReady"),
+        });
+      }
+      const node = ctx.node(nodeName);
+      const podIPs = podAddresses(pod);
+      const nodeIPs = node ? nodeExternalAddresses(node) : [];
+      if (podIPs.length === 0 || nodeIPs.length === 0) {
+        return Promise.resolve({ kind: "done", report: waiting("NotReady") });
+      }
+      const internal: NetworkPort[] = [];
+      const external: NetworkPort[] = [];
+      for (const m of matches) {
+        for (const p of m.ports) {
+          const name = portName(m.req.container, m.req.containerPort ?? p.containerPort);
+          const protocol = (p.protocol ?? "TCP") as Protocol;
+          internal.push({ name, port: p.containerPort, protocol });
+          external.push({ name, port: p.hostPort!, protocol });
+        }
+      }
+      return Promise.resolve({
+        kind: "done",
+        report: {
+          // A host port cannot be withdrawn from a running Pod, so a disabled
+          // server stays reachable: current Ready, desired NotReady says so.
+          currentNetworkState: "Ready",
+          desiredNetworkState,
+          internalAddresses: podIPs.map((ip) => ({ ip, ports: internal })),
+          externalAddresses: nodeIPs.map((ip) => ({ ip, ports: external })),
+        },
+      });
+    },
+
+    release(owner: string): Promise<void> {
+      allocator.release(owner);
+      return Promise.resolve();
+    },
+
+    restore(pods, ctx): RestoreConflict[] {
+      const conflicts: RestoreConflict[] = [];
+      for (const { pod, owner } of pods) {
+        let conf: HostPortConf;
+        try {
+          conf = this.parse(pod);
+        } catch {
+          conf = { ports: [], policy: "Dynamic", range: "default" };
+        }
+        const ports = specHostPorts(pod).map(({ port }) => ({
+          port: port.hostPort!,
+          protocol: (port.protocol ?? "TCP") as Protocol,
+        }));
+        if (ports.length === 0) continue;
+        const nodeName = pod.spec?.nodeName;
+        if (nodeName && ctx.node(nodeName)) {
+          const clash = allocator.bind(owner, nodeName, ports);
+          if (clash.length > 0) {
+            conflicts.push({
+              message: `Pod ${podRef(pod)} and ${
+                clash.join(", ")
+              } both hold host ports on node ${nodeName}`,
+            });
+          }
+        } else {
+          allocator.restorePending(owner, conf.range, ports);
+        }
+      }
+      return conflicts;
+    },
+
+    observe(key: string, pod: Pod | undefined): void {
+      const owner = `foreign/${key}`;
+      const ours = pod &&
+        this.aliases.concat(this.name).includes(
+          pod.metadata.annotations?.[NETWORK_TYPE_ANNOTATION] ?? "",
+        );
+      const done = !pod || pod.status?.phase === "Succeeded" || pod.status?.phase === "Failed";
+      if (ours || done || !pod.spec?.nodeName) {
+        if (foreign.delete(key)) allocator.release(owner);
+        return;
+      }
+      const ports = specHostPorts(pod).map(({ port }) => ({
+        port: port.hostPort!,
+        protocol: (port.protocol ?? "TCP") as Protocol,
+      }));
+      const signature = `${pod.spec.nodeName}:${JSON.stringify(ports)}`;
+      if (foreign.get(key) === signature) return;
+      if (foreign.has(key)) allocator.release(owner);
+      if (ports.length === 0) {
+        foreign.delete(key);
+        return;
+      }
+      foreign.set(key, signature);
+      allocator.bind(owner, pod.spec.nodeName, ports);
+    },
+
+    observeNode(name: string, present: boolean): void {
+      allocator.setNode(name, present);
+    },
+
+    sweepAdmissions(isLive, olderThanMs): string[] {
+      return allocator.sweepPending(isLive, olderThanMs);
+    },
+  };
+}
