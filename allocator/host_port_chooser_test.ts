@@ -1,0 +1,211 @@
+import assert from "node:assert/strict";
+import fc from "fast-check";
+import { AllocationError } from "./errors.ts";
+import { HostPortChooser } from "./host_port_chooser.ts";
+
+Deno.test("choose() picks the ports used on the fewest nodes, ties broken next-fit", () => {
+  const c = new HostPortChooser(8000, 8004);
+  for (const n of ["n1", "n2", "n3"]) c.addNode(n);
+  c.bind("x", "n1", [{ port: 8000, protocol: "TCP" }]);
+  c.bind("y", "n2", [{ port: 8000, protocol: "UDP" }, { port: 8001, protocol: "UDP" }]);
+  // 8000 is used on 2 nodes, 8001 on 1, the rest on none.
+  assert.deepEqual(c.choose("a", ["UDP", "TCP"]), [8002, 8003]);
+  assert.deepEqual(c.choose("b", ["TCPUDP"]), [8004]);
+  // Now 8001..8004 are at 1, 8000 at 2: next-fit goes on after 8004, wrapping to 8001.
+  assert.deepEqual(c.choose("c", ["UDP"]), [8001]);
+  assert.equal(c.usage(8001), 2);
+});
+
+Deno.test("choose() is idempotent per owner and bind() moves the pending claim onto the node", () => {
+  const c = new HostPortChooser(8000, 8009);
+  c.addNode("n1");
+  const first = c.choose("a", ["UDP"]);
+  assert.deepEqual(c.choose("a", ["UDP"]), first);
+  assert.equal(c.usage(first[0]), 1);
+  assert.deepEqual(c.bind("a", "n1", [{ port: first[0], protocol: "UDP" }]), []);
+  assert.equal(c.usage(first[0]), 1, "pending became bound: still one use");
+  assert.ok(!c.isPending("a"));
+  c.release("a");
+  assert.equal(c.usage(first[0]), 0);
+  assert.equal(c.node("n1")!.used("UDP"), 0);
+});
+
+Deno.test("bind() reports the owner already holding a port on that node and takes nothing from it", () => {
+  const c = new HostPortChooser(8000, 8009);
+  c.bind("a", "n1", [{ port: 8005, protocol: "TCP" }]);
+  assert.deepEqual(
+    c.bind("b", "n1", [{ port: 8005, protocol: "TCP" }, { port: 8006, protocol: "TCP" }]),
+    ["a"],
+  );
+  assert.equal(c.node("n1")!.ownerOf(8005, "TCP"), "a");
+  assert.equal(c.node("n1")!.ownerOf(8006, "TCP"), "b");
+  assert.deepEqual(
+    c.bind("c", "n2", [{ port: 8005, protocol: "TCP" }]),
+    [],
+    "another node is another space",
+  );
+});
+
+Deno.test("choose() fails as exhausted when every port is used on every node, and bad requests are refused", () => {
+  const c = new HostPortChooser(8000, 8001);
+  c.addNode("n1");
+  c.choose("a", ["TCP", "UDP"]);
+  assert.throws(
+    () => c.choose("b", ["TCP"]),
+    (e) => e instanceof AllocationError && e.code === "exhausted",
+  );
+  assert.ok(!c.isPending("b"), "nothing kept of a failed choice");
+  c.addNode("n2");
+  assert.equal(c.choose("b", ["TCP"]).length, 1, "a new node makes room");
+  assert.throws(
+    () => c.choose("z", []),
+    (e) => e instanceof AllocationError && e.code === "invalid-request",
+  );
+  assert.throws(() => c.choose("z", ["SCTP" as "TCP"]), /Protocol must be TCP, UDP or TCPUDP/);
+  assert.throws(
+    () => c.choose("z", ["TCP", "TCP", "TCP"]),
+    (e) => e instanceof AllocationError && e.code === "too-many",
+  );
+});
+
+Deno.test("removeNode() frees what was bound there; sweepPending() drops claims whose Pod never came", () => {
+  let now = 0;
+  const c = new HostPortChooser(8000, 8009, { clock: () => now });
+  c.addNode("n1");
+  c.bind("a", "n1", [{ port: 8003, protocol: "UDP" }]);
+  assert.deepEqual(c.removeNode("n1"), ["a"]);
+  assert.equal(c.usage(8003), 0);
+  c.choose("ghost", ["UDP"]);
+  c.choose("live", ["UDP"]);
+  now = 30_000;
+  assert.deepEqual(c.sweepPending((o) => o === "live", 60_000), [], "too young");
+  now = 61_000;
+  assert.deepEqual(c.sweepPending((o) => o === "live", 60_000), ["ghost"]);
+  assert.ok(c.isPending("live"));
+});
+
+Deno.test("a reuse delay keeps a freed port least preferred until it expires", () => {
+  let now = 0;
+  const c = new HostPortChooser(8000, 8001, { reuseDelayMs: 1_000, clock: () => now });
+  c.addNode("n1");
+  c.addNode("n2");
+  const [p] = c.choose("a", ["UDP"]);
+  c.bind("a", "n1", [{ port: p, protocol: "UDP" }]);
+  c.release("a");
+  assert.equal(c.usage(p), 1, "still counted during the delay");
+  assert.notEqual(c.choose("b", ["UDP"])[0], p);
+  now = 1_000;
+  assert.equal(c.snapshot().delayed, 0);
+  assert.equal(c.usage(p), 0);
+});
+
+Deno.test("HostPortChooser keeps usage counts equal to a reference model and always picks the least used", () => {
+  const nodes = ["n1", "n2", "n3"];
+  const owners = ["a", "b", "c", "d", "e", "f"];
+  type Op =
+    | { k: "add" | "remove"; node: string }
+    | { k: "choose"; owner: string; n: number }
+    | { k: "bind"; owner: string; node: string; extra: number }
+    | { k: "release"; owner: string };
+  const op: fc.Arbitrary<Op> = fc.oneof(
+    fc.record({
+      k: fc.constantFrom("add" as const, "remove" as const),
+      node: fc.constantFrom(...nodes),
+    }),
+    fc.record({
+      k: fc.constant("choose" as const),
+      owner: fc.constantFrom(...owners),
+      n: fc.integer({ min: 1, max: 3 }),
+    }),
+    fc.record({
+      k: fc.constant("bind" as const),
+      owner: fc.constantFrom(...owners),
+      node: fc.constantFrom(...nodes),
+      extra: fc.integer({ min: 0, max: 7 }),
+    }),
+    fc.record({ k: fc.constant("release" as const), owner: fc.constantFrom(...owners) }),
+  );
+  fc.assert(
+    fc.property(fc.array(op, { maxLength: 40 }), (ops) => {
+      const min = 100;
+      const max = 107;
+      const c = new HostPortChooser(min, max);
+      const live = new Set<string>();
+      const pending = new Map<string, number[]>();
+      const bound = new Map<string, { node: string; ports: number[] }>();
+      const usage = (port: number) => {
+        let n = [...pending.values()].filter((ps) => ps.includes(port)).length;
+        for (const node of new Set([...bound.values()].map((b) => b.node))) {
+          if ([...bound.values()].some((b) => b.node === node && b.ports.includes(port))) n++;
+        }
+        return n;
+      };
+      for (const o of ops) {
+        if (o.k === "add") {
+          c.addNode(o.node);
+          live.add(o.node);
+        } else if (o.k === "remove") {
+          c.removeNode(o.node);
+          live.delete(o.node);
+          for (const [owner, b] of bound) if (b.node === o.node) bound.delete(owner);
+        } else if (o.k === "choose") {
+          if (bound.has(o.owner)) continue;
+          const before = new Map(Array.from({ length: 8 }, (_, i) => [min + i, usage(min + i)]));
+          try {
+            const ports = c.choose(o.owner, Array(o.n).fill("UDP"));
+            if (pending.has(o.owner)) {
+              assert.deepEqual(ports, pending.get(o.owner));
+              continue;
+            }
+            assert.equal(new Set(ports).size, ports.length, "distinct ports");
+            // Every chosen port is among the least used: no unchosen port was used less.
+            const worstChosen = Math.max(...ports.map((p) => before.get(p)!));
+            for (const [p, u] of before) {
+              if (!ports.includes(p)) {
+                assert.ok(u >= Math.min(...ports.map((q) => before.get(q)!)));
+              }
+            }
+            assert.ok(
+              live.size === 0 || worstChosen < live.size,
+              "exhaustion is reported, not hidden",
+            );
+            pending.set(o.owner, ports);
+          } catch (err) {
+            assert.ok(err instanceof AllocationError && err.code === "exhausted");
+            const sorted = [...before.values()].sort((x, y) => x - y);
+            assert.ok(
+              live.size > 0 && sorted[o.n - 1] >= live.size,
+              "exhausted only when truly so",
+            );
+          }
+        } else if (o.k === "bind") {
+          const ports = [...(pending.get(o.owner) ?? []), min + o.extra];
+          const holders = c.bind(
+            o.owner,
+            o.node,
+            ports.map((port) => ({ port, protocol: "UDP" as const })),
+          );
+          pending.delete(o.owner);
+          live.add(o.node);
+          const prev = bound.get(o.owner);
+          const others = [...bound].filter(([w, b]) => w !== o.owner && b.node === o.node);
+          const mine = ports.filter((p) => !others.some(([, b]) => b.ports.includes(p)));
+          for (const p of ports) {
+            const holder = others.find(([, b]) => b.ports.includes(p));
+            if (holder) assert.ok(holders.includes(holder[0]), "a clash names the holder");
+          }
+          const kept = prev && prev.node === o.node ? prev.ports : [];
+          const all = [...new Set([...kept, ...mine])];
+          if (all.length > 0) bound.set(o.owner, { node: o.node, ports: all });
+          else bound.delete(o.owner);
+        } else if (o.k === "release") {
+          c.release(o.owner);
+          pending.delete(o.owner);
+          bound.delete(o.owner);
+        }
+        for (let p = min; p <= max; p++) assert.equal(c.usage(p), usage(p), `usage of ${p}`);
+      }
+    }),
+    { numRuns: 3_000 },
+  );
+});
