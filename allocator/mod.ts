@@ -1,0 +1,36 @@
+/**
+ * gamenet's port allocator: bitmap pools with owners, keyed pool sets,
+ * host-port choice before scheduling. Pure TypeScript: no I/O, no
+ * Kubernetes types. See `allocator/README.md` for the rules.
+ *
+ * @example
+ * ```ts
+ * import { PortPool } from "./allocator/mod.ts";
+ * const pool = new PortPool(7000, 8000);
+ * pool.allocate("default/gs-0", { count: 2, protocol: "UDP" });
+ * ```
+ * @module
+ */
+
+export { AllocationError, type AllocationErrorCode } from "./errors.ts";
+export { bitmapWords, PortBitmap } from "./port_bitmap.ts";
+export {
+  type AllocatedPort,
+  type HeldPort,
+  type PoolSnapshot,
+  type PortConflict,
+  PortPool,
+  type PortPoolOptions,
+  type PortRequest,
+  type PortSpec,
+  type Protocol,
+  type ProtocolCounts,
+  type RequestProtocol,
+} from "./port_pool.ts";
+export { type PoolChoice, PoolSet, type PoolSetOptions } from "./pool_set.ts";
+export {
+  HostPortChooser,
+  type HostPortChooserOptions,
+  type HostPortSnapshot,
+} from "./host_port_chooser.ts";
+export { HostPorts } from "./host_ports.ts";
