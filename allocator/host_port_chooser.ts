@@ -27,6 +27,7 @@ import { AllocationError } from "./errors.ts";
 import { PortBitmap } from "./port_bitmap.ts";
 import type { HeldPort, PoolSnapshot, RequestProtocol } from "./port_pool.ts";
 import { PoolSet } from "./pool_set.ts";
+import { ChurnMap } from "./churn_map.ts";
 
 /** Options of {@linkcode HostPortChooser}. */
 export interface HostPortChooserOptions {
@@ -58,9 +59,9 @@ export class HostPortChooser {
   #bucketSize: number[] = [];
   #minCount = 0;
   #cursor = 0;
-  readonly #pending = new Map<string, { ports: number[]; since: number }>();
+  readonly #pending = new ChurnMap<string, { ports: number[]; since: number }>();
   /** Owner → node it is bound on. */
-  readonly #boundOn = new Map<string, string>();
+  readonly #boundOn = new ChurnMap<string, string>();
   readonly #delay: { port: number; until: number }[] = [];
   #delayHead = 0;
   readonly #reuseDelayMs: number;

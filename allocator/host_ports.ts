@@ -19,13 +19,14 @@ import {
   type HostPortSnapshot,
 } from "./host_port_chooser.ts";
 import type { HeldPort, RequestProtocol } from "./port_pool.ts";
+import { ChurnMap } from "./churn_map.ts";
 
 /** The ranges: see the module documentation. */
 export class HostPorts {
   readonly #choosers = new Map<string, HostPortChooser>();
   readonly #ranges: Record<string, { min: number; max: number }>;
   /** Owner → the range its pending choice was made in. */
-  readonly #pendingRange = new Map<string, string>();
+  readonly #pendingRange = new ChurnMap<string, string>();
 
   constructor(
     ranges: Record<string, { min: number; max: number }>,

@@ -24,6 +24,7 @@
 
 import { AllocationError } from "./errors.ts";
 import { PortBitmap } from "./port_bitmap.ts";
+import { ChurnMap } from "./churn_map.ts";
 
 /** A transport protocol. */
 export type Protocol = "TCP" | "UDP";
@@ -97,9 +98,10 @@ export interface PortPoolOptions {
 
 interface Owned {
   ports: HeldPort[];
-  /** The answer to `allocate`, replayed when the owner asks again. */
+  /** The answer to `allocate`, replayed when the owner asks again with the same request. */
   answer?: AllocatedPort[];
-  signature?: string;
+  specs?: PortSpec[];
+  contiguous?: boolean;
 }
 
 const PROTOCOLS: readonly Protocol[] = ["TCP", "UDP"];
@@ -125,7 +127,9 @@ export function requestedPorts(request: PortRequest): PortSpec[] {
         `Port count must be a whole number above 0, not ${request.count}`,
       );
     }
-    specs = Array.from({ length: request.count }, () => ({ protocol: request.protocol ?? "TCP" }));
+    const protocol = request.protocol ?? "TCP";
+    specs = new Array(request.count);
+    for (let i = 0; i < request.count; i++) specs[i] = { protocol };
   } else {
     specs = request.ports ?? [];
   }
@@ -153,8 +157,8 @@ export class PortPool {
   readonly #bits: Record<Protocol, PortBitmap>;
   readonly #reuseDelayMs: number;
   readonly #clock: () => number;
-  #owners?: Map<string, Owned>;
-  #portOwner?: Map<number, string>;
+  #owners?: ChurnMap<string, Owned>;
+  #portOwner?: ChurnMap<number, string>;
   /** Delayed ports in release order (a constant delay keeps it sorted by time). */
   #delayKeys: number[] = [];
   #delayUntil: number[] = [];
@@ -187,12 +191,12 @@ export class PortPool {
     return this.max - this.min + 1;
   }
 
-  get #ownerMap(): Map<string, Owned> {
-    return this.#owners ??= new Map();
+  get #ownerMap(): ChurnMap<string, Owned> {
+    return this.#owners ??= new ChurnMap();
   }
 
-  get #portMap(): Map<number, string> {
-    return this.#portOwner ??= new Map();
+  get #portMap(): ChurnMap<number, string> {
+    return this.#portOwner ??= new ChurnMap();
   }
 
   /** Whether `port` is held (or delayed) in `protocol`. */
@@ -264,10 +268,12 @@ export class PortPool {
    */
   allocate(owner: string, request: PortRequest): AllocatedPort[] {
     const specs = requestedPorts(request);
-    const signature = JSON.stringify([specs, request.contiguous ?? false]);
+    const contiguous = request.contiguous ?? false;
     const existing = this.#owners?.get(owner);
     if (existing) {
-      if (existing.signature === signature) return existing.answer!.map((a) => ({ ...a }));
+      if (existing.answer && sameRequest(existing, specs, contiguous)) {
+        return existing.answer.slice();
+      }
       throw new AllocationError(
         "owner-mismatch",
         `${owner} already holds ${
@@ -281,51 +287,63 @@ export class PortPool {
         `${specs.length} ports asked, but ${this.min}-${this.max} holds only ${this.size}`,
       );
     }
-    for (const s of specs) {
-      if (s.port !== undefined && (s.port < this.min || s.port > this.max)) {
+    for (let i = 0; i < specs.length; i++) {
+      const port = specs[i].port;
+      if (port !== undefined && (port < this.min || port > this.max)) {
         throw new AllocationError(
           "out-of-range",
-          `Port ${s.port} is outside ${this.min}-${this.max}`,
+          `Port ${port} is outside ${this.min}-${this.max}`,
         );
       }
     }
     this.#expire();
-    const cursors = { TCP: this.#bits.TCP.cursor, UDP: this.#bits.UDP.cursor };
+    const tcpCursor = this.#bits.TCP.cursor;
+    const udpCursor = this.#bits.UDP.cursor;
     const taken: HeldPort[] = [];
-    const answer: AllocatedPort[] = [];
+    const answer: AllocatedPort[] = new Array(specs.length);
     try {
-      if (request.contiguous) {
+      if (contiguous) {
         const start = this.#findBlock(specs);
-        specs.forEach((s, i) => answer.push({ port: start + i, protocol: s.protocol }));
-        for (const a of answer) {
-          for (const p of expand(a.protocol)) this.#take(a.port, p, owner, taken);
+        for (let i = 0; i < specs.length; i++) {
+          answer[i] = { port: start + i, protocol: specs[i].protocol };
+          this.#takeAll(start + i, specs[i].protocol, owner, taken);
         }
       } else {
         // Named ports first, so a free choice never lands on one of them.
-        const ports: number[] = new Array(specs.length);
-        specs.forEach((s, i) => {
-          if (s.port === undefined) return;
-          for (const p of expand(s.protocol)) this.#take(s.port, p, owner, taken);
-          ports[i] = s.port;
-        });
-        specs.forEach((s, i) => {
-          if (s.port !== undefined) return;
-          ports[i] = this.#next(s.protocol);
-          for (const p of expand(s.protocol)) this.#take(ports[i], p, owner, taken);
-        });
-        specs.forEach((s, i) => answer.push({ port: ports[i], protocol: s.protocol }));
+        for (let i = 0; i < specs.length; i++) {
+          const s = specs[i];
+          if (s.port === undefined) continue;
+          this.#takeAll(s.port, s.protocol, owner, taken);
+          answer[i] = { port: s.port, protocol: s.protocol };
+        }
+        for (let i = 0; i < specs.length; i++) {
+          const s = specs[i];
+          if (s.port !== undefined) continue;
+          const port = this.#next(s.protocol);
+          this.#takeAll(port, s.protocol, owner, taken);
+          answer[i] = { port, protocol: s.protocol };
+        }
       }
     } catch (err) {
       for (const t of taken) {
         this.#bits[t.protocol].release(t.port);
         this.#portOwner!.delete(key(t.port, t.protocol));
       }
-      this.#bits.TCP.cursor = cursors.TCP;
-      this.#bits.UDP.cursor = cursors.UDP;
+      this.#bits.TCP.cursor = tcpCursor;
+      this.#bits.UDP.cursor = udpCursor;
       throw this.#explain(err, specs);
     }
-    this.#ownerMap.set(owner, { ports: taken, answer, signature });
-    return answer.map((a) => ({ ...a }));
+    this.#ownerMap.set(owner, { ports: taken, answer, specs, contiguous });
+    return answer.slice();
+  }
+
+  #takeAll(port: number, protocol: RequestProtocol, owner: string, taken: HeldPort[]): void {
+    if (protocol === "TCPUDP") {
+      this.#take(port, "TCP", owner, taken);
+      this.#take(port, "UDP", owner, taken);
+    } else {
+      this.#take(port, protocol, owner, taken);
+    }
   }
 
   /** Why a request could not be met, with the delay taken into account. */
@@ -477,7 +495,7 @@ export class PortPool {
     if (owned) {
       owned.ports.push(...taken);
       // A reserved extra port makes the replay of an earlier answer incomplete.
-      owned.signature = undefined;
+      owned.answer = undefined;
     } else {
       this.#ownerMap.set(owner, { ports: taken });
     }
@@ -563,6 +581,15 @@ export class PortPool {
       owners,
     };
   }
+}
+
+function sameRequest(owned: Owned, specs: PortSpec[], contiguous: boolean): boolean {
+  const before = owned.specs!;
+  if (owned.contiguous !== contiguous || before.length !== specs.length) return false;
+  for (let i = 0; i < specs.length; i++) {
+    if (before[i].protocol !== specs[i].protocol || before[i].port !== specs[i].port) return false;
+  }
+  return true;
 }
 
 function describe(ports: HeldPort[]): string {
