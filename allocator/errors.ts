@@ -28,17 +28,21 @@ export type AllocationErrorCode =
   | "exhausted-delayed"
   /** A named port is held by another owner; see `owners`. */
   | "conflict"
+  /** A named port was freed recently and waits out its reuse delay; see `retryAfterMs`. */
+  | "port-delayed"
   /** The owner already holds a different set of ports. */
   | "owner-mismatch"
   /** No pool with that key or range name. */
-  | "unknown-pool";
+  | "unknown-pool"
+  /** A port range that is not `min-max` within 1-65535, or named ranges that overlap. */
+  | "invalid-range";
 
 /** An allocation failure: see the module documentation. */
 export class AllocationError extends Error {
   readonly code: AllocationErrorCode;
   /** For `conflict`: the owner holding the port, then the one asking. */
   readonly owners?: readonly string[];
-  /** For `exhausted-delayed`: when the earliest delayed port comes back. */
+  /** For `exhausted-delayed` and `port-delayed`: milliseconds until the port(s) come back. */
   readonly retryAfterMs?: number;
 
   constructor(

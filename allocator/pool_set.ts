@@ -123,7 +123,7 @@ export class PoolSet {
     owner: string,
     request: PortRequest,
     choice: PoolChoice = "first-fit",
-  ): { key: string; ports: AllocatedPort[] } {
+  ): { key: string; ports: readonly AllocatedPort[] } {
     const pools = keys.map((k) => {
       const p = this.#pools.get(k);
       if (!p) {

@@ -9,8 +9,14 @@
  * "delayed", neither used nor free. When a request can only be met by
  * ports still in their delay, it fails with code `exhausted-delayed` and
  * `retryAfterMs` (when the earliest comes back) rather than cutting the
- * delay short: a caller that would rather reuse early can set a shorter
- * delay.
+ * delay short; a request naming a delayed port fails with `port-delayed`.
+ * `reserve` and `restore` record ports already in use elsewhere, so they
+ * take a delayed port at once (the delay cannot undo what happened).
+ *
+ * The hot path (`allocate` + `release` of a new owner) costs two `Map`
+ * operations each, a word-level bitmap search and one result array; the
+ * port → owner index used to name the holder of a clashing port is built
+ * only when a clash first needs it.
  *
  * @example
  * ```ts
@@ -23,8 +29,7 @@
  */
 
 import { AllocationError } from "./errors.ts";
-import { PortBitmap } from "./port_bitmap.ts";
-import { ChurnMap } from "./churn_map.ts";
+import { bitmapWords, PortBitmap } from "./port_bitmap.ts";
 
 /** A transport protocol. */
 export type Protocol = "TCP" | "UDP";
@@ -37,7 +42,16 @@ export interface PortSpec {
   port?: number;
 }
 
-/** A request: `ports` in order, or `count` ports of one `protocol`. */
+/**
+ * A request: `ports` in order, or `count` ports of one `protocol`.
+ *
+ * @example
+ * ```ts
+ * const twoUdp: PortRequest = { count: 2, protocol: "UDP" };
+ * const named: PortRequest = { ports: [{ protocol: "TCP", port: 7777 }, { protocol: "TCPUDP" }] };
+ * const block: PortRequest = { count: 4, protocol: "UDP", contiguous: true };
+ * ```
+ */
 export interface PortRequest {
   ports?: PortSpec[];
   /** Shorthand for `count` times `{protocol}`. */
@@ -48,16 +62,16 @@ export interface PortRequest {
   contiguous?: boolean;
 }
 
-/** One allocated port, in request order. */
+/** One allocated port, in request order (`TCPUDP`: the number in both protocols). */
 export interface AllocatedPort {
-  port: number;
-  protocol: RequestProtocol;
+  readonly port: number;
+  readonly protocol: RequestProtocol;
 }
 
 /** One held port in one protocol. */
 export interface HeldPort {
-  port: number;
-  protocol: Protocol;
+  readonly port: number;
+  readonly protocol: Protocol;
 }
 
 /** Two owners claiming one port, found by {@linkcode PortPool.restore}. */
@@ -74,37 +88,43 @@ export interface ProtocolCounts {
   UDP: number;
 }
 
-/** A read-only view of a pool. */
+/** A read-only view of a pool: `used + free + delayed` is the range size, per protocol. */
 export interface PoolSnapshot {
   min: number;
   max: number;
   used: ProtocolCounts;
   free: ProtocolCounts;
   delayed: ProtocolCounts;
-  /** Owners and their ports, owners sorted. */
+  /** Owners (sorted) and their ports (sorted by port, then protocol). */
   owners: { owner: string; ports: HeldPort[] }[];
 }
 
 /** Options of {@linkcode PortPool}. */
 export interface PortPoolOptions {
-  /** Freed ports stay unused this long. @default {0} */
+  /** Freed ports stay out of circulation this long. @default {0} */
   reuseDelayMs?: number;
   /** Milliseconds now; tests pass their own. @default {Date.now} */
   clock?: () => number;
-  /** Storage for both bitmaps (`2 * bitmapWords(size)` words from `offset`). */
+  /** Storage for both bitmaps: `2 * bitmapWords(max - min + 1)` zeroed words from `offset`. */
   slab?: Uint32Array;
+  /** Where in `slab` this pool's words start. @default {0} */
   offset?: number;
 }
 
-interface Owned {
-  ports: HeldPort[];
-  /** The answer to `allocate`, replayed when the owner asks again with the same request. */
-  answer?: AllocatedPort[];
-  specs?: PortSpec[];
-  contiguous?: boolean;
-}
+/**
+ * What an owner holds: the answer to its `allocate`, then ports added by
+ * `reserve`/`restore`. Never changed in place (answers are shared).
+ */
+type Owned = readonly AllocatedPort[];
 
 const PROTOCOLS: readonly Protocol[] = ["TCP", "UDP"];
+
+/** `{count: 1}` requests, shared so the hot path allocates no spec. */
+const ONE: Record<string, readonly PortSpec[]> = {
+  TCP: Object.freeze([Object.freeze({ protocol: "TCP" as const })]),
+  UDP: Object.freeze([Object.freeze({ protocol: "UDP" as const })]),
+  TCPUDP: Object.freeze([Object.freeze({ protocol: "TCPUDP" as const })]),
+};
 
 function key(port: number, protocol: Protocol): number {
   return port * 2 + (protocol === "UDP" ? 1 : 0);
@@ -114,8 +134,15 @@ function expand(p: RequestProtocol): Protocol[] {
   return p === "TCPUDP" ? ["TCP", "UDP"] : [p];
 }
 
-/** Turns a request into its list of specs, or throws `invalid-request`. */
-export function requestedPorts(request: PortRequest): PortSpec[] {
+/**
+ * Turns a request into its list of specs, or throws `invalid-request`.
+ *
+ * @example
+ * ```ts
+ * requestedPorts({ count: 2, protocol: "UDP" }); // [{ protocol: "UDP" }, { protocol: "UDP" }]
+ * ```
+ */
+export function requestedPorts(request: PortRequest): readonly PortSpec[] {
   if (request.ports !== undefined && request.count !== undefined) {
     throw new AllocationError("invalid-request", "Give either ports or count, not both");
   }
@@ -128,15 +155,18 @@ export function requestedPorts(request: PortRequest): PortSpec[] {
       );
     }
     const protocol = request.protocol ?? "TCP";
+    if (request.count === 1 && ONE[protocol]) return ONE[protocol];
+    const spec = { protocol };
     specs = new Array(request.count);
-    for (let i = 0; i < request.count; i++) specs[i] = { protocol };
+    for (let i = 0; i < request.count; i++) specs[i] = spec;
   } else {
     specs = request.ports ?? [];
   }
   if (specs.length === 0) {
     throw new AllocationError("invalid-request", "A request needs at least one port");
   }
-  for (const s of specs) {
+  for (let i = 0; i < specs.length; i++) {
+    const s = specs[i];
     if (s.protocol !== "TCP" && s.protocol !== "UDP" && s.protocol !== "TCPUDP") {
       throw new AllocationError(
         "invalid-request",
@@ -154,35 +184,49 @@ export function requestedPorts(request: PortRequest): PortSpec[] {
 export class PortPool {
   readonly min: number;
   readonly max: number;
-  readonly #bits: Record<Protocol, PortBitmap>;
+  readonly #tcp: PortBitmap;
+  readonly #udp: PortBitmap;
   readonly #reuseDelayMs: number;
   readonly #clock: () => number;
-  #owners?: ChurnMap<string, Owned>;
-  #portOwner?: ChurnMap<number, string>;
+  /**
+   * Owner → holding; `null` marks a released owner. V8's `Map` can rehash
+   * the whole table on every delete + set pair of a new key (tens of µs on
+   * a large map), so a release leaves a `null` and the map is compacted
+   * once those outnumber the live owners.
+   */
+  #owners?: Map<string, Owned | null>;
+  #live = 0;
+  /** Port key → owner, built the first time a clash needs a name, kept up to date after. */
+  #index?: Map<number, string>;
   /** Delayed ports in release order (a constant delay keeps it sorted by time). */
   #delayKeys: number[] = [];
   #delayUntil: number[] = [];
   #delayHead = 0;
-  #delayed: ProtocolCounts = { TCP: 0, UDP: 0 };
+  #delayedTcp = 0;
+  #delayedUdp = 0;
 
   constructor(min: number, max: number, options: PortPoolOptions = {}) {
     if (!Number.isInteger(min) || !Number.isInteger(max) || min < 1 || max > 65535 || min > max) {
       throw new AllocationError(
-        "invalid-request",
+        "invalid-range",
         `A port range is low-high within 1-65535, not ${min}-${max}`,
+      );
+    }
+    const delay = options.reuseDelayMs ?? 0;
+    if (!(delay >= 0) || !Number.isFinite(delay)) {
+      throw new AllocationError(
+        "invalid-request",
+        `reuseDelayMs must be 0 or more milliseconds, not ${delay}`,
       );
     }
     this.min = min;
     this.max = max;
-    const size = max - min + 1;
-    const words = Math.ceil(size / 32) + Math.ceil(Math.ceil(size / 32) / 32);
+    const words = bitmapWords(max - min + 1);
     const slab = options.slab ?? new Uint32Array(2 * words);
     const offset = options.offset ?? 0;
-    this.#bits = {
-      TCP: new PortBitmap(min, max, slab, offset),
-      UDP: new PortBitmap(min, max, slab, offset + words),
-    };
-    this.#reuseDelayMs = options.reuseDelayMs ?? 0;
+    this.#tcp = new PortBitmap(min, max, slab, offset);
+    this.#udp = new PortBitmap(min, max, slab, offset + words);
+    this.#reuseDelayMs = delay;
     this.#clock = options.clock ?? Date.now;
   }
 
@@ -191,62 +235,74 @@ export class PortPool {
     return this.max - this.min + 1;
   }
 
-  get #ownerMap(): ChurnMap<string, Owned> {
-    return this.#owners ??= new ChurnMap();
-  }
-
-  get #portMap(): ChurnMap<number, string> {
-    return this.#portOwner ??= new ChurnMap();
+  #bits(protocol: Protocol): PortBitmap {
+    return protocol === "TCP" ? this.#tcp : this.#udp;
   }
 
   /** Whether `port` is held (or delayed) in `protocol`. */
   has(port: number, protocol: Protocol): boolean {
     this.#expire();
-    return this.#bits[protocol].has(port);
+    return this.#bits(protocol).has(port);
   }
 
-  /** The owner holding `port` in `protocol`, if any. */
+  /** The owner holding `port` in `protocol`, if any (undefined for a free or delayed port). */
   ownerOf(port: number, protocol: Protocol): string | undefined {
-    return this.#portOwner?.get(key(port, protocol));
+    if (port < this.min || port > this.max || !this.#bits(protocol).has(port)) return undefined;
+    return this.#holders().get(key(port, protocol));
   }
 
-  /** What `owner` holds. */
-  holdings(owner: string): readonly HeldPort[] | undefined {
-    return this.#owners?.get(owner)?.ports;
+  /** What `owner` holds, one entry per protocol (undefined when nothing). */
+  holdings(owner: string): HeldPort[] | undefined {
+    const owned = this.#owners?.get(owner);
+    return owned ? heldPorts(owned) : undefined;
+  }
+
+  /** What `owner` holds, as its `allocate` answer (`TCPUDP` entries kept whole). */
+  ports(owner: string): readonly AllocatedPort[] | undefined {
+    return this.#owners?.get(owner) ?? undefined;
   }
 
   /** Number of owners. */
   get ownerCount(): number {
-    return this.#owners?.size ?? 0;
+    return this.#live;
   }
 
   /** Free ports of `protocol` (delayed ones excluded). */
   free(protocol: Protocol): number {
     this.#expire();
-    return this.#bits[protocol].free;
+    return this.#bits(protocol).free;
   }
 
   /** Used ports of `protocol` (held by owners; delayed ones excluded). */
   used(protocol: Protocol): number {
     this.#expire();
-    return this.#bits[protocol].used - this.#delayed[protocol];
+    return this.#bits(protocol).used - this.#delayedCount(protocol);
   }
 
   /** Ports of `protocol` waiting out their reuse delay. */
   delayed(protocol: Protocol): number {
     this.#expire();
-    return this.#delayed[protocol];
+    return this.#delayedCount(protocol);
   }
 
+  #delayedCount(protocol: Protocol): number {
+    return protocol === "TCP" ? this.#delayedTcp : this.#delayedUdp;
+  }
+
+  /** Brings delayed ports whose time has come back into circulation. */
   #expire(): void {
     if (this.#delayHead === this.#delayKeys.length) return;
     const now = this.#clock();
     let h = this.#delayHead;
     while (h < this.#delayKeys.length && this.#delayUntil[h] <= now) {
       const k = this.#delayKeys[h];
-      const protocol: Protocol = (k & 1) === 1 ? "UDP" : "TCP";
-      this.#bits[protocol].release(k >>> 1);
-      this.#delayed[protocol]--;
+      if ((k & 1) === 1) {
+        this.#udp.release(k >>> 1);
+        this.#delayedUdp--;
+      } else {
+        this.#tcp.release(k >>> 1);
+        this.#delayedTcp--;
+      }
       h++;
     }
     if (h === this.#delayKeys.length) {
@@ -262,22 +318,34 @@ export class PortPool {
   }
 
   /**
-   * Allocates every port of `request` to `owner`, or none. Asking again
-   * for the same owner returns the same answer.
-   * @throws {AllocationError} and changes nothing.
+   * Allocates every port of `request` to `owner`, or none. Named ports
+   * are taken as named; the others next-fit. An owner that already holds
+   * ports gets them back when they answer the request (same count, same
+   * protocols, named ports equal, consecutive if `contiguous`), including
+   * ports it got from `restore`.
+   *
+   * The answer is shared with the pool: do not modify it.
+   *
+   * @example
+   * ```ts
+   * const pool = new PortPool(7000, 8000);
+   * pool.allocate("ns/a", { count: 2, protocol: "UDP" }); // [{port: 7000, …}, {port: 7001, …}]
+   * pool.allocate("ns/a", { count: 2, protocol: "UDP" }); // the same
+   * ```
+   * @throws {AllocationError} (`invalid-request`, `out-of-range`, `too-many`, `exhausted`,
+   * `exhausted-delayed`, `conflict`, `port-delayed`, `owner-mismatch`) and changes nothing.
    */
-  allocate(owner: string, request: PortRequest): AllocatedPort[] {
+  allocate(owner: string, request: PortRequest): readonly AllocatedPort[] {
     const specs = requestedPorts(request);
     const contiguous = request.contiguous ?? false;
-    const existing = this.#owners?.get(owner);
+    const owners = this.#owners ??= new Map();
+    const existing = owners.get(owner);
     if (existing) {
-      if (existing.answer && sameRequest(existing, specs, contiguous)) {
-        return existing.answer.slice();
-      }
+      if (answers(existing, specs, contiguous)) return existing;
       throw new AllocationError(
         "owner-mismatch",
-        `${owner} already holds ${
-          describe(existing.ports)
+        `Owner ${owner} already holds ${
+          describe(existing)
         } in ${this.min}-${this.max}; release it before asking for other ports`,
       );
     }
@@ -297,92 +365,162 @@ export class PortPool {
       }
     }
     this.#expire();
-    const tcpCursor = this.#bits.TCP.cursor;
-    const udpCursor = this.#bits.UDP.cursor;
-    const taken: HeldPort[] = [];
+    const answer = specs.length === 1 && !contiguous
+      ? this.#allocateOne(owner, specs[0])
+      : this.#allocateMany(owner, specs, contiguous);
+    owners.set(owner, answer);
+    this.#live++;
+    if (existing === null) this.#compactIfSparse();
+    return answer;
+  }
+
+  /** The common case, one port: no rollback list. */
+  #allocateOne(owner: string, s: PortSpec): AllocatedPort[] {
+    const protocol = s.protocol;
+    let port = s.port;
+    if (port === undefined) {
+      port = this.#next(protocol, [s]);
+    } else {
+      this.#check(port, protocol, owner);
+    }
+    if (protocol !== "UDP") this.#mark(this.#tcp, port, 0, owner);
+    if (protocol !== "TCP") this.#mark(this.#udp, port, 1, owner);
+    return [{ port, protocol }];
+  }
+
+  #allocateMany(owner: string, specs: readonly PortSpec[], contiguous: boolean): AllocatedPort[] {
+    const tcpCursor = this.#tcp.cursor;
+    const udpCursor = this.#udp.cursor;
     const answer: AllocatedPort[] = new Array(specs.length);
     try {
       if (contiguous) {
-        const start = this.#findBlock(specs);
+        const start = this.#findBlock(specs, owner);
         for (let i = 0; i < specs.length; i++) {
           answer[i] = { port: start + i, protocol: specs[i].protocol };
-          this.#takeAll(start + i, specs[i].protocol, owner, taken);
+          this.#markAll(start + i, specs[i].protocol, owner);
         }
       } else {
         // Named ports first, so a free choice never lands on one of them.
         for (let i = 0; i < specs.length; i++) {
           const s = specs[i];
           if (s.port === undefined) continue;
-          this.#takeAll(s.port, s.protocol, owner, taken);
+          for (let j = 0; j < i; j++) {
+            if (specs[j].port === s.port && overlaps(specs[j].protocol, s.protocol)) {
+              throw new AllocationError(
+                "invalid-request",
+                `Port ${s.port}/${s.protocol} is named twice in one request`,
+              );
+            }
+          }
+          this.#check(s.port, s.protocol, owner);
           answer[i] = { port: s.port, protocol: s.protocol };
+          this.#markAll(s.port, s.protocol, owner);
         }
-        for (let i = 0; i < specs.length; i++) {
-          const s = specs[i];
-          if (s.port !== undefined) continue;
-          const port = this.#next(s.protocol);
-          this.#takeAll(port, s.protocol, owner, taken);
-          answer[i] = { port, protocol: s.protocol };
+        // Then TCPUDP, which needs a number free in both: a single-protocol
+        // port taken first could be the only such number.
+        for (const both of [true, false]) {
+          for (let i = 0; i < specs.length; i++) {
+            const s = specs[i];
+            if (s.port !== undefined || (s.protocol === "TCPUDP") !== both) continue;
+            const port = this.#next(s.protocol, specs);
+            answer[i] = { port, protocol: s.protocol };
+            this.#markAll(port, s.protocol, owner);
+          }
         }
       }
     } catch (err) {
-      for (const t of taken) {
-        this.#bits[t.protocol].release(t.port);
-        this.#portOwner!.delete(key(t.port, t.protocol));
+      for (const a of answer) if (a) this.#unmarkAll(a.port, a.protocol);
+      this.#tcp.cursor = tcpCursor;
+      this.#udp.cursor = udpCursor;
+      throw err;
+    }
+    return answer;
+  }
+
+  #markAll(port: number, protocol: RequestProtocol, owner: string): void {
+    if (protocol !== "UDP") this.#mark(this.#tcp, port, 0, owner);
+    if (protocol !== "TCP") this.#mark(this.#udp, port, 1, owner);
+  }
+
+  /** Marks a port checked free as held by `owner`. */
+  #mark(bits: PortBitmap, port: number, udp: 0 | 1, owner: string): void {
+    bits.allocate(port);
+    this.#index?.set(port * 2 + udp, owner);
+  }
+
+  #unmarkAll(port: number, protocol: RequestProtocol): void {
+    if (protocol !== "UDP") {
+      this.#tcp.release(port);
+      this.#index?.delete(port * 2);
+    }
+    if (protocol !== "TCP") {
+      this.#udp.release(port);
+      this.#index?.delete(port * 2 + 1);
+    }
+  }
+
+  /** Throws unless `port` is free in every protocol of `protocol`. */
+  #check(port: number, protocol: RequestProtocol, owner: string): void {
+    if (protocol !== "UDP" && this.#tcp.has(port)) throw this.#taken(port, "TCP", owner);
+    if (protocol !== "TCP" && this.#udp.has(port)) throw this.#taken(port, "UDP", owner);
+  }
+
+  /** The error for a named port that is not free: who holds it, or when it comes back. */
+  #taken(port: number, protocol: Protocol, owner: string): AllocationError {
+    const holder = this.#holders().get(key(port, protocol));
+    if (holder !== undefined) {
+      return new AllocationError(
+        "conflict",
+        `Port ${port}/${protocol} is held by ${holder}`,
+        { owners: [holder, owner] },
+      );
+    }
+    const k = key(port, protocol);
+    let until = this.#clock();
+    for (let i = this.#delayKeys.length - 1; i >= this.#delayHead; i--) {
+      if (this.#delayKeys[i] === k) {
+        until = this.#delayUntil[i];
+        break;
       }
-      this.#bits.TCP.cursor = tcpCursor;
-      this.#bits.UDP.cursor = udpCursor;
-      throw this.#explain(err, specs);
     }
-    this.#ownerMap.set(owner, { ports: taken, answer, specs, contiguous });
-    return answer.slice();
-  }
-
-  #takeAll(port: number, protocol: RequestProtocol, owner: string, taken: HeldPort[]): void {
-    if (protocol === "TCPUDP") {
-      this.#take(port, "TCP", owner, taken);
-      this.#take(port, "UDP", owner, taken);
-    } else {
-      this.#take(port, protocol, owner, taken);
-    }
-  }
-
-  /** Why a request could not be met, with the delay taken into account. */
-  #explain(err: unknown, specs: PortSpec[]): unknown {
-    if (!(err instanceof AllocationError) || err.code !== "exhausted") return err;
-    const need: ProtocolCounts = { TCP: 0, UDP: 0 };
-    for (const s of specs) for (const p of expand(s.protocol)) need[p]++;
-    const delayedHelps = PROTOCOLS.some((p) =>
-      need[p] > 0 && this.#delayed[p] > 0 && this.#bits[p].free + this.#delayed[p] >= need[p]
-    );
-    if (!delayedHelps) return err;
-    const retryAfterMs = Math.max(0, this.#delayUntil[this.#delayHead] - this.#clock());
+    const retryAfterMs = Math.max(0, until - this.#clock());
     return new AllocationError(
-      "exhausted-delayed",
-      `${err.message}; ${
-        this.#delayed.TCP + this.#delayed.UDP
-      } freed ports are in their reuse delay, ` +
-        `the first is back in ${retryAfterMs} ms`,
+      "port-delayed",
+      `Port ${port}/${protocol} was freed recently and is in its reuse delay for ` +
+        `${retryAfterMs} ms more`,
       { retryAfterMs },
     );
   }
 
-  /** Takes one free port (next-fit); TCPUDP = free in both. */
-  #next(protocol: RequestProtocol): number {
+  /** Port key → owner, built on first use and kept up to date after. */
+  #holders(): Map<number, string> {
+    if (this.#index) return this.#index;
+    const index = new Map<number, string>();
+    for (const [owner, owned] of this.#owners ?? []) {
+      if (!owned) continue;
+      for (const a of owned) {
+        if (a.protocol !== "UDP") index.set(a.port * 2, owner);
+        if (a.protocol !== "TCP") index.set(a.port * 2 + 1, owner);
+      }
+    }
+    return this.#index = index;
+  }
+
+  /** A free port (next-fit) for `protocol`; TCPUDP = free in both. */
+  #next(protocol: RequestProtocol, specs: readonly PortSpec[]): number {
     if (protocol !== "TCPUDP") {
-      const bits = this.#bits[protocol];
+      const bits = protocol === "TCP" ? this.#tcp : this.#udp;
       const i = bits.findFree(bits.cursor);
-      if (i < 0) throw this.#exhausted(protocol);
+      if (i < 0) throw this.#exhausted(protocol, specs);
       bits.cursor = i + 1;
       return this.min + i;
     }
-    const tcp = this.#bits.TCP;
-    const from = tcp.cursor;
+    const from = this.#tcp.cursor;
     let i = this.#findBoth(from, this.size);
     if (i < 0) i = this.#findBoth(0, from);
-    if (i < 0) throw this.#exhausted("TCPUDP");
-    const next = i + 1 === this.size ? 0 : i + 1;
-    tcp.cursor = next;
-    this.#bits.UDP.cursor = next;
+    if (i < 0) throw this.#exhausted("TCPUDP", specs);
+    this.#tcp.cursor = i + 1;
+    this.#udp.cursor = i + 1;
     return this.min + i;
   }
 
@@ -390,9 +528,9 @@ export class PortPool {
   #findBoth(from: number, to: number): number {
     let i = from;
     while (true) {
-      const a = this.#bits.TCP.findFreeIn(i, to);
+      const a = this.#tcp.findFreeIn(i, to);
       if (a < 0) return -1;
-      const b = this.#bits.UDP.findFreeIn(a, to);
+      const b = this.#udp.findFreeIn(a, to);
       if (b < 0) return -1;
       if (a === b) return a;
       i = b;
@@ -400,18 +538,15 @@ export class PortPool {
   }
 
   /** Start of a run of `specs.length` consecutive ports free in each spec's protocols. */
-  #findBlock(specs: PortSpec[]): number {
+  #findBlock(specs: readonly PortSpec[], owner: string): number {
     const n = specs.length;
+    const busy = (port: number, p: RequestProtocol): Protocol | undefined =>
+      p !== "UDP" && this.#tcp.has(port)
+        ? "TCP"
+        : p !== "TCP" && this.#udp.has(port)
+        ? "UDP"
+        : undefined;
     const fixed = specs.findIndex((s) => s.port !== undefined);
-    const fits = (start: number): number => {
-      // Returns -1 when the block fits, else the offset of the first obstacle.
-      for (let k = 0; k < n; k++) {
-        for (const p of expand(specs[k].protocol)) {
-          if (this.#bits[p].has(start + k)) return start + k - this.min;
-        }
-      }
-      return -1;
-    };
     if (fixed >= 0) {
       const start = specs[fixed].port! - fixed;
       specs.forEach((s, k) => {
@@ -430,168 +565,321 @@ export class PortPool {
           `A block of ${n} around port ${specs[fixed].port} leaves ${this.min}-${this.max}`,
         );
       }
-      if (fits(start) >= 0) throw this.#exhausted(specs[0].protocol, n);
+      for (let k = 0; k < n; k++) {
+        const p = busy(start + k, specs[k].protocol);
+        if (p) throw this.#taken(start + k, p, owner);
+      }
       return start;
     }
-    const protocol = specs.some((s) => s.protocol === "TCPUDP") ||
-        (specs.some((s) => s.protocol === "TCP") && specs.some((s) => s.protocol === "UDP"))
-      ? "TCPUDP"
-      : specs[0].protocol;
+    const both = specs.some((s) => s.protocol === "TCPUDP") ||
+      (specs.some((s) => s.protocol === "TCP") && specs.some((s) => s.protocol === "UDP"));
+    const protocol: RequestProtocol = both ? "TCPUDP" : specs[0].protocol;
+    // Obstacles are checked per spec, so a mixed block may sit on ports free in one protocol only.
+    const firstObstacle = (start: number): number => {
+      for (let k = 0; k < n; k++) {
+        if (busy(start + k, specs[k].protocol)) return start + k - this.min;
+      }
+      return -1;
+    };
+    const uniform = specs.every((s) => s.protocol === specs[0].protocol);
     let from = 0;
     while (from + n <= this.size) {
       const i = protocol === "TCPUDP"
-        ? this.#findBoth(from, this.size - n + 1)
-        : this.#bits[protocol].findFreeIn(from, this.size - n + 1);
+        ? this.#firstFreeInAny(specs, from, this.size - n + 1)
+        : this.#bits(protocol).findFreeIn(from, this.size - n + 1);
       if (i < 0) break;
-      const obstacle = fits(this.min + i);
+      const obstacle = firstObstacle(this.min + i);
       if (obstacle < 0) return this.min + i;
-      from = obstacle + 1;
+      // One protocol throughout: no block can cover the obstacle. Mixed: try the next start.
+      from = uniform ? obstacle + 1 : i + 1;
     }
-    throw this.#exhausted(protocol, n);
+    throw this.#exhausted(protocol, specs, n);
   }
 
-  #exhausted(protocol: RequestProtocol, block = 1): AllocationError {
+  /** For a mixed block: first offset in `[from, to)` where the first spec's protocols are free. */
+  #firstFreeInAny(specs: readonly PortSpec[], from: number, to: number): number {
+    const p = specs[0].protocol;
+    return p === "TCPUDP" ? this.#findBoth(from, to) : this.#bits(p).findFreeIn(from, to);
+  }
+
+  /** `exhausted`, or `exhausted-delayed` when the delayed ports would have been enough. */
+  #exhausted(protocol: RequestProtocol, specs: readonly PortSpec[], block = 1): AllocationError {
     const what = block > 1 ? `${block} consecutive ${protocol} ports` : `a free ${protocol} port`;
-    return new AllocationError("exhausted", `No ${what} left in ${this.min}-${this.max}`);
-  }
-
-  #take(port: number, protocol: Protocol, owner: string, taken: HeldPort[]): void {
-    if (!this.#bits[protocol].allocate(port)) {
-      const holder = this.#portOwner?.get(key(port, protocol));
-      if (holder === undefined) {
-        // Marked but unowned: it is waiting out its reuse delay.
-        throw new AllocationError("conflict", `Port ${port}/${protocol} is in its reuse delay`, {
-          owners: [owner],
-        });
-      }
-      throw new AllocationError("conflict", `Port ${port}/${protocol} is held by ${holder}`, {
-        owners: [holder, owner],
-      });
-    }
-    this.#portMap.set(key(port, protocol), owner);
-    taken.push({ port, protocol });
+    const message = `No ${what} left in ${this.min}-${this.max}`;
+    const need: ProtocolCounts = { TCP: 0, UDP: 0 };
+    for (const s of specs) for (const p of expand(s.protocol)) need[p]++;
+    const delayedHelps = PROTOCOLS.some((p) =>
+      need[p] > 0 && this.#delayedCount(p) > 0 &&
+      this.#bits(p).free + this.#delayedCount(p) >= need[p]
+    );
+    if (!delayedHelps) return new AllocationError("exhausted", message);
+    const retryAfterMs = Math.max(0, this.#delayUntil[this.#delayHead] - this.#clock());
+    return new AllocationError(
+      "exhausted-delayed",
+      `${message}; ${this.#delayedTcp + this.#delayedUdp} freed ports are in their reuse delay, ` +
+        `the first is back in ${retryAfterMs} ms`,
+      { retryAfterMs },
+    );
   }
 
   /**
-   * Adds `port` to what `owner` holds (a port chosen elsewhere: a static
-   * host port, one of a Pod gamenet does not manage). Idempotent.
-   * @throws {AllocationError} `conflict` naming both owners, `out-of-range`.
+   * Adds `port` to what `owner` holds: a port chosen elsewhere (a static
+   * host port, one of a Pod gamenet does not manage). Idempotent. A port
+   * in its reuse delay is taken at once.
+   *
+   * @example
+   * ```ts
+   * pool.reserve(7777, "UDP", "default/static-0");
+   * ```
+   * @throws {AllocationError} `conflict` naming both owners, `out-of-range`, `invalid-request`.
    */
-  reserve(port: number, protocol: Protocol, owner: string): void {
-    if (protocol !== "TCP" && protocol !== "UDP") {
+  reserve(port: number, protocol: RequestProtocol, owner: string): void {
+    const conflict = this.#claim(port, protocol, owner);
+    if (conflict) {
       throw new AllocationError(
-        "invalid-request",
-        `Protocol must be TCP or UDP, not "${protocol}"`,
+        "conflict",
+        `Port ${port}/${protocol} is held by ${conflict}; ${owner} cannot have it too`,
+        { owners: [conflict, owner] },
       );
     }
-    if (!Number.isInteger(port) || port < this.min || port > this.max) {
-      throw new AllocationError("out-of-range", `Port ${port} is outside ${this.min}-${this.max}`);
-    }
-    if (this.#portOwner?.get(key(port, protocol)) === owner) return;
-    this.#expire();
-    const taken: HeldPort[] = [];
-    this.#take(port, protocol, owner, taken);
-    const owned = this.#ownerMap.get(owner);
-    if (owned) {
-      owned.ports.push(...taken);
-      // A reserved extra port makes the replay of an earlier answer incomplete.
-      owned.answer = undefined;
-    } else {
-      this.#ownerMap.set(owner, { ports: taken });
-    }
   }
 
   /**
-   * Rebuilds `owner`'s holding at start-up. A port another owner already
-   * holds is not taken over: it is returned as a conflict naming both.
+   * Rebuilds `owner`'s holding at start-up: each port is added to what
+   * the owner holds (`TCPUDP` entries count as one, so a later `allocate`
+   * with the same request returns them). A port another owner holds is
+   * not taken over: it comes back as a conflict naming both; the other
+   * ports are still taken, because they are in use.
+   *
+   * @example
+   * ```ts
+   * const conflicts = pool.restore("default/gs-0", [{ port: 7000, protocol: "UDP" }]);
+   * ```
+   * @throws {AllocationError} `out-of-range` or `invalid-request` for a bad entry, before taking any.
    */
-  restore(owner: string, ports: HeldPort[]): PortConflict[] {
+  restore(owner: string, ports: readonly AllocatedPort[]): PortConflict[] {
+    for (const { port, protocol } of ports) this.#validate(port, protocol);
     const conflicts: PortConflict[] = [];
     for (const { port, protocol } of ports) {
-      const holder = this.#portOwner?.get(key(port, protocol));
-      if (holder !== undefined && holder !== owner) {
-        conflicts.push({ port, protocol, owners: [holder, owner] });
-        continue;
-      }
-      try {
-        this.reserve(port, protocol, owner);
-      } catch (err) {
-        if (!(err instanceof AllocationError && err.code === "conflict")) throw err;
-        // Held by nobody but marked: a delayed port; the restored owner takes it back.
-        this.#undelay(port, protocol);
-        this.reserve(port, protocol, owner);
+      if (protocol === "TCPUDP") {
+        const t = this.#holderOther(port, "TCP", owner);
+        const u = this.#holderOther(port, "UDP", owner);
+        if (t !== undefined) conflicts.push({ port, protocol: "TCP", owners: [t, owner] });
+        if (u !== undefined) conflicts.push({ port, protocol: "UDP", owners: [u, owner] });
+        if (t !== undefined && u !== undefined) continue;
+        if (t === undefined && u === undefined) {
+          this.#claim(port, "TCPUDP", owner);
+        } else {
+          this.#claim(port, t === undefined ? "TCP" : "UDP", owner);
+        }
+      } else {
+        const holder = this.#claim(port, protocol, owner);
+        if (holder !== undefined) conflicts.push({ port, protocol, owners: [holder, owner] });
       }
     }
     return conflicts;
   }
 
+  #validate(port: number, protocol: RequestProtocol): void {
+    if (protocol !== "TCP" && protocol !== "UDP" && protocol !== "TCPUDP") {
+      throw new AllocationError(
+        "invalid-request",
+        `Protocol must be TCP, UDP or TCPUDP, not "${protocol}"`,
+      );
+    }
+    if (!Number.isInteger(port) || port < this.min || port > this.max) {
+      throw new AllocationError("out-of-range", `Port ${port} is outside ${this.min}-${this.max}`);
+    }
+  }
+
+  /** The owner other than `owner` holding `port`, if any. */
+  #holderOther(port: number, protocol: Protocol, owner: string): string | undefined {
+    if (!this.#bits(protocol).has(port)) return undefined;
+    const holder = this.#holders().get(key(port, protocol));
+    return holder === owner ? undefined : holder;
+  }
+
+  /**
+   * Adds `port` to `owner`'s holding unless another owner holds it;
+   * returns that other owner. Takes a delayed port out of its delay.
+   */
+  #claim(port: number, protocol: RequestProtocol, owner: string): string | undefined {
+    this.#validate(port, protocol);
+    if (protocol === "TCPUDP") {
+      for (const p of PROTOCOLS) {
+        const other = this.#holderOther(port, p, owner);
+        if (other !== undefined) return other;
+      }
+    }
+    this.#expire();
+    const owners = this.#owners ??= new Map();
+    const owned = owners.get(owner);
+    const added: AllocatedPort[] = [];
+    for (const p of expand(protocol)) {
+      const bits = this.#bits(p);
+      if (bits.has(port)) {
+        const holder = this.#holders().get(key(port, p));
+        if (holder === owner) continue;
+        if (holder !== undefined) return holder;
+        this.#undelay(port, p);
+      }
+      this.#mark(bits, port, p === "UDP" ? 1 : 0, owner);
+      added.push({ port, protocol: p });
+    }
+    if (added.length === 0) return undefined;
+    const entries = added.length === 2 ? [{ port, protocol }] : added;
+    if (owned) {
+      // Copy on write: answers handed out earlier never change under their holder.
+      owners.set(owner, [...owned, ...entries]);
+    } else {
+      owners.set(owner, entries);
+      this.#live++;
+      if (owned === null) this.#compactIfSparse();
+    }
+    return undefined;
+  }
+
+  /** Takes `port` out of the delay queue (its bit stays set: the caller takes it). */
   #undelay(port: number, protocol: Protocol): void {
     const k = key(port, protocol);
     for (let i = this.#delayHead; i < this.#delayKeys.length; i++) {
       if (this.#delayKeys[i] === k) {
         this.#delayKeys.splice(i, 1);
         this.#delayUntil.splice(i, 1);
-        this.#delayed[protocol]--;
-        this.#bits[protocol].release(port);
+        if (protocol === "TCP") this.#delayedTcp--;
+        else this.#delayedUdp--;
         return;
       }
     }
   }
 
-  /** Frees exactly what `owner` held (into the reuse delay, if any); returns it. */
-  release(owner: string): HeldPort[] {
-    const owned = this.#owners?.get(owner);
+  /**
+   * Frees exactly what `owner` held (into the reuse delay, if any) and
+   * returns it, one entry per protocol; `[]` when it held nothing.
+   *
+   * @example
+   * ```ts
+   * pool.release("default/gs-0"); // [{ port: 7000, protocol: "UDP" }]
+   * ```
+   */
+  release(owner: string): readonly HeldPort[] {
+    const owners = this.#owners;
+    const owned = owners?.get(owner);
     if (!owned) return [];
-    this.#owners!.delete(owner);
-    const until = this.#clock() + this.#reuseDelayMs;
-    for (const { port, protocol } of owned.ports) {
-      this.#portOwner!.delete(key(port, protocol));
-      if (this.#reuseDelayMs > 0) {
-        this.#delayKeys.push(key(port, protocol));
-        this.#delayUntil.push(until);
-        this.#delayed[protocol]++;
-      } else {
-        this.#bits[protocol].release(port);
-      }
+    owners!.set(owner, null);
+    this.#live--;
+    const delay = this.#reuseDelayMs;
+    const until = delay > 0 ? this.#clock() + delay : 0;
+    const ports = owned;
+    for (let i = 0; i < ports.length; i++) {
+      const { port, protocol } = ports[i];
+      if (protocol !== "UDP") this.#free(port, 0, until);
+      if (protocol !== "TCP") this.#free(port, 1, until);
     }
-    return owned.ports;
+    this.#compactIfSparse();
+    return heldPorts(ports);
   }
 
-  /** Calls `fn` for every owner and its ports. */
-  forEach(fn: (owner: string, ports: readonly HeldPort[]) => void): void {
-    for (const [owner, owned] of this.#owners ?? []) fn(owner, owned.ports);
+  #free(port: number, udp: 0 | 1, until: number): void {
+    const k = port * 2 + udp;
+    this.#index?.delete(k);
+    if (until > 0) {
+      this.#delayKeys.push(k);
+      this.#delayUntil.push(until);
+      if (udp) this.#delayedUdp++;
+      else this.#delayedTcp++;
+    } else {
+      (udp ? this.#udp : this.#tcp).release(port);
+    }
   }
 
-  /** A read-only copy of the state. */
+  /** Drops released owners' `null` marks once they outnumber the live owners. */
+  #compactIfSparse(): void {
+    const owners = this.#owners!;
+    const dead = owners.size - this.#live;
+    if (dead <= 1024 || dead <= this.#live) return;
+    const live = new Map<string, Owned | null>();
+    for (const [k, v] of owners) if (v) live.set(k, v);
+    this.#owners = live;
+  }
+
+  /**
+   * Calls `fn` for every owner and its ports.
+   *
+   * @example
+   * ```ts
+   * pool.forEach((owner, ports) => console.log(owner, ports.length));
+   * ```
+   */
+  forEach(fn: (owner: string, ports: readonly AllocatedPort[]) => void): void {
+    for (const [owner, owned] of this.#owners ?? []) if (owned) fn(owner, owned);
+  }
+
+  /**
+   * A read-only copy of the state, for `/allocations`.
+   *
+   * @example
+   * ```ts
+   * const { used, free, delayed, owners } = pool.snapshot();
+   * ```
+   */
   snapshot(): PoolSnapshot {
     this.#expire();
-    const owners = [...(this.#owners ?? [])]
-      .map(([owner, o]) => ({
+    const owners: { owner: string; ports: HeldPort[] }[] = [];
+    this.forEach((owner, ports) => {
+      owners.push({
         owner,
-        ports: [...o.ports].sort((a, b) => a.port - b.port || a.protocol.localeCompare(b.protocol)),
-      }))
-      .sort((a, b) => (a.owner < b.owner ? -1 : a.owner > b.owner ? 1 : 0));
-    const counts = (f: (p: Protocol) => number) => ({ TCP: f("TCP"), UDP: f("UDP") });
+        ports: heldPorts(ports).slice().sort((a, b) =>
+          a.port - b.port || (a.protocol < b.protocol ? -1 : a.protocol > b.protocol ? 1 : 0)
+        ),
+      });
+    });
+    owners.sort((a, b) => (a.owner < b.owner ? -1 : a.owner > b.owner ? 1 : 0));
     return {
       min: this.min,
       max: this.max,
-      used: counts((p) => this.#bits[p].used - this.#delayed[p]),
-      free: counts((p) => this.#bits[p].free),
-      delayed: counts((p) => this.#delayed[p]),
+      used: { TCP: this.#tcp.used - this.#delayedTcp, UDP: this.#udp.used - this.#delayedUdp },
+      free: { TCP: this.#tcp.free, UDP: this.#udp.free },
+      delayed: { TCP: this.#delayedTcp, UDP: this.#delayedUdp },
       owners,
     };
   }
 }
 
-function sameRequest(owned: Owned, specs: PortSpec[], contiguous: boolean): boolean {
-  const before = owned.specs!;
-  if (owned.contiguous !== contiguous || before.length !== specs.length) return false;
+/** Whether `held` answers a request for `specs`. */
+function answers(
+  held: readonly AllocatedPort[],
+  specs: readonly PortSpec[],
+  contiguous: boolean,
+): boolean {
+  if (held.length !== specs.length) return false;
   for (let i = 0; i < specs.length; i++) {
-    if (before[i].protocol !== specs[i].protocol || before[i].port !== specs[i].port) return false;
+    const s = specs[i];
+    if (held[i].protocol !== s.protocol || (s.port !== undefined && held[i].port !== s.port)) {
+      return false;
+    }
+    if (contiguous && i > 0 && held[i].port !== held[i - 1].port + 1) return false;
   }
   return true;
 }
 
-function describe(ports: HeldPort[]): string {
+/** Whether two request protocols share a protocol. */
+function overlaps(a: RequestProtocol, b: RequestProtocol): boolean {
+  return a === b || a === "TCPUDP" || b === "TCPUDP";
+}
+
+/** One entry per protocol; the same array when it has no TCPUDP entry. */
+function heldPorts(ports: readonly AllocatedPort[]): HeldPort[] {
+  let both = false;
+  for (let i = 0; i < ports.length; i++) if (ports[i].protocol === "TCPUDP") both = true;
+  if (!both) return ports as HeldPort[];
+  const out: HeldPort[] = [];
+  for (const { port, protocol } of ports) {
+    for (const p of expand(protocol)) out.push({ port, protocol: p });
+  }
+  return out;
+}
+
+function describe(ports: readonly AllocatedPort[]): string {
   return ports.map((p) => `${p.port}/${p.protocol}`).join(", ") || "nothing";
 }

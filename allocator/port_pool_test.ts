@@ -16,7 +16,8 @@ function fails(code: AllocationErrorCode, fn: () => unknown, message?: RegExp) {
 Deno.test("allocate() returns the same ports for the same owner", () => {
   const pool = new PortPool(7000, 8000);
   const a = pool.allocate("default/gs-0", { ports: [{ protocol: "UDP" }, { protocol: "TCPUDP" }] });
-  assert.deepEqual(a, [{ port: 7000, protocol: "UDP" }, { port: 7001, protocol: "TCPUDP" }]);
+  // TCPUDP entries are chosen first (they need a number free in both), then the others.
+  assert.deepEqual(a, [{ port: 7001, protocol: "UDP" }, { port: 7000, protocol: "TCPUDP" }]);
   assert.deepEqual(
     pool.allocate("default/gs-0", { ports: [{ protocol: "UDP" }, { protocol: "TCPUDP" }] }),
     a,
