@@ -1,17 +1,29 @@
 /**
  * Host-port choice before scheduling. The admission webhook runs before
  * the scheduler, so gamenet cannot know the Pod's node: it picks the ports
- * used on the fewest nodes (counting Pods admitted but not yet bound), and
- * the scheduler's host-port filter puts the Pod where they are free.
+ * used on the fewest nodes (so free on the most), counting Pods admitted
+ * but not yet bound, and the scheduler's host-port filter then puts the
+ * Pod on a node where they are free.
  *
- * Each port number has a usage count (nodes using it in any protocol +
- * pending claims), and each count a bucket of ports, kept as a bitmap, so
- * the choice is: the lowest non-empty bucket, the next member after the
- * cursor (next-fit breaks ties) — no scan over nodes or ports.
+ * Each port number has a usage count: the nodes where it is used in any
+ * protocol (a node's TCP use of a number makes it a poor UDP choice there
+ * too, and TCPUDP needs nothing more), plus pending claims, plus freed
+ * ports still in their reuse delay. A min-tree over the counts (two
+ * `Int32Array`s, 8 bytes per port) finds the least used port after the
+ * next-fit cursor in O(log range) and takes an update in O(log range), so
+ * neither the choice nor a node's change scans nodes or ports.
  *
- * Node pools hold what is bound on each node. A reuse delay here keeps a
- * freed port counted for a while: it becomes the least preferred rather
- * than forbidden, because a host port is the node's, not gamenet's.
+ * Each node has a TCP and a UDP {@linkcode PortBitmap} (carved from shared
+ * slabs); owners are kept once for all nodes, each as one small array of
+ * numbers (node id, then `port * 2 + (UDP ? 1 : 0)` per port), which keeps
+ * a restore of 100,000 Pods light on the garbage collector. The name of
+ * the owner holding a clashing port comes from an index built the first
+ * time a clash needs it.
+ *
+ * A reuse delay here keeps a freed port counted for a while: it becomes
+ * less preferred rather than forbidden, because the scheduler, not
+ * gamenet, places the Pod (a port is never refused while a node has it
+ * free).
  *
  * @example
  * ```ts
@@ -24,16 +36,22 @@
  */
 
 import { AllocationError } from "./errors.ts";
-import { PortBitmap } from "./port_bitmap.ts";
-import type { HeldPort, PoolSnapshot, RequestProtocol } from "./port_pool.ts";
-import { PoolSet } from "./pool_set.ts";
+import { bitmapWords, PortBitmap } from "./port_bitmap.ts";
+import type {
+  HeldPort,
+  PoolSnapshot,
+  Protocol,
+  ProtocolCounts,
+  RequestProtocol,
+} from "./port_pool.ts";
 import { ChurnMap } from "./churn_map.ts";
+import { type SlabRegion, WordSlab } from "./word_slab.ts";
 
 /** Options of {@linkcode HostPortChooser}. */
 export interface HostPortChooserOptions {
-  /** A freed port stays counted (least preferred) this long. @default {0} */
+  /** A freed port stays counted (less preferred) this long. @default {0} */
   reuseDelayMs?: number;
-  /** @default {Date.now} */
+  /** Milliseconds now; tests pass their own. @default {Date.now} */
   clock?: () => number;
 }
 
@@ -41,40 +59,80 @@ export interface HostPortChooserOptions {
 export interface HostPortSnapshot {
   min: number;
   max: number;
+  /** The lowest usage count: the best port is used on this many nodes (pending claims included). */
+  leastUsage: number;
+  /** Per node (sorted by name): used and free ports, and its owners with their ports. */
   nodes: { node: string; pool: PoolSnapshot }[];
+  /** Choices made at admission, not yet bound to a node. */
   pending: { owner: string; ports: number[]; since: number }[];
+  /** Freed ports still counted because of the reuse delay. */
   delayed: number;
 }
+
+/** Larger than any usage count: marks padding leaves and ports excluded from one choice. */
+const INF = 0x3fffffff;
+/** Index keys: `node id * KEYS + port * 2 + udp`. */
+const KEYS = 131_072;
+
+interface NodeRec {
+  readonly name: string;
+  readonly id: number;
+  readonly tcp: PortBitmap;
+  readonly udp: PortBitmap;
+  readonly region: SlabRegion;
+}
+
+/** Node id, then `port * 2 + udp` per held port. Never changed in place. */
+type Holding = readonly number[];
 
 /** The chooser: see the module documentation. */
 export class HostPortChooser {
   readonly min: number;
   readonly max: number;
   readonly #size: number;
-  readonly #nodes: PoolSet;
+  readonly #slab: WordSlab;
+  readonly #nodes = new Map<string, NodeRec>();
+  readonly #byId: (NodeRec | undefined)[] = [];
+  readonly #freeIds: number[] = [];
+  /** Bound owners; `null` marks a released one (see PortPool on V8's Map). */
+  #owners = new Map<string, Holding | null>();
+  #live = 0;
+  /** Index key → owner, built on first need and kept up to date after. */
+  #index?: Map<number, string>;
   /** Usage count of each port offset. */
-  #count: Int32Array;
-  /** `#buckets[c]`: a bitmap whose *free* bits are the ports with count c. */
-  readonly #buckets: PortBitmap[] = [];
-  #bucketSize: number[] = [];
-  #minCount = 0;
+  readonly #count: Int32Array;
+  /** Min-tree: leaf `#leaves + i` is `#count[i]`, each inner node the min of its two children. */
+  readonly #tree: Int32Array;
+  readonly #leaves: number;
   #cursor = 0;
   readonly #pending = new ChurnMap<string, { ports: number[]; since: number }>();
-  /** Owner → node it is bound on. */
-  readonly #boundOn = new ChurnMap<string, string>();
-  readonly #delay: { port: number; until: number }[] = [];
+  /** Freed ports counted until their time, in release order. */
+  #delayPorts: number[] = [];
+  #delayUntil: number[] = [];
   #delayHead = 0;
   readonly #reuseDelayMs: number;
   readonly #clock: () => number;
 
   constructor(min: number, max: number, options: HostPortChooserOptions = {}) {
-    this.#nodes = new PoolSet(min, max);
+    if (!Number.isInteger(min) || !Number.isInteger(max) || min < 1 || max > 65535 || min > max) {
+      throw new AllocationError(
+        "invalid-range",
+        `A port range is low-high within 1-65535, not ${min}-${max}`,
+      );
+    }
     this.min = min;
     this.max = max;
     this.#size = max - min + 1;
+    this.#slab = new WordSlab(2 * bitmapWords(this.#size));
     this.#count = new Int32Array(this.#size);
-    this.#buckets.push(new PortBitmap(min, max));
-    this.#bucketSize.push(this.#size);
+    let leaves = 1;
+    while (leaves < this.#size) leaves *= 2;
+    this.#leaves = leaves;
+    this.#tree = new Int32Array(2 * leaves).fill(INF);
+    this.#tree.fill(0, leaves, leaves + this.#size);
+    for (let j = leaves - 1; j >= 1; j--) {
+      this.#tree[j] = Math.min(this.#tree[2 * j], this.#tree[2 * j + 1]);
+    }
     this.#reuseDelayMs = options.reuseDelayMs ?? 0;
     this.#clock = options.clock ?? Date.now;
   }
@@ -84,82 +142,164 @@ export class HostPortChooser {
     return this.#nodes.size;
   }
 
-  /** How many nodes use `port` plus pending claims and delays on it. */
+  /** Owners bound on a node. */
+  get ownerCount(): number {
+    return this.#live;
+  }
+
+  /** How many nodes use `port` plus pending claims and delays on it (0 outside the range). */
   usage(port: number): number {
+    this.#expire();
     return this.#count[port - this.min] ?? 0;
   }
 
-  /** The pool of a node. */
-  node(name: string) {
-    return this.#nodes.get(name);
-  }
-
-  #bucket(c: number): PortBitmap {
-    while (this.#buckets.length <= c) {
-      const b = new PortBitmap(this.min, this.max);
-      // A new bucket starts with no members: every bit used.
-      for (let p = this.min; p <= this.max; p++) b.allocate(p);
-      this.#buckets.push(b);
-      this.#bucketSize.push(0);
+  /** Sets leaf `i` of the min-tree and fixes its ancestors (stops once one is unchanged). */
+  #setLeaf(i: number, value: number): void {
+    const tree = this.#tree;
+    let j = this.#leaves + i;
+    tree[j] = value;
+    while (j > 1) {
+      const parent = j >>> 1;
+      const m = Math.min(tree[j], tree[j ^ 1]);
+      if (tree[parent] === m) return;
+      tree[parent] = m;
+      j = parent;
     }
-    return this.#buckets[c];
   }
 
-  #move(offset: number, delta: 1 | -1): void {
-    const c = this.#count[offset];
-    const port = this.min + offset;
-    this.#bucket(c).allocate(port);
-    this.#bucketSize[c]--;
-    const n = c + delta;
-    this.#bucket(n).release(port);
-    this.#bucketSize[n]++;
-    this.#count[offset] = n;
-    if (n < this.#minCount) this.#minCount = n;
-    while (this.#bucketSize[this.#minCount] === 0) this.#minCount++;
+  #add(i: number, delta: number): void {
+    const c = this.#count[i] + delta;
+    this.#count[i] = c;
+    this.#setLeaf(i, c);
+  }
+
+  /** First offset at or after `from` whose count is at most `target`, or -1. */
+  #firstAtMost(from: number, target: number): number {
+    const tree = this.#tree;
+    let j = this.#leaves + from;
+    if (tree[j] <= target) return from;
+    // Climb until a right sibling holds a small enough leaf, then descend to its leftmost one.
+    while (true) {
+      if ((j & 1) === 0 && tree[j + 1] <= target) {
+        j++;
+        break;
+      }
+      j >>>= 1;
+      if (j <= 1) return -1;
+    }
+    while (j < this.#leaves) j = tree[2 * j] <= target ? 2 * j : 2 * j + 1;
+    return j - this.#leaves;
   }
 
   #expire(): void {
-    if (this.#delayHead === this.#delay.length) return;
+    if (this.#delayHead === this.#delayPorts.length) return;
     const now = this.#clock();
-    while (this.#delayHead < this.#delay.length && this.#delay[this.#delayHead].until <= now) {
-      this.#move(this.#delay[this.#delayHead++].port - this.min, -1);
+    let h = this.#delayHead;
+    while (h < this.#delayPorts.length && this.#delayUntil[h] <= now) {
+      this.#add(this.#delayPorts[h], -1);
+      h++;
     }
-    if (this.#delayHead === this.#delay.length) {
-      this.#delay.length = 0;
-      this.#delayHead = 0;
+    if (h === this.#delayPorts.length) {
+      this.#delayPorts.length = 0;
+      this.#delayUntil.length = 0;
+      h = 0;
+    } else if (h > 1024 && h * 2 > this.#delayPorts.length) {
+      this.#delayPorts = this.#delayPorts.slice(h);
+      this.#delayUntil = this.#delayUntil.slice(h);
+      h = 0;
     }
+    this.#delayHead = h;
   }
 
-  /** Adds a node (idempotent). */
+  /**
+   * Adds a node (idempotent).
+   *
+   * @example
+   * ```ts
+   * chooser.addNode("node-1");
+   * ```
+   */
   addNode(name: string): void {
-    this.#nodes.ensure(name);
+    this.#node(name);
   }
 
-  /** Removes a node; what was bound on it is forgotten, its owners returned. */
+  #node(name: string): NodeRec {
+    const found = this.#nodes.get(name);
+    if (found) return found;
+    const region = this.#slab.take();
+    const id = this.#freeIds.pop() ?? this.#byId.length;
+    const words = bitmapWords(this.#size);
+    const rec: NodeRec = {
+      name,
+      id,
+      tcp: new PortBitmap(this.min, this.max, region.words, region.offset),
+      udp: new PortBitmap(this.min, this.max, region.words, region.offset + words),
+      region,
+    };
+    this.#nodes.set(name, rec);
+    this.#byId[id] = rec;
+    return rec;
+  }
+
+  /**
+   * Removes a node: what was bound there is forgotten (no reuse delay,
+   * the node is gone) and its owners are returned.
+   *
+   * @example
+   * ```ts
+   * chooser.removeNode("node-1"); // ["default/gs-0"]
+   * ```
+   */
   removeNode(name: string): string[] {
-    const pool = this.#nodes.get(name);
-    if (!pool) return [];
+    const n = this.#nodes.get(name);
+    if (!n) return [];
     const owners: string[] = [];
-    pool.forEach((owner) => owners.push(owner));
-    for (const owner of owners) this.#unbind(owner, name);
+    for (const [owner, rec] of this.#owners) {
+      if (rec && rec[0] === n.id) owners.push(owner);
+    }
+    for (const owner of owners) {
+      const rec = this.#owners.get(owner)!;
+      for (let k = 1; k < rec.length; k++) this.#index?.delete(n.id * KEYS + rec[k]);
+      this.#owners.set(owner, null);
+      this.#live--;
+    }
+    for (let i = 0; i < this.#size; i++) {
+      const port = this.min + i;
+      if (n.tcp.has(port) || n.udp.has(port)) this.#add(i, -1);
+    }
     this.#nodes.delete(name);
+    this.#byId[n.id] = undefined;
+    this.#freeIds.push(n.id);
+    this.#slab.give(n.region);
+    this.#compactIfSparse();
     return owners;
   }
 
   /**
-   * Chooses one port per entry for `owner`, used on the fewest nodes, and
-   * counts them as pending until {@linkcode bind}. Idempotent per owner.
-   * Protocols do not change the choice: a port number is counted once per
-   * node whatever protocol holds it, so TCPUDP needs nothing more.
-   * @throws {AllocationError} `exhausted` when even the least used port is used on every node.
+   * Chooses one port per entry for `owner`, used on the fewest nodes
+   * (next-fit among equals), and counts them as pending until
+   * {@linkcode bind}. Idempotent per owner. With `dryRun`, the answer is
+   * computed and nothing changes.
+   *
+   * @example
+   * ```ts
+   * chooser.choose("default/gs-0", ["UDP", "TCPUDP"]); // e.g. [8012, 8013]
+   * ```
+   * @throws {AllocationError} `exhausted` when even the least used port is used on every node;
+   * `invalid-request`, `too-many`, `owner-mismatch`.
    */
-  choose(owner: string, protocols: RequestProtocol[]): number[] {
+  choose(
+    owner: string,
+    protocols: RequestProtocol[],
+    options: { dryRun?: boolean } = {},
+  ): number[] {
     const existing = this.#pending.get(owner);
     if (existing) return [...existing.ports];
-    if (this.#boundOn.has(owner)) {
+    const bound = this.#owners.get(owner);
+    if (bound) {
       throw new AllocationError(
         "owner-mismatch",
-        `${owner} is already bound on node ${this.#boundOn.get(owner)}`,
+        `Owner ${owner} is already bound on node ${this.#byId[bound[0]]!.name}`,
       );
     }
     if (protocols.length === 0) {
@@ -181,111 +321,190 @@ export class HostPortChooser {
     }
     this.#expire();
     const chosen: number[] = [];
-    const taken = new Set<number>();
-    // Next member of bucket c in next-fit order (cursor to the end, then the start), not yet chosen.
-    const pick = (c: number): number => {
-      const bucket = this.#buckets[c];
-      for (const [lo, hi] of [[this.#cursor, this.#size], [0, this.#cursor]]) {
-        let from = lo;
-        while (true) {
-          const i = bucket.findFreeIn(from, hi);
-          if (i < 0) break;
-          if (!taken.has(i)) return i;
-          from = i + 1;
-        }
-      }
-      return -1;
-    };
-    let c = this.#minCount;
-    while (chosen.length < protocols.length && c < this.#buckets.length) {
-      const i = pick(c);
-      if (i < 0) {
-        c++;
-        continue;
-      }
+    let from = this.#cursor;
+    let worst = 0;
+    for (let n = 0; n < protocols.length; n++) {
+      const least = this.#tree[1];
+      let i = this.#firstAtMost(from, least);
+      if (i < 0) i = this.#firstAtMost(0, least);
       chosen.push(i);
-      taken.add(i);
+      if (this.#count[i] > worst) worst = this.#count[i];
+      // Out of this choice's reach until it is made: one port per entry.
+      this.#setLeaf(i, INF);
+      from = i + 1 === this.#size ? 0 : i + 1;
     }
     const nodes = this.#nodes.size;
-    const worst = chosen.length < protocols.length
-      ? Infinity
-      : Math.max(...chosen.map((i) => this.#count[i]));
-    if (nodes > 0 && worst >= nodes) {
+    const fails = nodes > 0 && worst >= nodes;
+    const keep = !fails && options.dryRun !== true;
+    for (const i of chosen) this.#add(i, keep ? 1 : 0);
+    if (fails) {
       throw new AllocationError(
         "exhausted",
         `No host port in ${this.min}-${this.max} is free on any of the ${nodes} nodes ` +
           `(counting Pods admitted but not yet scheduled); widen the range or add nodes`,
       );
     }
-    for (const i of chosen) this.#move(i, 1);
-    this.#cursor = (chosen[chosen.length - 1] + 1) % this.#size;
     const ports = chosen.map((i) => this.min + i);
-    this.#pending.set(owner, { ports, since: this.#clock() });
+    if (keep) {
+      this.#cursor = from;
+      this.#pending.set(owner, { ports, since: this.#clock() });
+    }
     return [...ports];
   }
 
   /**
-   * Holds `ports` on `node` for `owner` (a pending choice moves there; a
-   * static or foreign port is registered). Ports outside the range are
-   * ignored. Idempotent. Returns owners already holding one of them there.
+   * Holds `ports` on `node` for `owner`: a pending choice moves there, a
+   * static or foreign port is registered (the node is added if new; an
+   * owner bound elsewhere moves). Ports outside the range are ignored.
+   * Idempotent. Returns the owners already holding one of them there (a
+   * clash the scheduler should have prevented); those ports stay theirs.
+   *
+   * @example
+   * ```ts
+   * chooser.bind("default/gs-0", "node-7", [{ port: 8012, protocol: "UDP" }]); // []
+   * ```
+   * @throws {AllocationError} `invalid-request` for a protocol other than TCP or UDP, before any change.
    */
-  bind(owner: string, node: string, ports: HeldPort[]): string[] {
+  bind(owner: string, node: string, ports: readonly HeldPort[]): string[] {
+    for (let k = 0; k < ports.length; k++) {
+      const p = ports[k].protocol;
+      if (p !== "TCP" && p !== "UDP") {
+        throw new AllocationError("invalid-request", `Protocol must be TCP or UDP, not "${p}"`);
+      }
+    }
     const pending = this.#pending.get(owner);
     if (pending) {
       this.#pending.delete(owner);
-      for (const p of pending.ports) this.#move(p - this.min, -1);
+      for (const p of pending.ports) this.#add(p - this.min, -1);
     }
-    const pool = this.#nodes.ensure(node);
-    const wasOn = this.#boundOn.get(owner);
-    if (wasOn !== undefined && wasOn !== node) this.#unbind(owner, wasOn);
-    const inRange = ports.filter((p) => p.port >= this.min && p.port <= this.max);
-    const before = new Set(inRange.map((p) => p.port).filter((port) => this.#usedOn(pool, port)));
-    const conflicts = pool.restore(owner, inRange);
-    for (const port of new Set(inRange.map((p) => p.port))) {
-      if (!before.has(port) && this.#usedOn(pool, port)) this.#move(port - this.min, 1);
+    const n = this.#node(node);
+    let rec = this.#owners.get(owner);
+    if (rec && rec[0] !== n.id) {
+      this.#unbind(owner, rec);
+      rec = null;
     }
-    if (pool.holdings(owner)) this.#boundOn.set(owner, node);
-    return [...new Set(conflicts.map((c) => c.owners[0]))];
+    let next: number[] | undefined;
+    let clashes: string[] | undefined;
+    for (let k = 0; k < ports.length; k++) {
+      const { port, protocol } = ports[k];
+      if (!(port >= this.min && port <= this.max) || !Number.isInteger(port)) continue;
+      const udp = protocol === "UDP" ? 1 : 0;
+      const key = port * 2 + udp;
+      const bits = udp ? n.udp : n.tcp;
+      if (bits.has(port)) {
+        if ((next ?? rec)?.includes(key, 1)) continue;
+        const holder = this.#holders().get(n.id * KEYS + key)!;
+        clashes ??= [];
+        if (!clashes.includes(holder)) clashes.push(holder);
+        continue;
+      }
+      const wasUsed = n.tcp.has(port) || n.udp.has(port);
+      bits.allocate(port);
+      if (!wasUsed) this.#add(port - this.min, 1);
+      next ??= rec ? rec.slice() : [n.id];
+      next.push(key);
+    }
+    if (next) {
+      this.#owners.set(owner, next);
+      // Only now: an index built during the loop (for a clash) could not see these.
+      const index = this.#index;
+      if (index) { for (let k = 1; k < next.length; k++) index.set(n.id * KEYS + next[k], owner); }
+      if (!rec) this.#live++;
+      if (rec === null) this.#compactIfSparse();
+    }
+    return clashes ?? [];
   }
 
-  #usedOn(pool: ReturnType<PoolSet["ensure"]>, port: number): boolean {
-    return pool.has(port, "TCP") || pool.has(port, "UDP");
+  /** Index key → owner. */
+  #holders(): Map<number, string> {
+    if (this.#index) return this.#index;
+    const index = new Map<number, string>();
+    for (const [owner, rec] of this.#owners) {
+      if (!rec) continue;
+      for (let k = 1; k < rec.length; k++) index.set(rec[0] * KEYS + rec[k], owner);
+    }
+    return this.#index = index;
   }
 
-  #unbind(owner: string, node: string): void {
-    const pool = this.#nodes.get(node);
-    this.#boundOn.delete(owner);
-    if (!pool) return;
-    const now = this.#clock();
-    for (const port of new Set(pool.release(owner).map((p) => p.port))) {
-      if (this.#usedOn(pool, port)) continue;
-      if (this.#reuseDelayMs > 0) this.#delay.push({ port, until: now + this.#reuseDelayMs });
-      else this.#move(port - this.min, -1);
+  /** Frees what `owner` holds on its node; its ports stay counted through the reuse delay. */
+  #unbind(owner: string, rec: Holding): void {
+    this.#owners.set(owner, null);
+    this.#live--;
+    const n = this.#byId[rec[0]]!;
+    const until = this.#reuseDelayMs > 0 ? this.#clock() + this.#reuseDelayMs : 0;
+    for (let k = 1; k < rec.length; k++) {
+      const key = rec[k];
+      const port = key >>> 1;
+      (key & 1 ? n.udp : n.tcp).release(port);
+      this.#index?.delete(n.id * KEYS + key);
+      // Still used there in the other protocol: still counted once.
+      if (n.tcp.has(port) || n.udp.has(port)) continue;
+      if (until > 0) {
+        this.#delayPorts.push(port - this.min);
+        this.#delayUntil.push(until);
+      } else {
+        this.#add(port - this.min, -1);
+      }
     }
   }
 
-  /** Frees what `owner` holds or has pending. Idempotent. */
+  /** Drops released owners' `null` marks once they outnumber the live owners. */
+  #compactIfSparse(): void {
+    const dead = this.#owners.size - this.#live;
+    if (dead <= 1024 || dead <= this.#live) return;
+    const live = new Map<string, Holding | null>();
+    for (const [k, v] of this.#owners) if (v) live.set(k, v);
+    this.#owners = live;
+  }
+
+  /**
+   * Frees what `owner` holds or has pending. Idempotent.
+   *
+   * @example
+   * ```ts
+   * chooser.release("default/gs-0");
+   * ```
+   */
   release(owner: string): void {
     const pending = this.#pending.get(owner);
     if (pending) {
       this.#pending.delete(owner);
-      for (const p of pending.ports) this.#move(p - this.min, -1);
+      for (const p of pending.ports) this.#add(p - this.min, -1);
     }
-    const node = this.#boundOn.get(owner);
-    if (node !== undefined) this.#unbind(owner, node);
+    const rec = this.#owners.get(owner);
+    if (rec) {
+      this.#unbind(owner, rec);
+      this.#compactIfSparse();
+    }
   }
 
-  /** Registers a pending claim found at start-up (a Pod admitted, not yet bound). */
-  restorePending(owner: string, ports: number[], since = this.#clock()): void {
-    if (this.#pending.has(owner) || this.#boundOn.has(owner)) return;
-    const offsets = [...new Set(ports)].filter((p) => p >= this.min && p <= this.max).map((p) =>
-      p - this.min
+  /**
+   * Registers a pending claim found at start-up (a Pod admitted, not yet
+   * bound). Ports outside the range are ignored; an owner already known
+   * is left as it is.
+   *
+   * @example
+   * ```ts
+   * chooser.restorePending("default/gs-3", [8040]);
+   * ```
+   */
+  restorePending(owner: string, ports: number[], since: number = this.#clock()): void {
+    if (this.#pending.has(owner) || this.#owners.get(owner)) return;
+    const kept = [...new Set(ports)].filter((p) =>
+      Number.isInteger(p) && p >= this.min && p <= this.max
     );
-    for (const i of offsets) this.#move(i, 1);
-    this.#pending.set(owner, { ports: offsets.map((i) => this.min + i), since });
+    for (const p of kept) this.#add(p - this.min, 1);
+    this.#pending.set(owner, { ports: kept, since });
   }
 
-  /** Pending owners older than `olderThanMs` that `isLive` denies: released and returned. */
+  /**
+   * Pending owners older than `olderThanMs` that `isLive` denies: released and returned.
+   *
+   * @example
+   * ```ts
+   * chooser.sweepPending((owner) => livePods.has(owner), 60_000);
+   * ```
+   */
   sweepPending(isLive: (owner: string) => boolean, olderThanMs: number): string[] {
     const cutoff = this.#clock() - olderThanMs;
     const gone: string[] = [];
@@ -301,20 +520,85 @@ export class HostPortChooser {
     return this.#pending.has(owner);
   }
 
-  /** A read-only copy of the state. */
+  /** The node `owner` is bound on, if any. */
+  nodeOf(owner: string): string | undefined {
+    const rec = this.#owners.get(owner);
+    return rec ? this.#byId[rec[0]]!.name : undefined;
+  }
+
+  /** What `owner` holds on its node (sorted), if bound. */
+  holdings(owner: string): HeldPort[] | undefined {
+    const rec = this.#owners.get(owner);
+    return rec ? heldOf(rec) : undefined;
+  }
+
+  /** The owner holding `port` in `protocol` on `node`, if any. */
+  ownerOf(node: string, port: number, protocol: Protocol): string | undefined {
+    const n = this.#nodes.get(node);
+    if (!n || !(protocol === "UDP" ? n.udp : n.tcp).has(port)) return undefined;
+    return this.#holders().get(n.id * KEYS + port * 2 + (protocol === "UDP" ? 1 : 0));
+  }
+
+  /** Used and free ports of `node` per protocol, if known. */
+  nodeUsage(node: string): { used: ProtocolCounts; free: ProtocolCounts } | undefined {
+    const n = this.#nodes.get(node);
+    if (!n) return undefined;
+    return {
+      used: { TCP: n.tcp.used, UDP: n.udp.used },
+      free: { TCP: n.tcp.free, UDP: n.udp.free },
+    };
+  }
+
+  /**
+   * A read-only copy of the state, nodes sorted by name.
+   *
+   * @example
+   * ```ts
+   * const { leastUsage, nodes, pending } = chooser.snapshot();
+   * ```
+   */
   snapshot(): HostPortSnapshot {
     this.#expire();
+    const byNode = new Map<number, { owner: string; ports: HeldPort[] }[]>();
+    for (const [owner, rec] of this.#owners) {
+      if (!rec) continue;
+      let list = byNode.get(rec[0]);
+      if (!list) byNode.set(rec[0], list = []);
+      list.push({ owner, ports: heldOf(rec) });
+    }
+    const nodes = [...this.#nodes.values()].map((n) => ({
+      node: n.name,
+      pool: {
+        min: this.min,
+        max: this.max,
+        used: { TCP: n.tcp.used, UDP: n.udp.used },
+        free: { TCP: n.tcp.free, UDP: n.udp.free },
+        delayed: { TCP: 0, UDP: 0 },
+        owners: (byNode.get(n.id) ?? []).sort((a, b) =>
+          a.owner < b.owner ? -1 : a.owner > b.owner ? 1 : 0
+        ),
+      },
+    })).sort((a, b) => (a.node < b.node ? -1 : a.node > b.node ? 1 : 0));
     return {
       min: this.min,
       max: this.max,
-      nodes: [...this.#nodes.entries()].map(([node, pool]) => ({ node, pool: pool.snapshot() }))
-        .sort((a, b) => (a.node < b.node ? -1 : 1)),
+      leastUsage: this.#tree[1],
+      nodes,
       pending: [...this.#pending].map(([owner, p]) => ({
         owner,
         ports: [...p.ports],
         since: p.since,
       })),
-      delayed: this.#delay.length - this.#delayHead,
+      delayed: this.#delayPorts.length - this.#delayHead,
     };
   }
+}
+
+/** A holding's ports, sorted by port then protocol. */
+function heldOf(rec: Holding): HeldPort[] {
+  const out: HeldPort[] = [];
+  for (let k = 1; k < rec.length; k++) {
+    out.push({ port: rec[k] >>> 1, protocol: rec[k] & 1 ? "UDP" : "TCP" });
+  }
+  return out.sort((a, b) => a.port - b.port || (a.protocol < b.protocol ? -1 : 1));
 }

@@ -27,7 +27,7 @@ Deno.test("choose() is idempotent per owner and bind() moves the pending claim o
   assert.ok(!c.isPending("a"));
   c.release("a");
   assert.equal(c.usage(first[0]), 0);
-  assert.equal(c.node("n1")!.used("UDP"), 0);
+  assert.equal(c.nodeUsage("n1")!.used.UDP, 0);
 });
 
 Deno.test("bind() reports the owner already holding a port on that node and takes nothing from it", () => {
@@ -37,13 +37,25 @@ Deno.test("bind() reports the owner already holding a port on that node and take
     c.bind("b", "n1", [{ port: 8005, protocol: "TCP" }, { port: 8006, protocol: "TCP" }]),
     ["a"],
   );
-  assert.equal(c.node("n1")!.ownerOf(8005, "TCP"), "a");
-  assert.equal(c.node("n1")!.ownerOf(8006, "TCP"), "b");
+  assert.equal(c.ownerOf("n1", 8005, "TCP"), "a");
+  assert.equal(c.ownerOf("n1", 8006, "TCP"), "b");
   assert.deepEqual(
     c.bind("c", "n2", [{ port: 8005, protocol: "TCP" }]),
     [],
     "another node is another space",
   );
+});
+
+Deno.test("bind() names the holder of a port it took in the same call before a clash", () => {
+  // Found by the property test: the holder index, built at the clash, missed ports taken just before.
+  const c = new HostPortChooser(100, 107);
+  c.bind("a", "n3", [{ port: 101, protocol: "UDP" }]);
+  assert.deepEqual(
+    c.bind("c", "n3", [{ port: 100, protocol: "UDP" }, { port: 101, protocol: "UDP" }]),
+    ["a"],
+  );
+  assert.deepEqual(c.bind("a", "n3", [{ port: 100, protocol: "UDP" }]), ["c"]);
+  assert.equal(c.ownerOf("n3", 100, "UDP"), "c");
 });
 
 Deno.test("choose() fails as exhausted when every port is used on every node, and bad requests are refused", () => {

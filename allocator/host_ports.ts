@@ -68,14 +68,7 @@ export class HostPorts {
         `No port range "${range}"; configured: ${this.rangeNames().join(", ")}`,
       );
     }
-    if (dryRun) {
-      const probe = `dry-run/${owner}`;
-      try {
-        return chooser.choose(probe, protocols);
-      } finally {
-        chooser.release(probe);
-      }
-    }
+    if (dryRun) return chooser.choose(owner, protocols, { dryRun: true });
     const ports = chooser.choose(owner, protocols);
     this.#pendingRange.set(owner, range);
     return ports;

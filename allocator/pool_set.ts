@@ -1,9 +1,9 @@
 /**
- * Pools by key (a node name, a load-balancer id) over one range, their
- * bits carved out of shared slabs so ten thousand pools cost ten thousand
- * small objects, not forty thousand typed arrays. Also the load-balancer
- * choice: all of a Pod's ports on one pool, the first that fits or the
- * least used.
+ * Pools by key (a load-balancer id, a node name) over one range, their
+ * bits carved out of shared slabs ({@linkcode WordSlab}) so ten thousand
+ * pools cost ten thousand small objects, not twenty thousand typed
+ * arrays. Also the load-balancer choice: all of a Pod's ports on one
+ * pool, the first that fits or the least used.
  *
  * @example
  * ```ts
@@ -18,41 +18,45 @@ import { AllocationError } from "./errors.ts";
 import { bitmapWords } from "./port_bitmap.ts";
 import {
   type AllocatedPort,
+  type PoolSnapshot,
   PortPool,
   type PortPoolOptions,
   type PortRequest,
 } from "./port_pool.ts";
+import { type SlabRegion, WordSlab } from "./word_slab.ts";
 
 /** How {@linkcode PoolSet.allocateAcross} picks a pool. */
 export type PoolChoice = "first-fit" | "least-used";
 
-/** Options of {@linkcode PoolSet}. */
+/** Options of {@linkcode PoolSet}: those of every pool, and the slab size. */
 export interface PoolSetOptions extends Omit<PortPoolOptions, "slab" | "offset"> {
-  /** Pools per slab. @default {256} */
+  /** Pools per slab array. @default {256} */
   poolsPerSlab?: number;
+}
+
+/** A read-only view of a set: each pool's snapshot under its key, keys sorted. */
+export interface PoolSetSnapshot {
+  min: number;
+  max: number;
+  pools: ({ key: string } & PoolSnapshot)[];
 }
 
 /** The set: see the module documentation. */
 export class PoolSet {
   readonly min: number;
   readonly max: number;
-  readonly #options: PoolSetOptions;
-  readonly #pools = new Map<string, PortPool>();
-  readonly #wordsPerPool: number;
-  readonly #poolsPerSlab: number;
-  #slabs: Uint32Array[] = [];
-  /** Regions given back by deleted pools, reused before a new slab is made. */
-  #freeRegions: { slab: Uint32Array; offset: number }[] = [];
-  #nextInSlab = 0;
-  readonly #regions = new Map<string, { slab: Uint32Array; offset: number }>();
+  readonly #options: PortPoolOptions;
+  readonly #pools = new Map<string, { pool: PortPool; region: SlabRegion }>();
+  readonly #slab: WordSlab;
 
   constructor(min: number, max: number, options: PoolSetOptions = {}) {
-    new PortPool(min, max); // validates the range
+    new PortPool(min, max, options); // validates the range and the options
     this.min = min;
     this.max = max;
-    this.#options = options;
-    this.#wordsPerPool = 2 * bitmapWords(max - min + 1);
-    this.#poolsPerSlab = options.poolsPerSlab ?? 256;
+    this.#options = { reuseDelayMs: options.reuseDelayMs, clock: options.clock };
+    this.#slab = new WordSlab(2 * bitmapWords(max - min + 1), {
+      regionsPerSlab: options.poolsPerSlab,
+    });
   }
 
   /** Number of pools. */
@@ -62,61 +66,72 @@ export class PoolSet {
 
   /** The pool for `key`, if any. */
   get(key: string): PortPool | undefined {
-    return this.#pools.get(key);
+    return this.#pools.get(key)?.pool;
   }
 
-  /** Keys of every pool. */
+  /** Keys of every pool, in the order they were added. */
   keys(): IterableIterator<string> {
     return this.#pools.keys();
   }
 
   /** Every `[key, pool]`. */
-  entries(): IterableIterator<[string, PortPool]> {
-    return this.#pools.entries();
+  *entries(): IterableIterator<[string, PortPool]> {
+    for (const [key, { pool }] of this.#pools) yield [key, pool];
   }
 
-  /** The pool for `key`, made empty if absent. */
+  /**
+   * The pool for `key`, made empty if absent.
+   *
+   * @example
+   * ```ts
+   * const pool = set.ensure("lb-a");
+   * ```
+   */
   ensure(key: string): PortPool {
-    let pool = this.#pools.get(key);
-    if (pool) return pool;
-    let region = this.#freeRegions.pop();
-    if (region) {
-      region.slab.fill(0, region.offset, region.offset + this.#wordsPerPool);
-    } else {
-      if (this.#slabs.length === 0 || this.#nextInSlab === this.#poolsPerSlab) {
-        this.#slabs.push(new Uint32Array(this.#wordsPerPool * this.#poolsPerSlab));
-        this.#nextInSlab = 0;
-      }
-      region = {
-        slab: this.#slabs[this.#slabs.length - 1],
-        offset: this.#nextInSlab++ * this.#wordsPerPool,
-      };
-    }
-    pool = new PortPool(this.min, this.max, {
+    const found = this.#pools.get(key);
+    if (found) return found.pool;
+    const region = this.#slab.take();
+    const pool = new PortPool(this.min, this.max, {
       ...this.#options,
-      slab: region.slab,
+      slab: region.words,
       offset: region.offset,
     });
-    this.#pools.set(key, pool);
-    this.#regions.set(key, region);
+    this.#pools.set(key, { pool, region });
     return pool;
   }
 
-  /** Drops the pool for `key` (whatever it held is forgotten); returns it. */
-  delete(key: string): PortPool | undefined {
-    const pool = this.#pools.get(key);
-    if (!pool) return undefined;
+  /**
+   * Drops the pool for `key`; whatever it held is forgotten. Returns its
+   * owners. The dropped {@linkcode PortPool} object must not be used again
+   * (its storage goes to the next pool made).
+   *
+   * @example
+   * ```ts
+   * set.delete("lb-a"); // ["default/gs-0", …]
+   * ```
+   */
+  delete(key: string): string[] {
+    const found = this.#pools.get(key);
+    if (!found) return [];
+    const owners: string[] = [];
+    found.pool.forEach((owner) => owners.push(owner));
     this.#pools.delete(key);
-    this.#freeRegions.push(this.#regions.get(key)!);
-    this.#regions.delete(key);
-    return pool;
+    // Its words go to the next pool: a PortPool object kept from before must not be used.
+    this.#slab.give(found.region);
+    return owners;
   }
 
   /**
    * Allocates every port of `request` to `owner` on one of `keys`' pools:
    * the one `owner` already uses if any (idempotent), else the first that
-   * fits, or the least used that fits.
-   * @throws {AllocationError} `unknown-pool`, or the last pool's failure when none fits.
+   * fits, or the least used (fewest ports held, TCP + UDP) that fits.
+   *
+   * @example
+   * ```ts
+   * set.allocateAcross(["lb-a", "lb-b"], "default/gs-0", { count: 2, protocol: "UDP" });
+   * // { key: "lb-a", ports: [{ port: 501, protocol: "UDP" }, { port: 502, protocol: "UDP" }] }
+   * ```
+   * @throws {AllocationError} `unknown-pool`, or why the last pool tried did not fit.
    */
   allocateAcross(
     keys: readonly string[],
@@ -124,48 +139,91 @@ export class PoolSet {
     request: PortRequest,
     choice: PoolChoice = "first-fit",
   ): { key: string; ports: readonly AllocatedPort[] } {
+    if (keys.length === 0) {
+      throw new AllocationError("unknown-pool", "No pool to choose from: give at least one key");
+    }
     const pools = keys.map((k) => {
-      const p = this.#pools.get(k);
+      const p = this.#pools.get(k)?.pool;
       if (!p) {
         throw new AllocationError(
           "unknown-pool",
-          `No pool "${k}"; known: ${[...this.#pools.keys()].join(", ")}`,
+          `No pool "${k}"; known: ${[...this.#pools.keys()].join(", ") || "none"}`,
         );
       }
       return [k, p] as const;
     });
-    const mine = pools.find(([, p]) => p.holdings(owner) !== undefined);
+    const mine = pools.find(([, p]) => p.ports(owner) !== undefined);
     if (mine) return { key: mine[0], ports: mine[1].allocate(owner, request) };
+    const load = (p: PortPool) => p.used("TCP") + p.used("UDP");
     const order = choice === "least-used"
-      ? [...pools].sort(([, a], [, b]) =>
-        (a.used("TCP") + a.used("UDP")) - (b.used("TCP") + b.used("UDP"))
-      )
+      ? [...pools].sort(([, a], [, b]) => load(a) - load(b))
       : pools;
-    let last: unknown;
+    let last: AllocationError | undefined;
     for (const [key, pool] of order) {
       try {
         return { key, ports: pool.allocate(owner, request) };
       } catch (err) {
+        const next = err instanceof AllocationError &&
+          ["exhausted", "exhausted-delayed", "conflict", "port-delayed"].includes(err.code);
+        if (!next) throw err;
+        // Report the soonest retry when any pool only waits out a delay.
         if (
-          !(err instanceof AllocationError) ||
-          !["exhausted", "exhausted-delayed", "conflict"].includes(err.code)
+          !last || (err.retryAfterMs !== undefined &&
+            (last.retryAfterMs === undefined || err.retryAfterMs < last.retryAfterMs))
         ) {
-          throw err;
+          last = err;
         }
-        last = err;
       }
     }
-    throw last instanceof AllocationError && pools.length > 1
-      ? new AllocationError(last.code, `No pool of ${keys.join(", ")} fits: ${last.message}`, {
-        retryAfterMs: last.retryAfterMs,
+    throw pools.length > 1
+      ? new AllocationError(last!.code, `No pool of ${keys.join(", ")} fits: ${last!.message}`, {
+        owners: last!.owners ? [...last!.owners] : undefined,
+        retryAfterMs: last!.retryAfterMs,
       })
-      : last;
+      : last!;
   }
 
-  /** Releases `owner` from every pool; returns how many ports were freed. */
+  /**
+   * The pool holding `owner`'s ports, and the ports.
+   *
+   * @example
+   * ```ts
+   * set.locate("default/gs-0"); // { key: "lb-a", ports: [...] }
+   * ```
+   */
+  locate(owner: string): { key: string; ports: readonly AllocatedPort[] } | undefined {
+    for (const [key, { pool }] of this.#pools) {
+      const ports = pool.ports(owner);
+      if (ports) return { key, ports };
+    }
+    return undefined;
+  }
+
+  /**
+   * Releases `owner` from every pool; returns how many ports (per protocol) were freed.
+   *
+   * @example
+   * ```ts
+   * set.release("default/gs-0"); // 2
+   * ```
+   */
   release(owner: string): number {
     let n = 0;
-    for (const pool of this.#pools.values()) n += pool.release(owner).length;
+    for (const { pool } of this.#pools.values()) n += pool.release(owner).length;
     return n;
+  }
+
+  /**
+   * A read-only copy of every pool, keys sorted, for `/allocations`.
+   *
+   * @example
+   * ```ts
+   * for (const p of set.snapshot().pools) console.log(p.key, p.used.UDP, p.free.UDP);
+   * ```
+   */
+  snapshot(): PoolSetSnapshot {
+    const pools = [...this.#pools].map(([key, { pool }]) => ({ key, ...pool.snapshot() }))
+      .sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0));
+    return { min: this.min, max: this.max, pools };
   }
 }

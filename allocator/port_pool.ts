@@ -239,9 +239,10 @@ export class PortPool {
     return protocol === "TCP" ? this.#tcp : this.#udp;
   }
 
-  /** Whether `port` is held (or delayed) in `protocol`. */
-  has(port: number, protocol: Protocol): boolean {
+  /** Whether `port` is held (or delayed) in `protocol`, or in either when `protocol` is omitted. */
+  has(port: number, protocol?: Protocol): boolean {
     this.#expire();
+    if (protocol === undefined) return this.#tcp.has(port) || this.#udp.has(port);
     return this.#bits(protocol).has(port);
   }
 
@@ -369,6 +370,7 @@ export class PortPool {
       ? this.#allocateOne(owner, specs[0])
       : this.#allocateMany(owner, specs, contiguous);
     owners.set(owner, answer);
+    this.#indexAll(owner, answer);
     this.#live++;
     if (existing === null) this.#compactIfSparse();
     return answer;
@@ -383,8 +385,8 @@ export class PortPool {
     } else {
       this.#check(port, protocol, owner);
     }
-    if (protocol !== "UDP") this.#mark(this.#tcp, port, 0, owner);
-    if (protocol !== "TCP") this.#mark(this.#udp, port, 1, owner);
+    if (protocol !== "UDP") this.#tcp.allocate(port);
+    if (protocol !== "TCP") this.#udp.allocate(port);
     return [{ port, protocol }];
   }
 
@@ -397,7 +399,7 @@ export class PortPool {
         const start = this.#findBlock(specs, owner);
         for (let i = 0; i < specs.length; i++) {
           answer[i] = { port: start + i, protocol: specs[i].protocol };
-          this.#markAll(start + i, specs[i].protocol, owner);
+          this.#markAll(start + i, specs[i].protocol);
         }
       } else {
         // Named ports first, so a free choice never lands on one of them.
@@ -414,7 +416,7 @@ export class PortPool {
           }
           this.#check(s.port, s.protocol, owner);
           answer[i] = { port: s.port, protocol: s.protocol };
-          this.#markAll(s.port, s.protocol, owner);
+          this.#markAll(s.port, s.protocol);
         }
         // Then TCPUDP, which needs a number free in both: a single-protocol
         // port taken first could be the only such number.
@@ -424,7 +426,7 @@ export class PortPool {
             if (s.port !== undefined || (s.protocol === "TCPUDP") !== both) continue;
             const port = this.#next(s.protocol, specs);
             answer[i] = { port, protocol: s.protocol };
-            this.#markAll(port, s.protocol, owner);
+            this.#markAll(port, s.protocol);
           }
         }
       }
@@ -437,15 +439,23 @@ export class PortPool {
     return answer;
   }
 
-  #markAll(port: number, protocol: RequestProtocol, owner: string): void {
-    if (protocol !== "UDP") this.#mark(this.#tcp, port, 0, owner);
-    if (protocol !== "TCP") this.#mark(this.#udp, port, 1, owner);
+  #markAll(port: number, protocol: RequestProtocol): void {
+    if (protocol !== "UDP") this.#tcp.allocate(port);
+    if (protocol !== "TCP") this.#udp.allocate(port);
   }
 
-  /** Marks a port checked free as held by `owner`. */
-  #mark(bits: PortBitmap, port: number, udp: 0 | 1, owner: string): void {
-    bits.allocate(port);
-    this.#index?.set(port * 2 + udp, owner);
+  /**
+   * Adds recorded `entries` of `owner` to the index, if there is one. Only
+   * once recorded: an index built in between (for a clash), from the
+   * recorded holdings, could not see them.
+   */
+  #indexAll(owner: string, entries: readonly AllocatedPort[]): void {
+    const index = this.#index;
+    if (!index) return;
+    for (const { port, protocol } of entries) {
+      if (protocol !== "UDP") index.set(port * 2, owner);
+      if (protocol !== "TCP") index.set(port * 2 + 1, owner);
+    }
   }
 
   #unmarkAll(port: number, protocol: RequestProtocol): void {
@@ -634,7 +644,7 @@ export class PortPool {
    * @throws {AllocationError} `conflict` naming both owners, `out-of-range`, `invalid-request`.
    */
   reserve(port: number, protocol: RequestProtocol, owner: string): void {
-    const conflict = this.#claim(port, protocol, owner);
+    const conflict = this.claim(port, protocol, owner);
     if (conflict) {
       throw new AllocationError(
         "conflict",
@@ -658,9 +668,24 @@ export class PortPool {
    * @throws {AllocationError} `out-of-range` or `invalid-request` for a bad entry, before taking any.
    */
   restore(owner: string, ports: readonly AllocatedPort[]): PortConflict[] {
-    for (const { port, protocol } of ports) this.#validate(port, protocol);
+    for (let k = 0; k < ports.length; k++) this.#validate(ports[k].port, ports[k].protocol);
+    this.#expire();
+    const owners = this.#owners ??= new Map();
+    // The start-up case first: single-protocol ports nobody holds, taken in one step.
+    const fresh: AllocatedPort[] = [];
+    let k = 0;
+    for (; k < ports.length; k++) {
+      const { port, protocol } = ports[k];
+      if (protocol === "TCPUDP") break;
+      const bits = protocol === "TCP" ? this.#tcp : this.#udp;
+      if (bits.has(port)) break;
+      bits.allocate(port);
+      fresh.push({ port, protocol });
+    }
+    if (fresh.length > 0) this.#hold(owner, owners.get(owner), fresh);
     const conflicts: PortConflict[] = [];
-    for (const { port, protocol } of ports) {
+    for (; k < ports.length; k++) {
+      const { port, protocol } = ports[k];
       if (protocol === "TCPUDP") {
         const t = this.#holderOther(port, "TCP", owner);
         const u = this.#holderOther(port, "UDP", owner);
@@ -668,12 +693,12 @@ export class PortPool {
         if (u !== undefined) conflicts.push({ port, protocol: "UDP", owners: [u, owner] });
         if (t !== undefined && u !== undefined) continue;
         if (t === undefined && u === undefined) {
-          this.#claim(port, "TCPUDP", owner);
+          this.claim(port, "TCPUDP", owner);
         } else {
-          this.#claim(port, t === undefined ? "TCP" : "UDP", owner);
+          this.claim(port, t === undefined ? "TCP" : "UDP", owner);
         }
       } else {
-        const holder = this.#claim(port, protocol, owner);
+        const holder = this.claim(port, protocol, owner);
         if (holder !== undefined) conflicts.push({ port, protocol, owners: [holder, owner] });
       }
     }
@@ -700,10 +725,18 @@ export class PortPool {
   }
 
   /**
-   * Adds `port` to `owner`'s holding unless another owner holds it;
-   * returns that other owner. Takes a delayed port out of its delay.
+   * {@linkcode reserve} without the exception: adds `port` to `owner`'s
+   * holding unless another owner holds it, and returns that other owner.
+   * Takes a delayed port out of its delay. Idempotent.
+   *
+   * @example
+   * ```ts
+   * const holder = pool.claim(7000, "UDP", "default/gs-1");
+   * if (holder !== undefined) console.log(`7000/UDP is ${holder}'s`);
+   * ```
+   * @throws {AllocationError} `out-of-range` or `invalid-request` for a bad port or protocol.
    */
-  #claim(port: number, protocol: RequestProtocol, owner: string): string | undefined {
+  claim(port: number, protocol: RequestProtocol, owner: string): string | undefined {
     this.#validate(port, protocol);
     if (protocol === "TCPUDP") {
       for (const p of PROTOCOLS) {
@@ -714,6 +747,18 @@ export class PortPool {
     this.#expire();
     const owners = this.#owners ??= new Map();
     const owned = owners.get(owner);
+    if (protocol !== "TCPUDP") {
+      const bits = protocol === "TCP" ? this.#tcp : this.#udp;
+      if (bits.has(port)) {
+        const holder = this.#holders().get(key(port, protocol));
+        if (holder === owner) return undefined;
+        if (holder !== undefined) return holder;
+        this.#undelay(port, protocol);
+      }
+      bits.allocate(port);
+      this.#hold(owner, owned, [{ port, protocol }]);
+      return undefined;
+    }
     const added: AllocatedPort[] = [];
     for (const p of expand(protocol)) {
       const bits = this.#bits(p);
@@ -723,11 +768,18 @@ export class PortPool {
         if (holder !== undefined) return holder;
         this.#undelay(port, p);
       }
-      this.#mark(bits, port, p === "UDP" ? 1 : 0, owner);
+      bits.allocate(port);
       added.push({ port, protocol: p });
     }
     if (added.length === 0) return undefined;
-    const entries = added.length === 2 ? [{ port, protocol }] : added;
+    this.#hold(owner, owned, added.length === 2 ? [{ port, protocol }] : added);
+    return undefined;
+  }
+
+  /** Adds `entries` to what `owner` holds (`owned`: its current holding). */
+  #hold(owner: string, owned: Owned | null | undefined, entries: AllocatedPort[]): void {
+    const owners = this.#owners!;
+    this.#indexAll(owner, entries);
     if (owned) {
       // Copy on write: answers handed out earlier never change under their holder.
       owners.set(owner, [...owned, ...entries]);
@@ -736,7 +788,6 @@ export class PortPool {
       this.#live++;
       if (owned === null) this.#compactIfSparse();
     }
-    return undefined;
   }
 
   /** Takes `port` out of the delay queue (its bit stays set: the caller takes it). */
