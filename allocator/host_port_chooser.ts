@@ -45,7 +45,7 @@ import type {
   RequestProtocol,
 } from "./port_pool.ts";
 import { ChurnMap } from "./churn_map.ts";
-import { type SlabRegion, WordSlab } from "./word_slab.ts";
+import { WordSlab } from "./word_slab.ts";
 
 /** Options of {@linkcode HostPortChooser}. */
 export interface HostPortChooserOptions {
@@ -79,7 +79,6 @@ interface NodeRec {
   readonly id: number;
   readonly tcp: PortBitmap;
   readonly udp: PortBitmap;
-  readonly region: SlabRegion;
 }
 
 /** Node id, then `port * 2 + udp` per held port. Never changed in place. */
@@ -234,7 +233,6 @@ export class HostPortChooser {
       id,
       tcp: new PortBitmap(this.min, this.max, region.words, region.offset),
       udp: new PortBitmap(this.min, this.max, region.words, region.offset + words),
-      region,
     };
     this.#nodes.set(name, rec);
     this.#byId[id] = rec;
@@ -270,7 +268,7 @@ export class HostPortChooser {
     this.#nodes.delete(name);
     this.#byId[n.id] = undefined;
     this.#freeIds.push(n.id);
-    this.#slab.give(n.region);
+    this.#slab.give(n.tcp.storage);
     this.#compactIfSparse();
     return owners;
   }

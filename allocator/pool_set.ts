@@ -23,7 +23,7 @@ import {
   type PortPoolOptions,
   type PortRequest,
 } from "./port_pool.ts";
-import { type SlabRegion, WordSlab } from "./word_slab.ts";
+import { WordSlab } from "./word_slab.ts";
 
 /** How {@linkcode PoolSet.allocateAcross} picks a pool. */
 export type PoolChoice = "first-fit" | "least-used";
@@ -46,7 +46,7 @@ export class PoolSet {
   readonly min: number;
   readonly max: number;
   readonly #options: PortPoolOptions;
-  readonly #pools = new Map<string, { pool: PortPool; region: SlabRegion }>();
+  readonly #pools = new Map<string, PortPool>();
   readonly #slab: WordSlab;
 
   constructor(min: number, max: number, options: PoolSetOptions = {}) {
@@ -66,7 +66,7 @@ export class PoolSet {
 
   /** The pool for `key`, if any. */
   get(key: string): PortPool | undefined {
-    return this.#pools.get(key)?.pool;
+    return this.#pools.get(key);
   }
 
   /** Keys of every pool, in the order they were added. */
@@ -75,8 +75,8 @@ export class PoolSet {
   }
 
   /** Every `[key, pool]`. */
-  *entries(): IterableIterator<[string, PortPool]> {
-    for (const [key, { pool }] of this.#pools) yield [key, pool];
+  entries(): IterableIterator<[string, PortPool]> {
+    return this.#pools.entries();
   }
 
   /**
@@ -89,14 +89,14 @@ export class PoolSet {
    */
   ensure(key: string): PortPool {
     const found = this.#pools.get(key);
-    if (found) return found.pool;
+    if (found) return found;
     const region = this.#slab.take();
     const pool = new PortPool(this.min, this.max, {
       ...this.#options,
       slab: region.words,
       offset: region.offset,
     });
-    this.#pools.set(key, { pool, region });
+    this.#pools.set(key, pool);
     return pool;
   }
 
@@ -114,10 +114,10 @@ export class PoolSet {
     const found = this.#pools.get(key);
     if (!found) return [];
     const owners: string[] = [];
-    found.pool.forEach((owner) => owners.push(owner));
+    found.forEach((owner) => owners.push(owner));
     this.#pools.delete(key);
     // Its words go to the next pool: a PortPool object kept from before must not be used.
-    this.#slab.give(found.region);
+    this.#slab.give(found.storage);
     return owners;
   }
 
@@ -143,7 +143,7 @@ export class PoolSet {
       throw new AllocationError("unknown-pool", "No pool to choose from: give at least one key");
     }
     const pools = keys.map((k) => {
-      const p = this.#pools.get(k)?.pool;
+      const p = this.#pools.get(k);
       if (!p) {
         throw new AllocationError(
           "unknown-pool",
@@ -192,7 +192,7 @@ export class PoolSet {
    * ```
    */
   locate(owner: string): { key: string; ports: readonly AllocatedPort[] } | undefined {
-    for (const [key, { pool }] of this.#pools) {
+    for (const [key, pool] of this.#pools) {
       const ports = pool.ports(owner);
       if (ports) return { key, ports };
     }
@@ -209,7 +209,7 @@ export class PoolSet {
    */
   release(owner: string): number {
     let n = 0;
-    for (const { pool } of this.#pools.values()) n += pool.release(owner).length;
+    for (const pool of this.#pools.values()) n += pool.release(owner).length;
     return n;
   }
 
@@ -222,7 +222,7 @@ export class PoolSet {
    * ```
    */
   snapshot(): PoolSetSnapshot {
-    const pools = [...this.#pools].map(([key, { pool }]) => ({ key, ...pool.snapshot() }))
+    const pools = [...this.#pools].map(([key, pool]) => ({ key, ...pool.snapshot() }))
       .sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0));
     return { min: this.min, max: this.max, pools };
   }

@@ -31,12 +31,14 @@ function ctz(x: number): number {
 
 /** The bitmap: see the module documentation. */
 export class PortBitmap {
+  /** The lowest port. */
   readonly min: number;
-  readonly max: number;
+  /** Ports in the range. */
   readonly size: number;
+  // Seven fields in all: ten thousand pools hold twenty thousand bitmaps.
   readonly #bits: Uint32Array;
   readonly #base: number;
-  readonly #words: number;
+  /** Where the summary words start: right after the port words. */
   readonly #summaryBase: number;
   #used = 0;
   /** Next-fit: searches start here (an offset into the range). */
@@ -50,18 +52,30 @@ export class PortBitmap {
       throw new RangeError(`PortBitmap: bad range ${min}-${max}`);
     }
     this.min = min;
-    this.max = max;
     this.size = max - min + 1;
-    this.#words = Math.ceil(this.size / 32);
     this.#bits = slab ?? new Uint32Array(bitmapWords(this.size));
     this.#base = offset;
-    this.#summaryBase = offset + this.#words;
+    this.#summaryBase = offset + ((this.size + 31) >>> 5);
     // Bits past `max` in the last word are marked used so they are never found.
+    const words = this.#words;
     const tail = this.size % 32;
-    if (tail !== 0) this.#bits[offset + this.#words - 1] |= ~((1 << tail) - 1);
-    if (tail !== 0 && this.#bits[offset + this.#words - 1] === 0xffffffff) {
-      this.#markFull(this.#words - 1);
-    }
+    if (tail !== 0) this.#bits[offset + words - 1] |= ~((1 << tail) - 1);
+    if (tail !== 0 && this.#bits[offset + words - 1] === 0xffffffff) this.#markFull(words - 1);
+  }
+
+  /** Where the bits live: the array and the first word (the summary words follow). */
+  get storage(): { words: Uint32Array; offset: number } {
+    return { words: this.#bits, offset: this.#base };
+  }
+
+  /** The highest port. */
+  get max(): number {
+    return this.min + this.size - 1;
+  }
+
+  /** Words of port bits; the summary words follow them. */
+  get #words(): number {
+    return (this.size + 31) >>> 5;
   }
 
   /** Ports in use. */
@@ -146,6 +160,7 @@ export class PortBitmap {
     if (to > this.size) to = this.size;
     if (from >= to) return -1;
     const bits = this.#bits;
+    const summaryBase = this.#summaryBase;
     let word = from >>> 5;
     const lastWord = (to - 1) >>> 5;
     // The first word, with bits below `from` treated as used.
@@ -159,13 +174,13 @@ export class PortBitmap {
       if (word > lastWord) return -1;
       // Skip full words 32 at a time through the summary.
       const sw = word >>> 5;
-      let summary = bits[this.#summaryBase + sw] | ((1 << (word & 31)) - 1);
+      let summary = bits[summaryBase + sw] | ((1 << (word & 31)) - 1);
       if (summary === 0xffffffff || summary === -1) {
         let s = sw + 1;
         const lastSummary = lastWord >>> 5;
-        while (s <= lastSummary && (bits[this.#summaryBase + s] | 0) === -1) s++;
+        while (s <= lastSummary && (bits[summaryBase + s] | 0) === -1) s++;
         if (s > lastSummary) return -1;
-        summary = bits[this.#summaryBase + s];
+        summary = bits[summaryBase + s];
         word = (s << 5) + ctz(~summary);
       } else {
         word = (sw << 5) + ctz(~summary);
@@ -177,9 +192,10 @@ export class PortBitmap {
 
   /** Calls `fn` for every used port, ascending. */
   forEach(fn: (port: number) => void): void {
-    for (let w = 0; w < this.#words; w++) {
+    const words = this.#words;
+    for (let w = 0; w < words; w++) {
       let bits = this.#bits[this.#base + w];
-      if (w === this.#words - 1 && this.size % 32 !== 0) bits &= (1 << (this.size % 32)) - 1;
+      if (w === words - 1 && this.size % 32 !== 0) bits &= (1 << (this.size % 32)) - 1;
       while (bits !== 0) {
         const b = ctz(bits);
         fn(this.min + (w << 5) + b);

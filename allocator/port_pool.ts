@@ -30,6 +30,7 @@
 
 import { AllocationError } from "./errors.ts";
 import { bitmapWords, PortBitmap } from "./port_bitmap.ts";
+import { DelayQueue } from "./delay_queue.ts";
 
 /** A transport protocol. */
 export type Protocol = "TCP" | "UDP";
@@ -198,12 +199,8 @@ export class PortPool {
   #live = 0;
   /** Port key → owner, built the first time a clash needs a name, kept up to date after. */
   #index?: Map<number, string>;
-  /** Delayed ports in release order (a constant delay keeps it sorted by time). */
-  #delayKeys: number[] = [];
-  #delayUntil: number[] = [];
-  #delayHead = 0;
-  #delayedTcp = 0;
-  #delayedUdp = 0;
+  /** Ports in their reuse delay, made on the first delayed release. */
+  #delay?: DelayQueue;
 
   constructor(min: number, max: number, options: PortPoolOptions = {}) {
     if (!Number.isInteger(min) || !Number.isInteger(max) || min < 1 || max > 65535 || min > max) {
@@ -228,6 +225,11 @@ export class PortPool {
     this.#udp = new PortBitmap(min, max, slab, offset + words);
     this.#reuseDelayMs = delay;
     this.#clock = options.clock ?? Date.now;
+  }
+
+  /** Where the pool's bits live: its `slab` and `offset` options, or its own array. */
+  get storage(): { words: Uint32Array; offset: number } {
+    return this.#tcp.storage;
   }
 
   /** Ports in the range. */
@@ -287,35 +289,14 @@ export class PortPool {
   }
 
   #delayedCount(protocol: Protocol): number {
-    return protocol === "TCP" ? this.#delayedTcp : this.#delayedUdp;
+    return this.#delay?.tally[protocol === "TCP" ? 0 : 1] ?? 0;
   }
 
   /** Brings delayed ports whose time has come back into circulation. */
   #expire(): void {
-    if (this.#delayHead === this.#delayKeys.length) return;
-    const now = this.#clock();
-    let h = this.#delayHead;
-    while (h < this.#delayKeys.length && this.#delayUntil[h] <= now) {
-      const k = this.#delayKeys[h];
-      if ((k & 1) === 1) {
-        this.#udp.release(k >>> 1);
-        this.#delayedUdp--;
-      } else {
-        this.#tcp.release(k >>> 1);
-        this.#delayedTcp--;
-      }
-      h++;
-    }
-    if (h === this.#delayKeys.length) {
-      this.#delayKeys.length = 0;
-      this.#delayUntil.length = 0;
-      h = 0;
-    } else if (h > 1024 && h * 2 > this.#delayKeys.length) {
-      this.#delayKeys = this.#delayKeys.slice(h);
-      this.#delayUntil = this.#delayUntil.slice(h);
-      h = 0;
-    }
-    this.#delayHead = h;
+    const delay = this.#delay;
+    if (delay === undefined || delay.size === 0) return;
+    delay.expire(this.#clock(), (k) => ((k & 1) === 1 ? this.#udp : this.#tcp).release(k >>> 1));
   }
 
   /**
@@ -485,14 +466,7 @@ export class PortPool {
         { owners: [holder, owner] },
       );
     }
-    const k = key(port, protocol);
-    let until = this.#clock();
-    for (let i = this.#delayKeys.length - 1; i >= this.#delayHead; i--) {
-      if (this.#delayKeys[i] === k) {
-        until = this.#delayUntil[i];
-        break;
-      }
-    }
+    const until = this.#delay?.until(key(port, protocol)) ?? this.#clock();
     const retryAfterMs = Math.max(0, until - this.#clock());
     return new AllocationError(
       "port-delayed",
@@ -623,10 +597,10 @@ export class PortPool {
       this.#bits(p).free + this.#delayedCount(p) >= need[p]
     );
     if (!delayedHelps) return new AllocationError("exhausted", message);
-    const retryAfterMs = Math.max(0, this.#delayUntil[this.#delayHead] - this.#clock());
+    const retryAfterMs = Math.max(0, this.#delay!.earliest! - this.#clock());
     return new AllocationError(
       "exhausted-delayed",
-      `${message}; ${this.#delayedTcp + this.#delayedUdp} freed ports are in their reuse delay, ` +
+      `${message}; ${this.#delay!.size} freed ports are in their reuse delay, ` +
         `the first is back in ${retryAfterMs} ms`,
       { retryAfterMs },
     );
@@ -792,16 +766,7 @@ export class PortPool {
 
   /** Takes `port` out of the delay queue (its bit stays set: the caller takes it). */
   #undelay(port: number, protocol: Protocol): void {
-    const k = key(port, protocol);
-    for (let i = this.#delayHead; i < this.#delayKeys.length; i++) {
-      if (this.#delayKeys[i] === k) {
-        this.#delayKeys.splice(i, 1);
-        this.#delayUntil.splice(i, 1);
-        if (protocol === "TCP") this.#delayedTcp--;
-        else this.#delayedUdp--;
-        return;
-      }
-    }
+    this.#delay?.remove(key(port, protocol));
   }
 
   /**
@@ -835,10 +800,7 @@ export class PortPool {
     const k = port * 2 + udp;
     this.#index?.delete(k);
     if (until > 0) {
-      this.#delayKeys.push(k);
-      this.#delayUntil.push(until);
-      if (udp) this.#delayedUdp++;
-      else this.#delayedTcp++;
+      (this.#delay ??= new DelayQueue()).push(k, until);
     } else {
       (udp ? this.#udp : this.#tcp).release(port);
     }
@@ -889,9 +851,12 @@ export class PortPool {
     return {
       min: this.min,
       max: this.max,
-      used: { TCP: this.#tcp.used - this.#delayedTcp, UDP: this.#udp.used - this.#delayedUdp },
+      used: {
+        TCP: this.#tcp.used - this.#delayedCount("TCP"),
+        UDP: this.#udp.used - this.#delayedCount("UDP"),
+      },
       free: { TCP: this.#tcp.free, UDP: this.#udp.free },
-      delayed: { TCP: this.#delayedTcp, UDP: this.#delayedUdp },
+      delayed: { TCP: this.#delayedCount("TCP"), UDP: this.#delayedCount("UDP") },
       owners,
     };
   }
