@@ -1,8 +1,9 @@
 /**
  * Host ports across named ranges (Agones' `PortRanges`, e.g. `default:
  * 8000-9000, game: 9000-10000`): one {@linkcode HostPortChooser} per
- * range. A bound port is registered in every range that contains it, and
- * ports outside every range are ignored (nothing is chosen there).
+ * range; the ranges may not overlap. A bound port is registered in the
+ * range that contains it, and ports outside every range are ignored
+ * (nothing is ever chosen there, so nothing can collide with them).
  *
  * @example
  * ```ts
@@ -19,21 +20,34 @@ import {
   type HostPortSnapshot,
 } from "./host_port_chooser.ts";
 import type { HeldPort, RequestProtocol } from "./port_pool.ts";
-import { ChurnMap } from "./churn_map.ts";
 
 /** The ranges: see the module documentation. */
 export class HostPorts {
   readonly #choosers = new Map<string, HostPortChooser>();
   readonly #ranges: Record<string, { min: number; max: number }>;
-  /** Owner → the range its pending choice was made in. */
-  readonly #pendingRange = new ChurnMap<string, string>();
 
   constructor(
     ranges: Record<string, { min: number; max: number }>,
     options: HostPortChooserOptions = {},
   ) {
-    if (Object.keys(ranges).length === 0) {
-      throw new AllocationError("invalid-request", "At least one port range");
+    const named = Object.entries(ranges).sort(([, a], [, b]) => a.min - b.min);
+    if (named.length === 0) {
+      throw new AllocationError(
+        "invalid-range",
+        "No host-port range configured; give at least one, e.g. default: 8000-9000",
+      );
+    }
+    // One port number in two ranges could be chosen twice on one node.
+    for (let i = 1; i < named.length; i++) {
+      const [a, ra] = named[i - 1];
+      const [b, rb] = named[i];
+      if (rb.min <= ra.max) {
+        throw new AllocationError(
+          "invalid-range",
+          `Host-port ranges "${a}" (${ra.min}-${ra.max}) and "${b}" (${rb.min}-${rb.max}) ` +
+            `overlap; make them disjoint`,
+        );
+      }
     }
     this.#ranges = { ...ranges };
     for (const [name, r] of Object.entries(ranges)) {
@@ -57,8 +71,16 @@ export class HostPorts {
   }
 
   /**
-   * Chooses ports in `range` for `owner` (pending until bound). With
-   * `dryRun`, the choice is computed and given back at once.
+   * Chooses ports in `range` for `owner` (pending until bound), used on
+   * the fewest nodes. With `dryRun`, the choice is computed and nothing
+   * changes.
+   *
+   * @example
+   * ```ts
+   * hostPorts.choose("default/gs-0", "game", ["UDP", "TCP"], false); // e.g. [9001, 9002]
+   * ```
+   * @throws {AllocationError} `unknown-pool` for a range not configured, and those of
+   * {@linkcode HostPortChooser.choose}.
    */
   choose(owner: string, range: string, protocols: RequestProtocol[], dryRun: boolean): number[] {
     const chooser = this.#choosers.get(range);
@@ -68,15 +90,19 @@ export class HostPorts {
         `No port range "${range}"; configured: ${this.rangeNames().join(", ")}`,
       );
     }
-    if (dryRun) return chooser.choose(owner, protocols, { dryRun: true });
-    const ports = chooser.choose(owner, protocols);
-    this.#pendingRange.set(owner, range);
-    return ports;
+    return chooser.choose(owner, protocols, { dryRun });
   }
 
-  /** Holds `ports` on `node` in every range containing them; returns clashing owners. */
+  /**
+   * Holds `ports` on `node` in the range containing each (a pending choice
+   * moves there); returns the owners already holding one of them there.
+   *
+   * @example
+   * ```ts
+   * hostPorts.bind("default/gs-0", "node-3", [{ port: 9001, protocol: "UDP" }]); // []
+   * ```
+   */
   bind(owner: string, node: string, ports: HeldPort[]): string[] {
-    this.#pendingRange.delete(owner);
     const clashes = new Set<string>();
     for (const chooser of this.#choosers.values()) {
       const inRange = ports.filter((p) => p.port >= chooser.min && p.port <= chooser.max);
@@ -86,31 +112,57 @@ export class HostPorts {
     return [...clashes];
   }
 
-  /** Frees everything `owner` holds or has pending, in every range. */
+  /**
+   * Frees everything `owner` holds or has pending, in every range.
+   *
+   * @example
+   * ```ts
+   * hostPorts.release("default/gs-0");
+   * ```
+   */
   release(owner: string): void {
-    this.#pendingRange.delete(owner);
     for (const chooser of this.#choosers.values()) chooser.release(owner);
   }
 
-  /** Registers a pending choice found at start-up. */
+  /**
+   * Registers a pending choice found at start-up (a Pod admitted, not yet
+   * scheduled), in `range` or else `default`.
+   *
+   * @example
+   * ```ts
+   * hostPorts.restorePending("default/gs-4", "game", [{ port: 9010, protocol: "UDP" }]);
+   * ```
+   */
   restorePending(owner: string, range: string, ports: HeldPort[]): void {
     const chooser = this.#choosers.get(range) ?? this.#choosers.get("default");
-    if (!chooser) return;
-    chooser.restorePending(owner, ports.map((p) => p.port));
-    this.#pendingRange.set(owner, range);
+    chooser?.restorePending(owner, ports.map((p) => p.port));
   }
 
-  /** Releases pending choices older than `olderThanMs` whose owner `isLive` denies. */
+  /**
+   * Releases pending choices older than `olderThanMs` whose owner `isLive`
+   * denies (admissions whose Pod never appeared); returns those owners.
+   *
+   * @example
+   * ```ts
+   * hostPorts.sweepPending((owner) => livePods.has(owner), 60_000);
+   * ```
+   */
   sweepPending(isLive: (owner: string) => boolean, olderThanMs: number): string[] {
     const gone: string[] = [];
     for (const chooser of this.#choosers.values()) {
       gone.push(...chooser.sweepPending(isLive, olderThanMs));
     }
-    for (const owner of gone) this.#pendingRange.delete(owner);
     return gone;
   }
 
-  /** Adds (`present`) or removes a node in every range. */
+  /**
+   * Adds (`present`) or removes a node in every range.
+   *
+   * @example
+   * ```ts
+   * hostPorts.setNode("node-3", true);
+   * ```
+   */
   setNode(name: string, present: boolean): void {
     for (const chooser of this.#choosers.values()) {
       if (present) chooser.addNode(name);
@@ -118,7 +170,14 @@ export class HostPorts {
     }
   }
 
-  /** Every range's snapshot. */
+  /**
+   * Every range's snapshot, for `/allocations`.
+   *
+   * @example
+   * ```ts
+   * for (const { range, state } of hostPorts.snapshot()) console.log(range, state.leastUsage);
+   * ```
+   */
   snapshot(): { range: string; state: HostPortSnapshot }[] {
     return [...this.#choosers].map(([range, c]) => ({ range, state: c.snapshot() }));
   }

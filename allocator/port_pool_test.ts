@@ -1,8 +1,6 @@
 import assert from "node:assert/strict";
 import { AllocationError, type AllocationErrorCode } from "./errors.ts";
 import { PortPool } from "./port_pool.ts";
-import { PoolSet } from "./pool_set.ts";
-import { PortBitmap } from "./port_bitmap.ts";
 
 function fails(code: AllocationErrorCode, fn: () => unknown, message?: RegExp) {
   assert.throws(fn, (err) => {
@@ -183,39 +181,90 @@ Deno.test("snapshot() gives range, used, free, delayed and owners", () => {
   });
 });
 
-Deno.test("PortBitmap finds free ports across full words and wraps", () => {
-  const bits = new PortBitmap(0, 99_999);
-  for (let p = 0; p < 70_000; p++) bits.allocate(p);
-  assert.equal(bits.findFree(0), 70_000);
-  bits.release(5);
-  assert.equal(bits.findFree(80_000), 80_000);
-  for (let p = 70_000; p < 100_000; p++) bits.allocate(p);
-  assert.equal(bits.findFree(50_000), 5, "wraps to the only free port");
-  assert.equal(bits.free, 1);
-  const seen: number[] = [];
-  new PortBitmap(10, 45).forEach((p) => seen.push(p));
-  assert.deepEqual(seen, []);
+Deno.test("allocate() refuses a named port in its reuse delay with port-delayed", () => {
+  let now = 0;
+  const pool = new PortPool(7000, 7009, { reuseDelayMs: 30_000, clock: () => now });
+  pool.allocate("a", { ports: [{ protocol: "UDP", port: 7005 }] });
+  pool.release("a");
+  now = 10_000;
+  assert.throws(
+    () => pool.allocate("b", { ports: [{ protocol: "UDP", port: 7005 }] }),
+    (e) =>
+      e instanceof AllocationError && e.code === "port-delayed" && e.retryAfterMs === 20_000 &&
+      /7005\/UDP .*reuse delay/.test(e.message),
+  );
+  assert.deepEqual(pool.allocate("c", { ports: [{ protocol: "TCP", port: 7005 }] }), [{
+    port: 7005,
+    protocol: "TCP",
+  }], "TCP is another space");
 });
 
-Deno.test("PoolSet.allocateAcross() keeps a Pod's ports on one pool: first fit or least used", () => {
-  const set = new PoolSet(501, 503);
-  ["lb-a", "lb-b"].forEach((k) => set.ensure(k));
-  assert.equal(set.allocateAcross(["lb-a", "lb-b"], "p1", { count: 2 }).key, "lb-a");
-  assert.equal(
-    set.allocateAcross(["lb-a", "lb-b"], "p2", { count: 2 }).key,
-    "lb-b",
-    "lb-a has 1 left",
+Deno.test("reserve() takes a delayed port at once: it is in use elsewhere", () => {
+  let now = 0;
+  const pool = new PortPool(7000, 7009, { reuseDelayMs: 30_000, clock: () => now });
+  pool.allocate("a", { ports: [{ protocol: "UDP", port: 7005 }] });
+  pool.release("a");
+  assert.equal(pool.delayed("UDP"), 1);
+  pool.reserve(7005, "UDP", "static/s-0");
+  assert.equal(pool.delayed("UDP"), 0);
+  assert.equal(pool.ownerOf(7005, "UDP"), "static/s-0");
+  now = 40_000;
+  assert.equal(pool.ownerOf(7005, "UDP"), "static/s-0", "the old delay does not free it later");
+  assert.equal(pool.used("UDP"), 1);
+});
+
+Deno.test("restore() of TCPUDP ports lets the same owner's allocate() get them back", () => {
+  const before = new PortPool(7000, 7999);
+  const request = { ports: [{ protocol: "TCPUDP" as const }, { protocol: "UDP" as const }] };
+  const answer = before.allocate("ns/gs-0", request);
+  // A restart: a new pool, rebuilt from what the Pod says it holds.
+  const after = new PortPool(7000, 7999);
+  assert.deepEqual(after.restore("ns/gs-0", answer), []);
+  assert.deepEqual(after.allocate("ns/gs-0", request), answer);
+  assert.deepEqual(after.snapshot(), before.snapshot());
+  fails("owner-mismatch", () => after.allocate("ns/gs-0", { count: 2, protocol: "UDP" }));
+});
+
+Deno.test("release() returns one entry per protocol and is idempotent", () => {
+  const pool = new PortPool(1, 10);
+  pool.allocate("a", { ports: [{ protocol: "TCPUDP" }] });
+  assert.deepEqual(pool.release("a"), [{ port: 1, protocol: "TCP" }, { port: 1, protocol: "UDP" }]);
+  assert.deepEqual(pool.release("a"), []);
+  assert.equal(pool.ownerCount, 0);
+  assert.equal(pool.has(1), false);
+});
+
+Deno.test("allocate() answers stay as they were when reserve() adds ports", () => {
+  const pool = new PortPool(1, 10);
+  const answer = pool.allocate("a", { count: 1, protocol: "UDP" });
+  pool.reserve(9, "TCP", "a");
+  assert.deepEqual(answer, [{ port: 1, protocol: "UDP" }]);
+  assert.deepEqual(pool.ports("a"), [{ port: 1, protocol: "UDP" }, { port: 9, protocol: "TCP" }]);
+  assert.deepEqual(pool.holdings("a"), [{ port: 1, protocol: "UDP" }, {
+    port: 9,
+    protocol: "TCP",
+  }]);
+});
+
+Deno.test("allocate() gives a TCPUDP entry a number free in both even when others come first", () => {
+  // 1 is free in both, 2 only in TCP: the TCP entry must not take 1.
+  const pool = new PortPool(1, 2);
+  pool.reserve(2, "UDP", "x");
+  assert.deepEqual(pool.allocate("a", { ports: [{ protocol: "TCP" }, { protocol: "TCPUDP" }] }), [
+    { port: 2, protocol: "TCP" },
+    { port: 1, protocol: "TCPUDP" },
+  ]);
+});
+
+Deno.test("allocate() refuses a port named twice in one request", () => {
+  const pool = new PortPool(1, 10);
+  fails(
+    "invalid-request",
+    () =>
+      pool.allocate("a", {
+        ports: [{ protocol: "UDP", port: 3 }, { protocol: "TCPUDP", port: 3 }],
+      }),
+    /named twice/,
   );
-  assert.equal(set.allocateAcross(["lb-a", "lb-b"], "p1", { count: 2 }).key, "lb-a", "idempotent");
-  assert.equal(set.allocateAcross(["lb-a", "lb-b"], "p3", { count: 1 }, "least-used").key, "lb-a");
-  assert.throws(
-    () => set.allocateAcross(["lb-a", "lb-b"], "p4", { count: 2 }),
-    (e) =>
-      e instanceof AllocationError && e.code === "exhausted" &&
-      /No pool of lb-a, lb-b fits/.test(e.message),
-  );
-  assert.throws(() => set.allocateAcross(["lb-x"], "p4", { count: 1 }), /No pool "lb-x"/);
-  set.delete("lb-b");
-  const again = set.ensure("lb-c");
-  assert.equal(again.used("TCP"), 0, "a recycled slab region starts empty");
+  assert.equal(pool.ownerCount, 0);
 });

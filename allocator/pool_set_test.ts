@@ -1,0 +1,103 @@
+import assert from "node:assert/strict";
+import { AllocationError, type AllocationErrorCode } from "./errors.ts";
+import { PoolSet } from "./pool_set.ts";
+
+function fails(code: AllocationErrorCode, fn: () => unknown, message?: RegExp) {
+  assert.throws(fn, (err) => {
+    assert.ok(err instanceof AllocationError, String(err));
+    assert.equal(err.code, code);
+    if (message) assert.match(err.message, message);
+    return true;
+  });
+}
+
+Deno.test("allocateAcross() keeps a Pod's ports on one pool, the first that fits", () => {
+  const set = new PoolSet(501, 503);
+  ["lb-a", "lb-b"].forEach((k) => set.ensure(k));
+  assert.equal(set.allocateAcross(["lb-a", "lb-b"], "p1", { count: 2 }).key, "lb-a");
+  const p2 = set.allocateAcross(["lb-a", "lb-b"], "p2", { count: 2 });
+  assert.equal(p2.key, "lb-b", "lb-a has 1 left");
+  assert.deepEqual(p2.ports.map((p) => p.port), [501, 502]);
+  assert.equal(set.allocateAcross(["lb-a", "lb-b"], "p1", { count: 2 }).key, "lb-a", "idempotent");
+  // One port left on each: never split across pools.
+  fails(
+    "exhausted",
+    () => set.allocateAcross(["lb-a", "lb-b"], "p3", { count: 2 }),
+    /No pool of lb-a, lb-b fits/,
+  );
+  assert.equal(set.locate("p3"), undefined, "nothing taken");
+});
+
+Deno.test("allocateAcross() with least-used picks the pool holding the fewest ports", () => {
+  const set = new PoolSet(1000, 1099);
+  for (const k of ["lb-a", "lb-b", "lb-c"]) set.ensure(k);
+  set.get("lb-a")!.allocate("x", { count: 5 });
+  set.get("lb-b")!.allocate("y", { count: 1 });
+  set.get("lb-c")!.allocate("z", { count: 3 });
+  const keys = ["lb-a", "lb-b", "lb-c"];
+  assert.equal(set.allocateAcross(keys, "p1", { count: 1 }, "least-used").key, "lb-b");
+  assert.equal(set.allocateAcross(keys, "p2", { count: 1 }, "least-used").key, "lb-b");
+  // lb-b and lb-c now hold 3 each: a tie goes to the earlier key.
+  assert.equal(set.allocateAcross(keys, "p3", { count: 1 }, "least-used").key, "lb-b");
+  assert.equal(set.allocateAcross(keys, "p4", { count: 1 }, "least-used").key, "lb-c");
+});
+
+Deno.test("allocateAcross() reports the soonest return when every pool only waits out a delay", () => {
+  let now = 0;
+  const set = new PoolSet(1, 1, { reuseDelayMs: 1_000, clock: () => now });
+  set.ensure("lb-a").allocate("a", { count: 1 });
+  set.ensure("lb-b").allocate("b", { count: 1 });
+  set.release("a");
+  now = 300;
+  set.release("b");
+  now = 500;
+  assert.throws(
+    () => set.allocateAcross(["lb-b", "lb-a"], "c", { count: 1 }),
+    (e) => e instanceof AllocationError && e.code === "exhausted-delayed" && e.retryAfterMs === 500,
+  );
+  now = 1_000;
+  assert.equal(set.allocateAcross(["lb-b", "lb-a"], "c", { count: 1 }).key, "lb-a");
+});
+
+Deno.test("allocateAcross() refuses unknown pools and an empty choice, changing nothing", () => {
+  const set = new PoolSet(501, 510);
+  set.ensure("lb-a");
+  const before = set.snapshot();
+  fails("unknown-pool", () => set.allocateAcross(["lb-a", "lb-x"], "p", { count: 1 }), /"lb-x"/);
+  fails("unknown-pool", () => set.allocateAcross([], "p", { count: 1 }), /at least one/);
+  fails("invalid-request", () => set.allocateAcross(["lb-a"], "p", { count: 0 }), /above 0/);
+  assert.deepEqual(set.snapshot(), before);
+});
+
+Deno.test("delete() returns the pool's owners and its storage is reused empty", () => {
+  const set = new PoolSet(501, 503, { poolsPerSlab: 1 });
+  set.ensure("lb-a").allocate("p1", { count: 3 });
+  assert.deepEqual(set.delete("lb-a"), ["p1"]);
+  assert.deepEqual(set.delete("lb-a"), [], "idempotent");
+  const again = set.ensure("lb-c");
+  assert.equal(again.used("TCP"), 0, "a recycled region starts empty");
+  assert.equal(again.allocate("p2", { count: 3 }).length, 3);
+  assert.deepEqual([...set.keys()], ["lb-c"]);
+});
+
+Deno.test("snapshot() lists every pool by key with its counts and owners", () => {
+  const set = new PoolSet(7000, 7009);
+  set.ensure("lb-b").allocate("ns/b", { count: 2, protocol: "UDP" });
+  set.ensure("lb-a");
+  const snap = set.snapshot();
+  assert.deepEqual(snap.pools.map((p) => p.key), ["lb-a", "lb-b"]);
+  assert.deepEqual(snap.pools[1].used, { TCP: 0, UDP: 2 });
+  assert.deepEqual(snap.pools[1].free, { TCP: 10, UDP: 8 });
+  assert.deepEqual(snap.pools[1].owners, [{
+    owner: "ns/b",
+    ports: [{ port: 7000, protocol: "UDP" }, { port: 7001, protocol: "UDP" }],
+  }]);
+  assert.deepEqual(set.locate("ns/b")?.key, "lb-b");
+  assert.equal(set.release("ns/b"), 2);
+  assert.equal(set.release("ns/b"), 0);
+});
+
+Deno.test("new PoolSet() refuses a bad range", () => {
+  fails("invalid-range", () => new PoolSet(10, 9), /low-high/);
+  fails("invalid-range", () => new PoolSet(0, 9), /1-65535/);
+});
