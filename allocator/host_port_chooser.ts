@@ -37,14 +37,7 @@
 
 import { AllocationError } from "./errors.ts";
 import { bitmapWords, PortBitmap } from "./port_bitmap.ts";
-import type {
-  HeldPort,
-  PoolSnapshot,
-  Protocol,
-  ProtocolCounts,
-  RequestProtocol,
-} from "./port_pool.ts";
-import { ChurnMap } from "./churn_map.ts";
+import type { HeldPort, PoolSnapshot, Protocol, ProtocolCounts, RequestProtocol } from "./types.ts";
 import { WordSlab } from "./word_slab.ts";
 
 /** Options of {@linkcode HostPortChooser}. */
@@ -64,7 +57,7 @@ export interface HostPortSnapshot {
   /** Per node (sorted by name): used and free ports, and its owners with their ports. */
   nodes: { node: string; pool: PoolSnapshot }[];
   /** Choices made at admission, not yet bound to a node. */
-  pending: { owner: string; ports: number[]; since: number }[];
+  pending: { owner: string; ports: number[]; since?: number }[];
   /** Freed ports still counted because of the reuse delay. */
   delayed: number;
 }
@@ -79,6 +72,16 @@ interface NodeRec {
   readonly id: number;
   readonly tcp: PortBitmap;
   readonly udp: PortBitmap;
+}
+
+/** A choice made at admission, not yet bound. */
+interface Pending {
+  readonly ports: number[];
+  /**
+   * When it was first seen by `sweepPending` (or restored): `choose` reads
+   * no clock, which costs as much as the rest of a choice.
+   */
+  since?: number;
 }
 
 /** Node id, then `port * 2 + udp` per held port. Never changed in place. */
@@ -104,7 +107,11 @@ export class HostPortChooser {
   readonly #tree: Int32Array;
   readonly #leaves: number;
   #cursor = 0;
-  readonly #pending = new ChurnMap<string, { ports: number[]; since: number }>();
+  /** Reused by `bind`. */
+  readonly #scratch: number[] = [];
+  /** Admitted, not yet bound; `null` marks a dropped one (see `#owners`). */
+  #pending = new Map<string, Pending | null>();
+  #livePending = 0;
   /** Freed ports counted until their time, in release order. */
   #delayPorts: number[] = [];
   #delayUntil: number[] = [];
@@ -318,23 +325,29 @@ export class HostPortChooser {
       );
     }
     this.#expire();
-    const chosen: number[] = [];
+    const k = protocols.length;
+    const chosen: number[] = new Array(k);
     let from = this.#cursor;
     let worst = 0;
-    for (let n = 0; n < protocols.length; n++) {
+    for (let n = 0; n < k; n++) {
       const least = this.#tree[1];
       let i = this.#firstAtMost(from, least);
       if (i < 0) i = this.#firstAtMost(0, least);
-      chosen.push(i);
+      chosen[n] = i;
       if (this.#count[i] > worst) worst = this.#count[i];
       // Out of this choice's reach until it is made: one port per entry.
-      this.#setLeaf(i, INF);
+      if (k > 1) this.#setLeaf(i, INF);
       from = i + 1 === this.#size ? 0 : i + 1;
     }
     const nodes = this.#nodes.size;
     const fails = nodes > 0 && worst >= nodes;
     const keep = !fails && options.dryRun !== true;
-    for (const i of chosen) this.#add(i, keep ? 1 : 0);
+    for (let n = 0; n < k; n++) {
+      const i = chosen[n];
+      if (keep) this.#add(i, 1);
+      else if (k > 1) this.#setLeaf(i, this.#count[i]);
+      chosen[n] = this.min + i;
+    }
     if (fails) {
       throw new AllocationError(
         "exhausted",
@@ -342,12 +355,11 @@ export class HostPortChooser {
           `(counting Pods admitted but not yet scheduled); widen the range or add nodes`,
       );
     }
-    const ports = chosen.map((i) => this.min + i);
     if (keep) {
       this.#cursor = from;
-      this.#pending.set(owner, { ports, since: this.#clock() });
+      this.#setPending(owner, { ports: chosen });
     }
-    return [...ports];
+    return chosen.slice();
   }
 
   /**
@@ -370,18 +382,18 @@ export class HostPortChooser {
         throw new AllocationError("invalid-request", `Protocol must be TCP or UDP, not "${p}"`);
       }
     }
-    const pending = this.#pending.get(owner);
-    if (pending) {
-      this.#pending.delete(owner);
-      for (const p of pending.ports) this.#add(p - this.min, -1);
-    }
+    // A pending port that becomes used on the node keeps its count: no update either way.
+    const pending = this.#takePending(owner);
     const n = this.#node(node);
     let rec = this.#owners.get(owner);
     if (rec && rec[0] !== n.id) {
       this.#unbind(owner, rec);
       rec = null;
     }
-    let next: number[] | undefined;
+    // New keys collect in a scratch array, so the holding is made once at its exact size.
+    const scratch = this.#scratch;
+    scratch[0] = n.id;
+    let end = 1;
     let clashes: string[] | undefined;
     for (let k = 0; k < ports.length; k++) {
       const { port, protocol } = ports[k];
@@ -390,7 +402,8 @@ export class HostPortChooser {
       const key = port * 2 + udp;
       const bits = udp ? n.udp : n.tcp;
       if (bits.has(port)) {
-        if ((next ?? rec)?.includes(key, 1)) continue;
+        // Already this owner's: from before, or earlier in this call.
+        if (rec?.includes(key, 1) || scratch.lastIndexOf(key, end - 1) > 0) continue;
         const holder = this.#holders().get(n.id * KEYS + key)!;
         clashes ??= [];
         if (!clashes.includes(holder)) clashes.push(holder);
@@ -398,19 +411,55 @@ export class HostPortChooser {
       }
       const wasUsed = n.tcp.has(port) || n.udp.has(port);
       bits.allocate(port);
-      if (!wasUsed) this.#add(port - this.min, 1);
-      next ??= rec ? rec.slice() : [n.id];
-      next.push(key);
+      if (!wasUsed) {
+        const j = pending ? pending.indexOf(port) : -1;
+        if (j >= 0) pending![j] = -1;
+        else this.#add(port - this.min, 1);
+      }
+      scratch[end++] = key;
     }
-    if (next) {
+    if (pending) { for (const p of pending) if (p >= 0) this.#add(p - this.min, -1); }
+    if (end > 1) {
+      const next = rec ? rec.concat(scratch.slice(1, end)) : scratch.slice(0, end);
       this.#owners.set(owner, next);
       // Only now: an index built during the loop (for a clash) could not see these.
       const index = this.#index;
-      if (index) { for (let k = 1; k < next.length; k++) index.set(n.id * KEYS + next[k], owner); }
+      if (index) {
+        for (let k = 1; k < next.length; k++) index.set(n.id * KEYS + next[k], owner);
+      }
       if (!rec) this.#live++;
       if (rec === null) this.#compactIfSparse();
     }
     return clashes ?? [];
+  }
+
+  #setPending(owner: string, pending: Pending): void {
+    const had = this.#pending.get(owner);
+    this.#pending.set(owner, pending);
+    if (!had) this.#livePending++;
+  }
+
+  /** Drops `owner`'s pending claim and its usage; false when it had none. */
+  #dropPending(owner: string): boolean {
+    const ports = this.#takePending(owner);
+    if (!ports) return false;
+    for (const p of ports) this.#add(p - this.min, -1);
+    return true;
+  }
+
+  /** Removes `owner`'s pending claim and returns its ports; their usage is the caller's to undo. */
+  #takePending(owner: string): number[] | undefined {
+    const pending = this.#pending.get(owner);
+    if (!pending) return undefined;
+    this.#pending.set(owner, null);
+    this.#livePending--;
+    const dead = this.#pending.size - this.#livePending;
+    if (dead > 1024 && dead > this.#livePending) {
+      const live = new Map<string, Pending | null>();
+      for (const [k, v] of this.#pending) if (v) live.set(k, v);
+      this.#pending = live;
+    }
+    return pending.ports;
   }
 
   /** Index key → owner. */
@@ -464,11 +513,7 @@ export class HostPortChooser {
    * ```
    */
   release(owner: string): void {
-    const pending = this.#pending.get(owner);
-    if (pending) {
-      this.#pending.delete(owner);
-      for (const p of pending.ports) this.#add(p - this.min, -1);
-    }
+    this.#dropPending(owner);
     const rec = this.#owners.get(owner);
     if (rec) {
       this.#unbind(owner, rec);
@@ -487,16 +532,20 @@ export class HostPortChooser {
    * ```
    */
   restorePending(owner: string, ports: number[], since: number = this.#clock()): void {
-    if (this.#pending.has(owner) || this.#owners.get(owner)) return;
+    if (this.#pending.get(owner) || this.#owners.get(owner)) return;
     const kept = [...new Set(ports)].filter((p) =>
       Number.isInteger(p) && p >= this.min && p <= this.max
     );
     for (const p of kept) this.#add(p - this.min, 1);
-    this.#pending.set(owner, { ports: kept, since });
+    this.#setPending(owner, { ports: kept, since });
   }
 
   /**
-   * Pending owners older than `olderThanMs` that `isLive` denies: released and returned.
+   * Pending owners that `isLive` denies and that have waited at least
+   * `olderThanMs`: released and returned. A choice's wait is counted from
+   * the first sweep that sees it (or from `restorePending`'s `since`), so
+   * it is dropped after `olderThanMs` plus at most one sweep interval,
+   * never sooner.
    *
    * @example
    * ```ts
@@ -504,10 +553,13 @@ export class HostPortChooser {
    * ```
    */
   sweepPending(isLive: (owner: string) => boolean, olderThanMs: number): string[] {
-    const cutoff = this.#clock() - olderThanMs;
+    const now = this.#clock();
+    const cutoff = now - olderThanMs;
     const gone: string[] = [];
     for (const [owner, p] of this.#pending) {
-      if (p.since <= cutoff && !isLive(owner)) gone.push(owner);
+      if (!p) continue;
+      if (p.since === undefined) p.since = now;
+      else if (p.since <= cutoff && !isLive(owner)) gone.push(owner);
     }
     for (const owner of gone) this.release(owner);
     return gone;
@@ -515,7 +567,7 @@ export class HostPortChooser {
 
   /** Whether `owner` has a pending choice. */
   isPending(owner: string): boolean {
-    return this.#pending.has(owner);
+    return !!this.#pending.get(owner);
   }
 
   /** The node `owner` is bound on, if any. */
@@ -582,11 +634,11 @@ export class HostPortChooser {
       max: this.max,
       leastUsage: this.#tree[1],
       nodes,
-      pending: [...this.#pending].map(([owner, p]) => ({
-        owner,
-        ports: [...p.ports],
-        since: p.since,
-      })),
+      pending: [...this.#pending].flatMap(([owner, p]) =>
+        p
+          ? [{ owner, ports: [...p.ports], ...(p.since === undefined ? {} : { since: p.since }) }]
+          : []
+      ),
       delayed: this.#delayPorts.length - this.#delayHead,
     };
   }

@@ -80,20 +80,36 @@ Deno.test("choose() fails as exhausted when every port is used on every node, an
   );
 });
 
-Deno.test("removeNode() frees what was bound there; sweepPending() drops claims whose Pod never came", () => {
+Deno.test("removeNode() frees what was bound there and forgets its owners", () => {
+  const c = new HostPortChooser(8000, 8009);
+  c.addNode("n1");
+  c.bind("a", "n1", [{ port: 8003, protocol: "UDP" }, { port: 8003, protocol: "TCP" }]);
+  assert.equal(c.usage(8003), 1, "one node uses 8003, in two protocols");
+  assert.deepEqual(c.removeNode("n1"), ["a"]);
+  assert.equal(c.usage(8003), 0);
+  assert.equal(c.nodeOf("a"), undefined);
+  assert.equal(c.nodeCount, 0);
+  c.release("a");
+  assert.equal(c.usage(8003), 0, "releasing a forgotten owner changes nothing");
+});
+
+Deno.test("sweepPending() drops a choice whose Pod never came, never before olderThanMs", () => {
   let now = 0;
   const c = new HostPortChooser(8000, 8009, { clock: () => now });
   c.addNode("n1");
-  c.bind("a", "n1", [{ port: 8003, protocol: "UDP" }]);
-  assert.deepEqual(c.removeNode("n1"), ["a"]);
-  assert.equal(c.usage(8003), 0);
-  c.choose("ghost", ["UDP"]);
+  const [ghostPort] = c.choose("ghost", ["UDP"]);
   c.choose("live", ["UDP"]);
+  c.restorePending("old", [8009], -100_000);
   now = 30_000;
-  assert.deepEqual(c.sweepPending((o) => o === "live", 60_000), [], "too young");
-  now = 61_000;
+  // choose() reads no clock: a choice's wait starts at the first sweep that sees it.
+  assert.deepEqual(c.sweepPending((o) => o === "live", 60_000), ["old"]);
+  now = 89_000;
+  assert.deepEqual(c.sweepPending((o) => o === "live", 60_000), [], "seen 59 s ago");
+  now = 90_000;
   assert.deepEqual(c.sweepPending((o) => o === "live", 60_000), ["ghost"]);
+  assert.equal(c.usage(ghostPort), 0);
   assert.ok(c.isPending("live"));
+  assert.deepEqual(c.snapshot().pending, [{ owner: "live", ports: [8001], since: 30_000 }]);
 });
 
 Deno.test("a reuse delay keeps a freed port least preferred until it expires", () => {

@@ -19,7 +19,7 @@ import {
   type HostPortChooserOptions,
   type HostPortSnapshot,
 } from "./host_port_chooser.ts";
-import type { HeldPort, RequestProtocol } from "./port_pool.ts";
+import type { HeldPort, RequestProtocol } from "./types.ts";
 
 /** The ranges: see the module documentation. */
 export class HostPorts {

@@ -18,6 +18,7 @@ export {
   type AllocatedPort,
   type HeldPort,
   type PoolSnapshot,
+  type PortAllocator,
   type PortConflict,
   PortPool,
   type PortPoolOptions,
@@ -25,12 +26,16 @@ export {
   type PortSpec,
   type Protocol,
   type ProtocolCounts,
+  requestedPorts,
   type RequestProtocol,
 } from "./port_pool.ts";
-export { type PoolChoice, PoolSet, type PoolSetOptions } from "./pool_set.ts";
+export { type PoolChoice, PoolSet, type PoolSetOptions, type PoolSetSnapshot } from "./pool_set.ts";
 export {
   HostPortChooser,
   type HostPortChooserOptions,
   type HostPortSnapshot,
 } from "./host_port_chooser.ts";
 export { HostPorts } from "./host_ports.ts";
+export { DelayQueue } from "./delay_queue.ts";
+export { type SlabRegion, WordSlab, type WordSlabOptions } from "./word_slab.ts";
+export { ChurnMap } from "./churn_map.ts";

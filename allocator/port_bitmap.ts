@@ -18,7 +18,14 @@
  * @module
  */
 
-/** Words (32 ports each) and summary words a bitmap over `size` ports needs. */
+/**
+ * Words (32 ports each) and summary words a bitmap over `size` ports needs.
+ *
+ * @example
+ * ```ts
+ * bitmapWords(1001); // 33: 32 words of ports, 1 summary word
+ * ```
+ */
 export function bitmapWords(size: number): number {
   const words = Math.ceil(size / 32);
   return words + Math.ceil(words / 32);

@@ -31,74 +31,31 @@
 import { AllocationError } from "./errors.ts";
 import { bitmapWords, PortBitmap } from "./port_bitmap.ts";
 import { DelayQueue } from "./delay_queue.ts";
+import type {
+  AllocatedPort,
+  HeldPort,
+  PoolSnapshot,
+  PortAllocator,
+  PortConflict,
+  PortRequest,
+  PortSpec,
+  Protocol,
+  ProtocolCounts,
+  RequestProtocol,
+} from "./types.ts";
 
-/** A transport protocol. */
-export type Protocol = "TCP" | "UDP";
-/** What a request may ask for: `TCPUDP` is one port number free in both. */
-export type RequestProtocol = Protocol | "TCPUDP";
-
-/** One requested port: any free one, or exactly `port`. */
-export interface PortSpec {
-  protocol: RequestProtocol;
-  port?: number;
-}
-
-/**
- * A request: `ports` in order, or `count` ports of one `protocol`.
- *
- * @example
- * ```ts
- * const twoUdp: PortRequest = { count: 2, protocol: "UDP" };
- * const named: PortRequest = { ports: [{ protocol: "TCP", port: 7777 }, { protocol: "TCPUDP" }] };
- * const block: PortRequest = { count: 4, protocol: "UDP", contiguous: true };
- * ```
- */
-export interface PortRequest {
-  ports?: PortSpec[];
-  /** Shorthand for `count` times `{protocol}`. */
-  count?: number;
-  /** With `count`. @default {"TCP"} */
-  protocol?: RequestProtocol;
-  /** All ports consecutive (p, p+1, …). @default {false} */
-  contiguous?: boolean;
-}
-
-/** One allocated port, in request order (`TCPUDP`: the number in both protocols). */
-export interface AllocatedPort {
-  readonly port: number;
-  readonly protocol: RequestProtocol;
-}
-
-/** One held port in one protocol. */
-export interface HeldPort {
-  readonly port: number;
-  readonly protocol: Protocol;
-}
-
-/** Two owners claiming one port, found by {@linkcode PortPool.restore}. */
-export interface PortConflict {
-  port: number;
-  protocol: Protocol;
-  /** The owner holding it, then the one that also claimed it. */
-  owners: [string, string];
-}
-
-/** Counts per protocol. */
-export interface ProtocolCounts {
-  TCP: number;
-  UDP: number;
-}
-
-/** A read-only view of a pool: `used + free + delayed` is the range size, per protocol. */
-export interface PoolSnapshot {
-  min: number;
-  max: number;
-  used: ProtocolCounts;
-  free: ProtocolCounts;
-  delayed: ProtocolCounts;
-  /** Owners (sorted) and their ports (sorted by port, then protocol). */
-  owners: { owner: string; ports: HeldPort[] }[];
-}
+export type {
+  AllocatedPort,
+  HeldPort,
+  PoolSnapshot,
+  PortAllocator,
+  PortConflict,
+  PortRequest,
+  PortSpec,
+  Protocol,
+  ProtocolCounts,
+  RequestProtocol,
+} from "./types.ts";
 
 /** Options of {@linkcode PortPool}. */
 export interface PortPoolOptions {
@@ -182,7 +139,7 @@ export function requestedPorts(request: PortRequest): readonly PortSpec[] {
 }
 
 /** The pool: see the module documentation. */
-export class PortPool {
+export class PortPool implements PortAllocator {
   readonly min: number;
   readonly max: number;
   readonly #tcp: PortBitmap;
