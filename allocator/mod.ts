@@ -38,4 +38,3 @@ export {
 export { HostPorts } from "./host_ports.ts";
 export { DelayQueue } from "./delay_queue.ts";
 export { type SlabRegion, WordSlab, type WordSlabOptions } from "./word_slab.ts";
-export { ChurnMap } from "./churn_map.ts";
