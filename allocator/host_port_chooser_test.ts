@@ -130,11 +130,13 @@ Deno.test("a reuse delay keeps a freed port least preferred until it expires", (
 Deno.test("HostPortChooser keeps usage counts equal to a reference model and always picks the least used", () => {
   const nodes = ["n1", "n2", "n3"];
   const owners = ["a", "b", "c", "d", "e", "f"];
+  type Proto = "TCP" | "UDP";
   type Op =
     | { k: "add" | "remove"; node: string }
     | { k: "choose"; owner: string; n: number }
-    | { k: "bind"; owner: string; node: string; extra: number }
-    | { k: "release"; owner: string };
+    | { k: "bind"; owner: string; node: string; extra: number; proto: Proto; pendingProto: Proto }
+    | { k: "release"; owner: string }
+    | { k: "tick"; ms: number };
   const op: fc.Arbitrary<Op> = fc.oneof(
     fc.record({
       k: fc.constantFrom("add" as const, "remove" as const),
@@ -149,89 +151,125 @@ Deno.test("HostPortChooser keeps usage counts equal to a reference model and alw
       k: fc.constant("bind" as const),
       owner: fc.constantFrom(...owners),
       node: fc.constantFrom(...nodes),
-      extra: fc.integer({ min: 0, max: 7 }),
+      // 8 is outside the range 100-107: ignored.
+      extra: fc.integer({ min: 0, max: 8 }),
+      proto: fc.constantFrom<Proto>("TCP", "UDP"),
+      pendingProto: fc.constantFrom<Proto>("TCP", "UDP"),
     }),
     fc.record({ k: fc.constant("release" as const), owner: fc.constantFrom(...owners) }),
+    fc.record({ k: fc.constant("tick" as const), ms: fc.integer({ min: 0, max: 30 }) }),
   );
   fc.assert(
-    fc.property(fc.array(op, { maxLength: 40 }), (ops) => {
+    fc.property(fc.constantFrom(0, 0, 20), fc.array(op, { maxLength: 40 }), (delay, ops) => {
       const min = 100;
       const max = 107;
-      const c = new HostPortChooser(min, max);
+      let now = 0;
+      const c = new HostPortChooser(min, max, { reuseDelayMs: delay, clock: () => now });
       const live = new Set<string>();
       const pending = new Map<string, number[]>();
-      const bound = new Map<string, { node: string; ports: number[] }>();
+      /** owner → node and "port/proto" keys. */
+      const bound = new Map<string, { node: string; keys: string[] }>();
+      /** Freed ports still counted: port and until. */
+      let delayed: { port: number; until: number }[] = [];
+      const portOf = (key: string) => Number(key.split("/")[0]);
+      const usedOn = (node: string, port: number) =>
+        [...bound.values()].some((b) => b.node === node && b.keys.some((k) => portOf(k) === port));
       const usage = (port: number) => {
         let n = [...pending.values()].filter((ps) => ps.includes(port)).length;
         for (const node of new Set([...bound.values()].map((b) => b.node))) {
-          if ([...bound.values()].some((b) => b.node === node && b.ports.includes(port))) n++;
+          if (usedOn(node, port)) n++;
         }
-        return n;
+        return n + delayed.filter((d) => d.port === port).length;
+      };
+      const unbind = (owner: string) => {
+        const b = bound.get(owner);
+        if (!b) return;
+        bound.delete(owner);
+        for (const port of new Set(b.keys.map(portOf))) {
+          if (delay > 0 && !usedOn(b.node, port)) delayed.push({ port, until: now + delay });
+        }
       };
       for (const o of ops) {
-        if (o.k === "add") {
+        delayed = delayed.filter((d) => d.until > now);
+        if (o.k === "tick") {
+          now += o.ms;
+          delayed = delayed.filter((d) => d.until > now);
+        } else if (o.k === "add") {
           c.addNode(o.node);
           live.add(o.node);
         } else if (o.k === "remove") {
-          c.removeNode(o.node);
+          const gone = c.removeNode(o.node).sort();
+          const expected = [...bound].filter(([, b]) => b.node === o.node).map(([w]) => w).sort();
+          assert.deepEqual(gone, expected, "removeNode returns the node's owners");
+          for (const w of expected) bound.delete(w);
           live.delete(o.node);
-          for (const [owner, b] of bound) if (b.node === o.node) bound.delete(owner);
         } else if (o.k === "choose") {
-          if (bound.has(o.owner)) continue;
+          if (bound.has(o.owner)) {
+            assert.throws(() => c.choose(o.owner, ["UDP"]), /already bound/);
+            continue;
+          }
           const before = new Map(Array.from({ length: 8 }, (_, i) => [min + i, usage(min + i)]));
           try {
             const ports = c.choose(o.owner, Array(o.n).fill("UDP"));
             if (pending.has(o.owner)) {
-              assert.deepEqual(ports, pending.get(o.owner));
+              assert.deepEqual(ports, pending.get(o.owner), "idempotent");
               continue;
             }
+            assert.equal(ports.length, o.n);
             assert.equal(new Set(ports).size, ports.length, "distinct ports");
-            // Every chosen port is among the least used: no unchosen port was used less.
+            // No port left out was used less than a chosen one.
             const worstChosen = Math.max(...ports.map((p) => before.get(p)!));
             for (const [p, u] of before) {
-              if (!ports.includes(p)) {
-                assert.ok(u >= Math.min(...ports.map((q) => before.get(q)!)));
-              }
+              if (!ports.includes(p)) assert.ok(u >= Math.min(...ports.map((q) => before.get(q)!)));
             }
             assert.ok(
-              live.size === 0 || worstChosen < live.size,
-              "exhaustion is reported, not hidden",
+              [...before.values()].filter((u) => u < worstChosen).length < o.n,
+              "every chosen port is among the n least used",
             );
+            assert.ok(live.size === 0 || worstChosen < live.size, "exhaustion is reported");
             pending.set(o.owner, ports);
           } catch (err) {
-            assert.ok(err instanceof AllocationError && err.code === "exhausted");
+            assert.ok(err instanceof AllocationError && err.code === "exhausted", String(err));
             const sorted = [...before.values()].sort((x, y) => x - y);
-            assert.ok(
-              live.size > 0 && sorted[o.n - 1] >= live.size,
-              "exhausted only when truly so",
-            );
+            assert.ok(live.size > 0 && sorted[o.n - 1] >= live.size, "exhausted only when so");
           }
         } else if (o.k === "bind") {
-          const ports = [...(pending.get(o.owner) ?? []), min + o.extra];
-          const holders = c.bind(
-            o.owner,
-            o.node,
-            ports.map((port) => ({ port, protocol: "UDP" as const })),
-          );
+          const ports = [
+            ...(pending.get(o.owner) ?? []).map((port) => ({ port, protocol: o.pendingProto })),
+            { port: min + o.extra, protocol: o.proto },
+          ];
+          const holders = c.bind(o.owner, o.node, ports);
           pending.delete(o.owner);
           live.add(o.node);
           const prev = bound.get(o.owner);
+          if (prev && prev.node !== o.node) unbind(o.owner);
+          const kept = prev && prev.node === o.node ? prev.keys : [];
           const others = [...bound].filter(([w, b]) => w !== o.owner && b.node === o.node);
-          const mine = ports.filter((p) => !others.some(([, b]) => b.ports.includes(p)));
-          for (const p of ports) {
-            const holder = others.find(([, b]) => b.ports.includes(p));
-            if (holder) assert.ok(holders.includes(holder[0]), "a clash names the holder");
+          const mine = new Set(kept);
+          const expectHolders = new Set<string>();
+          for (const { port, protocol } of ports) {
+            if (port > max) continue;
+            const key = `${port}/${protocol}`;
+            const holder = others.find(([, b]) => b.keys.includes(key));
+            if (holder) expectHolders.add(holder[0]);
+            else mine.add(key);
           }
-          const kept = prev && prev.node === o.node ? prev.ports : [];
-          const all = [...new Set([...kept, ...mine])];
-          if (all.length > 0) bound.set(o.owner, { node: o.node, ports: all });
+          assert.deepEqual(holders.sort(), [...expectHolders].sort(), "clashes name the holders");
+          if (mine.size > 0) bound.set(o.owner, { node: o.node, keys: [...mine] });
           else bound.delete(o.owner);
         } else if (o.k === "release") {
           c.release(o.owner);
           pending.delete(o.owner);
-          bound.delete(o.owner);
+          unbind(o.owner);
         }
         for (let p = min; p <= max; p++) assert.equal(c.usage(p), usage(p), `usage of ${p}`);
+        for (const [w, b] of bound) {
+          assert.equal(c.nodeOf(w), b.node);
+          for (const key of b.keys) {
+            const [port, proto] = key.split("/");
+            assert.equal(c.ownerOf(b.node, Number(port), proto as Proto), w);
+          }
+        }
       }
     }),
     { numRuns: 3_000 },
