@@ -1,0 +1,178 @@
+/**
+ * `GET /allocations`: every pool with its use and every Pod with its ports,
+ * for `curl` and for support. The view holds ports, addresses and names
+ * only: there are no secrets in it, and none may be added (no cloud
+ * credentials, no conf values beyond ports).
+ *
+ * @example
+ * ```sh
+ * curl 'gamenet-metrics.gamenet-system:8080/allocations?node=n1&format=table'
+ * ```
+ * @module
+ */
+
+import { Hono } from "hono";
+
+/** One port pool: a node's host-port range or a load balancer's listener ports. */
+export interface PoolView {
+  kind: "node" | "lb";
+  /** The node name or the load balancer id. */
+  key: string;
+  /** `min-max`, e.g. `8000-9000`. */
+  range: string;
+  /** The configured name of a host-port range, e.g. `default`. */
+  rangeName?: string;
+  /** Absent when the pool counts a port as used in either protocol. */
+  protocol?: "TCP" | "UDP";
+  used: number;
+  free: number;
+  /** Freed ports held back by the reuse delay. */
+  delayed: number;
+}
+
+/** One port of an allocation. */
+export interface AllocationPortView {
+  name?: string;
+  /** The external port (host port, listener port). */
+  port: number;
+  protocol: "TCP" | "UDP";
+  containerPort?: number;
+}
+
+/** What one Pod holds. */
+export interface AllocationView {
+  /** The canonical network type, e.g. `Kubernetes-HostPort`. */
+  type: string;
+  namespace: string;
+  pod: string;
+  /** The allocation key (`gamenet.io/owner`). */
+  owner: string;
+  node?: string;
+  lb?: string;
+  ports: AllocationPortView[];
+  /** The external IP. */
+  address?: string;
+  /** The network state, e.g. `Ready`. */
+  state?: string;
+}
+
+/** Everything `/allocations` shows; no secrets by construction. */
+export interface AllocationsView {
+  pools: PoolView[];
+  allocations: AllocationView[];
+}
+
+/** Options of {@linkcode createAllocationsRoute}. */
+export interface AllocationsOptions {
+  /** Read at every request; must be cheap and must not block. */
+  view: () => AllocationsView;
+  /** @default {() => new Date()} */
+  now?: () => Date;
+}
+
+const FILTERS = ["node", "lb", "namespace", "pod", "type"] as const;
+const ALLOWED = [...FILTERS, "format"];
+
+type Filters = Partial<Record<(typeof FILTERS)[number], string[]>>;
+
+/**
+ * `GET /allocations`, filtered by `?node= ?lb= ?namespace= ?pod= ?type=`.
+ * Filters combine with AND; a repeated filter matches any of its values;
+ * `type` ignores case. `node` and `lb` filter the pools too. `?format=table`
+ * answers an aligned plain-text table (as `kubectl get`), otherwise JSON
+ * `{pools, allocations, generatedAt}`. Unknown parameters are a 400.
+ *
+ * @example
+ * ```ts
+ * const app = createAllocationsRoute({ view: () => ({ pools: [], allocations: [] }) });
+ * await (await app.request("/allocations?namespace=games")).json();
+ * ```
+ */
+export function createAllocationsRoute(options: AllocationsOptions): Hono {
+  const now = options.now ?? (() => new Date());
+  const app = new Hono();
+  app.get("/allocations", (c) => {
+    const query = c.req.queries();
+    const unknown = Object.keys(query).filter((k) => !ALLOWED.includes(k));
+    if (unknown.length > 0) {
+      return c.text(
+        `Unknown query parameter ${unknown.map((k) => `"${k}"`).join(", ")}: ` +
+          `allowed are ${ALLOWED.join(", ")}\n`,
+        400,
+      );
+    }
+    const formats = query.format ?? ["json"];
+    const format = formats[formats.length - 1];
+    if (format !== "json" && format !== "table") {
+      return c.text(`Unknown format "${format}": use format=json or format=table\n`, 400);
+    }
+    const filters: Filters = {};
+    for (const f of FILTERS) if (query[f]) filters[f] = query[f];
+    const { pools, allocations } = filterView(options.view(), filters);
+    if (format === "table") return c.text(renderTable(pools, allocations));
+    return c.json({ pools, allocations, generatedAt: now().toISOString() });
+  });
+  return app;
+}
+
+function filterView(view: AllocationsView, f: Filters): AllocationsView {
+  const is = (values: string[] | undefined, v: string | undefined) =>
+    !values || values.includes(v ?? "");
+  const types = f.type?.map((t) => t.toLowerCase());
+  const pools = view.pools.filter((p) =>
+    is(f.node, p.kind === "node" ? p.key : undefined) &&
+    is(f.lb, p.kind === "lb" ? p.key : undefined)
+  );
+  const allocations = view.allocations.filter((a) =>
+    is(f.node, a.node) && is(f.lb, a.lb) && is(f.namespace, a.namespace) &&
+    is(f.pod, a.pod) && is(types, a.type.toLowerCase())
+  );
+  // Sorted so that two requests compare line by line (`diff`, `watch`).
+  pools.sort((a, b) => cmp(a.kind, b.kind) || cmp(a.key, b.key) || cmp(a.range, b.range));
+  allocations.sort((a, b) => cmp(a.namespace, b.namespace) || cmp(a.pod, b.pod));
+  return { pools, allocations };
+}
+
+function cmp(a: string, b: string): number {
+  return a < b ? -1 : a > b ? 1 : 0;
+}
+
+/**
+ * Renders the allocations, a blank line, and the pools, as `kubectl get`
+ * does: capital headers, columns three spaces apart, `<none>` for empty.
+ *
+ * @example
+ * ```ts
+ * renderTable([], []);
+ * // "NAMESPACE   POD   TYPE   NODE/LB   ADDRESS   PORTS   STATE\n\nKIND   KEY   RANGE   …"
+ * ```
+ */
+export function renderTable(pools: PoolView[], allocations: AllocationView[]): string {
+  const none = (v: string | undefined) => v || "<none>";
+  const rows = allocations.map((a) => [
+    a.namespace,
+    a.pod,
+    a.type,
+    none(a.node ?? a.lb),
+    none(a.address),
+    none(a.ports.map((p) => `${p.port}/${p.protocol}`).join(",")),
+    none(a.state),
+  ]);
+  const poolRows = pools.map((p) => [
+    p.kind,
+    p.key,
+    `${p.range}${p.protocol ? `/${p.protocol}` : ""}${p.rangeName ? ` (${p.rangeName})` : ""}`,
+    String(p.used),
+    String(p.free),
+    String(p.delayed),
+  ]);
+  return align([["NAMESPACE", "POD", "TYPE", "NODE/LB", "ADDRESS", "PORTS", "STATE"], ...rows]) +
+    "\n" + align([["KIND", "KEY", "RANGE", "USED", "FREE", "DELAYED"], ...poolRows]);
+}
+
+function align(rows: string[][]): string {
+  const widths = rows[0].map((_, i) => Math.max(...rows.map((r) => r[i].length)));
+  return rows.map((r) =>
+    r.map((cell, i) => i === r.length - 1 ? cell : cell.padEnd(widths[i] + 3)).join("") + "\n"
+  ).join("");
+}
