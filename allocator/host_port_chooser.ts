@@ -39,6 +39,7 @@ import { AllocationError } from "./errors.ts";
 import { bitmapWords, PortBitmap } from "./port_bitmap.ts";
 import type { HeldPort, PoolSnapshot, Protocol, ProtocolCounts, RequestProtocol } from "./types.ts";
 import { WordSlab } from "./word_slab.ts";
+import { DelayQueue } from "./delay_queue.ts";
 
 /** Options of {@linkcode HostPortChooser}. */
 export interface HostPortChooserOptions {
@@ -96,7 +97,7 @@ export class HostPortChooser {
   readonly #nodes = new Map<string, NodeRec>();
   readonly #byId: (NodeRec | undefined)[] = [];
   readonly #freeIds: number[] = [];
-  /** Bound owners; `null` marks a released one (see PortPool on V8's Map). */
+  /** Bound owners; `null` marks a released one (see `PortPool` on V8's `Map`). */
   #owners = new Map<string, Holding | null>();
   #live = 0;
   /** Index key → owner, built on first need and kept up to date after. */
@@ -113,9 +114,7 @@ export class HostPortChooser {
   #pending = new Map<string, Pending | null>();
   #livePending = 0;
   /** Freed ports counted until their time, in release order. */
-  #delayPorts: number[] = [];
-  #delayUntil: number[] = [];
-  #delayHead = 0;
+  readonly #delay = new DelayQueue();
   readonly #reuseDelayMs: number;
   readonly #clock: () => number;
 
@@ -198,23 +197,8 @@ export class HostPortChooser {
   }
 
   #expire(): void {
-    if (this.#delayHead === this.#delayPorts.length) return;
-    const now = this.#clock();
-    let h = this.#delayHead;
-    while (h < this.#delayPorts.length && this.#delayUntil[h] <= now) {
-      this.#add(this.#delayPorts[h], -1);
-      h++;
-    }
-    if (h === this.#delayPorts.length) {
-      this.#delayPorts.length = 0;
-      this.#delayUntil.length = 0;
-      h = 0;
-    } else if (h > 1024 && h * 2 > this.#delayPorts.length) {
-      this.#delayPorts = this.#delayPorts.slice(h);
-      this.#delayUntil = this.#delayUntil.slice(h);
-      h = 0;
-    }
-    this.#delayHead = h;
+    if (this.#delay.size === 0) return;
+    this.#delay.expire(this.#clock(), (i) => this.#add(i, -1));
   }
 
   /**
@@ -487,8 +471,7 @@ export class HostPortChooser {
       // Still used there in the other protocol: still counted once.
       if (n.tcp.has(port) || n.udp.has(port)) continue;
       if (until > 0) {
-        this.#delayPorts.push(port - this.min);
-        this.#delayUntil.push(until);
+        this.#delay.push(port - this.min, until);
       } else {
         this.#add(port - this.min, -1);
       }
@@ -639,7 +622,7 @@ export class HostPortChooser {
           ? [{ owner, ports: [...p.ports], ...(p.since === undefined ? {} : { since: p.since }) }]
           : []
       ),
-      delayed: this.#delayPorts.length - this.#delayHead,
+      delayed: this.#delay.size,
     };
   }
 }
