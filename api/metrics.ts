@@ -1,0 +1,182 @@
+/**
+ * The Prometheus metrics of gamenet, made in one place so their names,
+ * help texts and labels stay consistent, and `GET /metrics` to read them.
+ * Each {@linkcode createMetrics} call has its own `Registry`: tests (and
+ * two apps in one process) never collide on prom-client's global one.
+ *
+ * @example
+ * ```ts
+ * const metrics = createMetrics({ view: () => allocator.view() });
+ * metrics.watchRestarts.inc({ resource: "pods" });
+ * const app = createMetricsRoute(metrics);
+ * ```
+ * @module
+ */
+
+import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from "prom-client";
+import { Hono } from "hono";
+import type { AllocationsView } from "./allocations.ts";
+
+/** Options of {@linkcode createMetrics}. */
+export interface MetricsOptions {
+  /** Where the metrics are registered. @default {new Registry()} */
+  registry?: Registry;
+  /** Process metrics (CPU, memory, event-loop lag, …). @default {true} */
+  defaultMetrics?: boolean;
+  /**
+   * Read at every scrape to set `gamenet_allocations` and
+   * `gamenet_pool_free_ports`, so they never lag behind the allocator.
+   * Without it, those gauges are whatever the caller set.
+   */
+  view?: () => AllocationsView;
+  /** Read at every scrape to set `gamenet_workqueue_depth`. */
+  workqueueDepth?: () => number;
+}
+
+/** gamenet's metrics: see the module documentation. */
+export interface Metrics {
+  readonly registry: Registry;
+  /** `gamenet_allocations{type}`: Pods holding an allocation, by network type. */
+  readonly allocations: Gauge<"type">;
+  /** `gamenet_pool_free_ports{kind,key,protocol}`: free ports per pool. */
+  readonly poolFreePorts: Gauge<"kind" | "key" | "protocol">;
+  /** `gamenet_reconcile_duration_seconds{result}`. */
+  readonly reconcileDuration: Histogram<"result">;
+  /** `gamenet_webhook_duration_seconds{operation,allowed}`. */
+  readonly webhookDuration: Histogram<"operation" | "allowed">;
+  /** `gamenet_workqueue_depth`: keys waiting for a worker. */
+  readonly workqueueDepth: Gauge;
+  /** `gamenet_watch_restarts_total{resource}`: watches restarted (errors, 410 Gone, timeouts). */
+  readonly watchRestarts: Counter<"resource">;
+  /** `gamenet_errors_total{kind}`. */
+  readonly errors: Counter<"kind">;
+  /**
+   * Records one reconcile. With {@linkcode Metrics.error} it has the shape
+   * of the controller's metrics hooks, so `metrics` can be handed to the
+   * manager as is.
+   */
+  reconciled(result: string, seconds: number): void;
+  /** Counts one error of `kind`. */
+  error(kind: string): void;
+}
+
+/** Admission must answer well within the API server's 10 s webhook timeout. */
+const WEBHOOK_BUCKETS = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10];
+/** A reconcile may wait on a cloud API, hence the long tail. */
+const RECONCILE_BUCKETS = [0.001, 0.005, 0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60];
+
+/**
+ * Creates gamenet's metrics in a fresh (or the given) registry.
+ *
+ * Pools of one kind and key with the same protocol but different named
+ * ranges are summed into one `gamenet_pool_free_ports` series: a node's
+ * free host ports is what an operator alerts on.
+ *
+ * @example
+ * ```ts
+ * const metrics = createMetrics({ defaultMetrics: false });
+ * metrics.reconciled("done", 0.004);
+ * console.log(await metrics.registry.metrics());
+ * ```
+ */
+export function createMetrics(options: MetricsOptions = {}): Metrics {
+  const registry = options.registry ?? new Registry();
+  const registers = [registry];
+  if (options.defaultMetrics ?? true) collectDefaultMetrics({ register: registry });
+  const { view, workqueueDepth: depth } = options;
+
+  // Reset before counting: a type or a pool that went away (a deleted
+  // node) must not keep its last value forever.
+  const allocations: Gauge<"type"> = new Gauge({
+    name: "gamenet_allocations",
+    help: "Pods holding an allocation, by network type",
+    labelNames: ["type"] as const,
+    registers,
+    collect: view && (() => {
+      allocations.reset();
+      for (const a of view().allocations) allocations.inc({ type: a.type });
+    }),
+  });
+  const poolFreePorts: Gauge<"kind" | "key" | "protocol"> = new Gauge({
+    name: "gamenet_pool_free_ports",
+    help: "Free ports per pool (kind node: host ports of a node; kind lb: a load balancer)",
+    labelNames: ["kind", "key", "protocol"] as const,
+    registers,
+    collect: view && (() => {
+      poolFreePorts.reset();
+      for (const p of view().pools) {
+        poolFreePorts.inc({ kind: p.kind, key: p.key, protocol: p.protocol ?? "" }, p.free);
+      }
+    }),
+  });
+  const reconcileDuration = new Histogram({
+    name: "gamenet_reconcile_duration_seconds",
+    help: "Time to reconcile one Pod key, by result (done, retry, requeue, error)",
+    labelNames: ["result"] as const,
+    buckets: RECONCILE_BUCKETS,
+    registers,
+  });
+  const webhookDuration = new Histogram({
+    name: "gamenet_webhook_duration_seconds",
+    help: "Time to answer one admission review, by operation and whether it was allowed",
+    labelNames: ["operation", "allowed"] as const,
+    buckets: WEBHOOK_BUCKETS,
+    registers,
+  });
+  const workqueueDepth: Gauge = new Gauge({
+    name: "gamenet_workqueue_depth",
+    help: "Keys waiting in the work queue",
+    registers,
+    collect: depth && (() => workqueueDepth.set(depth())),
+  });
+  const watchRestarts = new Counter({
+    name: "gamenet_watch_restarts_total",
+    help: "Watches restarted after an error, a 410 Gone or an inactivity timeout, by resource",
+    labelNames: ["resource"] as const,
+    registers,
+  });
+  const errors = new Counter({
+    name: "gamenet_errors_total",
+    help: "Errors by kind (e.g. admission, reconcile, api_409, cloud)",
+    labelNames: ["kind"] as const,
+    registers,
+  });
+  return {
+    registry,
+    allocations,
+    poolFreePorts,
+    reconcileDuration,
+    webhookDuration,
+    workqueueDepth,
+    watchRestarts,
+    errors,
+    reconciled: (result, seconds) => reconcileDuration.observe({ result }, seconds),
+    error: (kind) => errors.inc({ kind }),
+  };
+}
+
+/**
+ * `GET /metrics`: the registry in Prometheus' text format, with the
+ * registry's content type. A collect callback that throws gives a 500
+ * with its message rather than a half-written scrape.
+ *
+ * @example
+ * ```ts
+ * const app = createMetricsRoute(createMetrics());
+ * (await app.request("/metrics")).headers.get("content-type"); // "text/plain; version=0.0.4; …"
+ * ```
+ */
+export function createMetricsRoute(metrics: { registry: Registry }): Hono {
+  const app = new Hono();
+  app.get("/metrics", async (c) => {
+    let text: string;
+    try {
+      text = await metrics.registry.metrics();
+    } catch (err) {
+      const message = err instanceof Error ? err.message : String(err);
+      return c.text(`Could not collect metrics: ${message}`, 500);
+    }
+    return c.body(text, 200, { "content-type": metrics.registry.contentType });
+  });
+  return app;
+}

@@ -1,0 +1,142 @@
+import assert from "node:assert/strict";
+import { Registry } from "prom-client";
+import type { AllocationsView } from "./allocations.ts";
+import { createMetrics, createMetricsRoute } from "./metrics.ts";
+
+/** The sample lines (no comments) of one metric family. */
+function samples(text: string, name: string): string[] {
+  return text.split("\n").filter((l) => l.startsWith(`${name}{`) || l.startsWith(`${name} `));
+}
+
+Deno.test("GET /metrics answers every gamenet metric in the registry's content type", async () => {
+  const metrics = createMetrics();
+  const res = await createMetricsRoute(metrics).request("/metrics");
+  assert.equal(res.status, 200);
+  assert.equal(res.headers.get("content-type"), metrics.registry.contentType);
+  const text = await res.text();
+  for (
+    const name of [
+      "gamenet_allocations",
+      "gamenet_pool_free_ports",
+      "gamenet_reconcile_duration_seconds",
+      "gamenet_webhook_duration_seconds",
+      "gamenet_workqueue_depth",
+      "gamenet_watch_restarts_total",
+      "gamenet_errors_total",
+      "process_cpu_seconds_total",
+      "process_resident_memory_bytes",
+    ]
+  ) {
+    assert.match(text, new RegExp(`^# TYPE ${name} `, "m"), name);
+  }
+});
+
+Deno.test("createMetrics() twice gives two independent registries", async () => {
+  const a = createMetrics({ defaultMetrics: false });
+  const b = createMetrics({ defaultMetrics: false });
+  a.errors.inc({ kind: "admission" });
+  assert.notEqual(a.registry, b.registry);
+  assert.deepStrictEqual(samples(await a.registry.metrics(), "gamenet_errors_total"), [
+    'gamenet_errors_total{kind="admission"} 1',
+  ]);
+  assert.deepStrictEqual(samples(await b.registry.metrics(), "gamenet_errors_total"), []);
+});
+
+Deno.test("createMetrics({ defaultMetrics: false }) leaves process metrics out", async () => {
+  const text = await createMetrics({ defaultMetrics: false }).registry.metrics();
+  assert.doesNotMatch(text, /process_cpu_seconds_total/);
+});
+
+Deno.test("createMetrics({ registry }) registers into the given registry", async () => {
+  const registry = new Registry();
+  const metrics = createMetrics({ registry, defaultMetrics: false });
+  assert.equal(metrics.registry, registry);
+  assert.ok(registry.getSingleMetric("gamenet_workqueue_depth"));
+});
+
+Deno.test("GET /metrics reads gamenet_allocations and gamenet_pool_free_ports from the view", async () => {
+  let view: AllocationsView = {
+    pools: [
+      { kind: "node", key: "n1", range: "8000-9000", used: 2, free: 999, delayed: 0 },
+      {
+        kind: "node",
+        key: "n1",
+        range: "7000-7099",
+        rangeName: "x",
+        used: 0,
+        free: 100,
+        delayed: 0,
+      },
+      { kind: "lb", key: "lb-a", range: "1-10", protocol: "UDP", used: 1, free: 9, delayed: 0 },
+    ],
+    allocations: [
+      { type: "Kubernetes-HostPort", namespace: "g", pod: "a", owner: "g/a", ports: [] },
+      { type: "Kubernetes-HostPort", namespace: "g", pod: "b", owner: "g/b", ports: [] },
+      { type: "TencentCloud-CLB", namespace: "g", pod: "c", owner: "g/c", ports: [] },
+    ],
+  };
+  const metrics = createMetrics({ defaultMetrics: false, view: () => view });
+  const app = createMetricsRoute(metrics);
+  let text = await (await app.request("/metrics")).text();
+  assert.deepStrictEqual(samples(text, "gamenet_allocations"), [
+    'gamenet_allocations{type="Kubernetes-HostPort"} 2',
+    'gamenet_allocations{type="TencentCloud-CLB"} 1',
+  ]);
+  assert.deepStrictEqual(samples(text, "gamenet_pool_free_ports"), [
+    'gamenet_pool_free_ports{kind="node",key="n1",protocol=""} 1099',
+    'gamenet_pool_free_ports{kind="lb",key="lb-a",protocol="UDP"} 9',
+  ]);
+  // A pool and a type that went away disappear from the next scrape.
+  view = { pools: [view.pools[2]], allocations: [view.allocations[2]] };
+  text = await (await app.request("/metrics")).text();
+  assert.deepStrictEqual(samples(text, "gamenet_allocations"), [
+    'gamenet_allocations{type="TencentCloud-CLB"} 1',
+  ]);
+  assert.deepStrictEqual(samples(text, "gamenet_pool_free_ports"), [
+    'gamenet_pool_free_ports{kind="lb",key="lb-a",protocol="UDP"} 9',
+  ]);
+});
+
+Deno.test("GET /metrics reads gamenet_workqueue_depth from the injected function", async () => {
+  let depth = 7;
+  const metrics = createMetrics({ defaultMetrics: false, workqueueDepth: () => depth });
+  const app = createMetricsRoute(metrics);
+  assert.deepStrictEqual(
+    samples(await (await app.request("/metrics")).text(), "gamenet_workqueue_depth"),
+    [
+      "gamenet_workqueue_depth 7",
+    ],
+  );
+  depth = 0;
+  assert.deepStrictEqual(
+    samples(await (await app.request("/metrics")).text(), "gamenet_workqueue_depth"),
+    [
+      "gamenet_workqueue_depth 0",
+    ],
+  );
+});
+
+Deno.test("reconciled() and error() feed the reconcile histogram and the error counter", async () => {
+  const metrics = createMetrics({ defaultMetrics: false });
+  metrics.reconciled("done", 0.003);
+  metrics.reconciled("done", 0.2);
+  metrics.reconciled("retry", 1);
+  metrics.error("api_409");
+  const text = await metrics.registry.metrics();
+  assert.ok(text.includes('gamenet_reconcile_duration_seconds_count{result="done"} 2'));
+  assert.ok(text.includes('gamenet_reconcile_duration_seconds_bucket{le="0.005",result="done"} 1'));
+  assert.ok(text.includes('gamenet_reconcile_duration_seconds_count{result="retry"} 1'));
+  assert.ok(text.includes('gamenet_errors_total{kind="api_409"} 1'));
+});
+
+Deno.test("GET /metrics answers 500 with the message when the view throws", async () => {
+  const metrics = createMetrics({
+    defaultMetrics: false,
+    view: () => {
+      throw new Error("allocator not restored");
+    },
+  });
+  const res = await createMetricsRoute(metrics).request("/metrics");
+  assert.equal(res.status, 500);
+  assert.equal(await res.text(), "Could not collect metrics: allocator not restored");
+});
