@@ -47,7 +47,7 @@ Deno.test("createMetrics({ defaultMetrics: false }) leaves process metrics out",
   assert.doesNotMatch(text, /process_cpu_seconds_total/);
 });
 
-Deno.test("createMetrics({ registry }) registers into the given registry", async () => {
+Deno.test("createMetrics({ registry }) registers into the given registry", () => {
   const registry = new Registry();
   const metrics = createMetrics({ registry, defaultMetrics: false });
   assert.equal(metrics.registry, registry);
