@@ -1,0 +1,118 @@
+/**
+ * The two HTTP apps gamenet serves, composed from the routes of this
+ * folder. Everything they read comes in through `deps`, so `main.ts` wires
+ * them to the manager and tests drive them with `app.request()`.
+ *
+ * - {@linkcode createApp}: plain HTTP (default :8080) for the kubelet's
+ *   probes, Prometheus and people: `/healthz`, `/readyz`, `/allocations`,
+ *   `/metrics`.
+ * - {@linkcode createWebhookApp}: the TLS listener (default :9443) for the
+ *   API server: `POST /mutate-pods`, plus `/healthz` and `/readyz`.
+ *
+ * @example
+ * ```ts
+ * const metrics = createMetrics({ view: () => manager.allocationsView() });
+ * Deno.serve({ port: 8080 }, createApp({ isReady: () => manager.readiness, allocations, metrics }).fetch);
+ * ```
+ * @module
+ */
+
+import { Hono } from "hono";
+import type { Context } from "hono";
+import { type AdmissionRequest, type AdmitResult, createWebhookRoute } from "./admission.ts";
+import { type AllocationsView, createAllocationsRoute } from "./allocations.ts";
+import { createHealthRoutes, type Health, type ReadinessCheck } from "./health.ts";
+import { createMetricsRoute, type Metrics } from "./metrics.ts";
+
+/** Dependencies of {@linkcode createApp}. */
+export interface AppDeps {
+  /** `/readyz`: true only for the leader with synced caches and a restored allocator. */
+  isReady: ReadinessCheck;
+  /** `/healthz` beyond "the event loop turns". @default {() => ({ ok: true })} */
+  isHealthy?: () => Health;
+  /** `/allocations`: read at every request. */
+  allocations: () => AllocationsView;
+  /** `/metrics`: the registry of {@linkcode createMetrics}. */
+  metrics: Pick<Metrics, "registry">;
+  /** Unexpected errors of a route. @default {console.error} */
+  log?: (message: string) => void;
+  /** The clock of `generatedAt`. @default {() => new Date()} */
+  now?: () => Date;
+}
+
+/**
+ * The plain HTTP app: health, readiness, allocations and metrics. Unknown
+ * paths answer 404 with the list of routes; an unexpected error answers
+ * 500 with its message (never a stack).
+ *
+ * @example
+ * ```ts
+ * const app = createApp({
+ *   isReady: () => true,
+ *   allocations: () => ({ pools: [], allocations: [] }),
+ *   metrics: createMetrics(),
+ * });
+ * (await app.request("/allocations?format=table")).status; // 200
+ * ```
+ */
+export function createApp(deps: AppDeps): Hono {
+  const app = new Hono();
+  app.route("/", createHealthRoutes(deps));
+  app.route("/", createAllocationsRoute({ view: deps.allocations, now: deps.now }));
+  app.route("/", createMetricsRoute(deps.metrics));
+  app.notFound((c) =>
+    c.text(
+      `No route for ${c.req.method} ${c.req.path}: ` +
+        "gamenet serves GET /healthz, /readyz, /allocations, /metrics\n",
+      404,
+    )
+  );
+  app.onError(internalError(deps.log));
+  return app;
+}
+
+/** Dependencies of {@linkcode createWebhookApp}. */
+export interface WebhookAppDeps {
+  /** Decides about one Pod; the controller's admission. */
+  admit: (req: AdmissionRequest) => Promise<AdmitResult>;
+  /** Only a ready replica admits. */
+  isReady: ReadinessCheck;
+  /** @default {() => ({ ok: true })} */
+  isHealthy?: () => Health;
+  /** Where admission latency goes. */
+  metrics?: Pick<Metrics, "webhookDuration">;
+  /** `admit`'s exceptions and unexpected errors. @default {console.error} */
+  log?: (message: string) => void;
+}
+
+/**
+ * The app of the TLS listener: `POST /mutate-pods`, and the health routes
+ * so the webhook port itself can be probed.
+ *
+ * @example
+ * ```ts
+ * const app = createWebhookApp({ admit: (req) => controller.admit(toPodAdmission(req)), isReady });
+ * await serveTls({ port: 9443, certFile, keyFile, handler: app.fetch });
+ * ```
+ */
+export function createWebhookApp(deps: WebhookAppDeps): Hono {
+  const app = new Hono();
+  app.route(
+    "/",
+    createWebhookRoute(deps.admit, {
+      isReady: deps.isReady,
+      duration: deps.metrics?.webhookDuration,
+      log: deps.log,
+    }),
+  );
+  app.route("/", createHealthRoutes(deps));
+  app.onError(internalError(deps.log));
+  return app;
+}
+
+function internalError(log: (message: string) => void = (m) => console.error(m)) {
+  return (err: Error, c: Context) => {
+    log(`${c.req.method} ${c.req.path}: ${err.message}`);
+    return c.text(`Internal error: ${err.message}\n`, 500);
+  };
+}

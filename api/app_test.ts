@@ -1,0 +1,120 @@
+import assert from "node:assert/strict";
+import type { AdmissionReview } from "./admission.ts";
+import type { AllocationsView } from "./allocations.ts";
+import { createApp, createWebhookApp } from "./app.ts";
+import { createMetrics } from "./metrics.ts";
+
+const VIEW: AllocationsView = {
+  pools: [{ kind: "node", key: "n1", range: "8000-9000", used: 1, free: 1000, delayed: 0 }],
+  allocations: [{
+    type: "Kubernetes-HostPort",
+    namespace: "games",
+    pod: "gs-0",
+    owner: "games/gs-0",
+    node: "n1",
+    ports: [{ port: 8000, protocol: "TCP", containerPort: 7777 }],
+  }],
+};
+
+function plainApp(ready = true, logs: string[] = []) {
+  const metrics = createMetrics({ defaultMetrics: false, view: () => VIEW });
+  return createApp({
+    isReady: () => ({ ready, reason: "not leader" }),
+    allocations: () => VIEW,
+    metrics,
+    log: (m) => logs.push(m),
+  });
+}
+
+const REVIEW: AdmissionReview = {
+  apiVersion: "admission.k8s.io/v1",
+  kind: "AdmissionReview",
+  request: {
+    uid: "u-1",
+    kind: { group: "", version: "v1", kind: "Pod" },
+    resource: { group: "", version: "v1", resource: "pods" },
+    operation: "CREATE",
+    namespace: "games",
+    object: { metadata: { name: "gs-0" } },
+    userInfo: {},
+  },
+};
+
+Deno.test("createApp() serves /healthz, /readyz, /allocations and /metrics", async () => {
+  const app = plainApp();
+  assert.equal(await (await app.request("/healthz")).text(), "ok");
+  assert.equal((await app.request("/readyz")).status, 200);
+  const allocations = await (await app.request("/allocations?node=n1")).json();
+  assert.equal(allocations.allocations[0].pod, "gs-0");
+  const metrics = await (await app.request("/metrics")).text();
+  assert.match(metrics, /^gamenet_pool_free_ports\{kind="node",key="n1",protocol=""\} 1000$/m);
+});
+
+Deno.test("createApp() answers /readyz 503 with the reason while following", async () => {
+  const res = await plainApp(false).request("/readyz");
+  assert.equal(res.status, 503);
+  assert.equal(await res.text(), "not leader");
+});
+
+Deno.test("createApp() does not serve the webhook on the plain port", async () => {
+  const res = await plainApp().request("/mutate-pods", {
+    method: "POST",
+    body: JSON.stringify(REVIEW),
+  });
+  assert.equal(res.status, 404);
+  assert.match(
+    await res.text(),
+    /gamenet serves GET \/healthz, \/readyz, \/allocations, \/metrics/,
+  );
+});
+
+Deno.test("createApp() answers 500 with the message when the allocations view throws", async () => {
+  const logs: string[] = [];
+  const app = createApp({
+    isReady: () => true,
+    allocations: () => {
+      throw new Error("allocator not restored");
+    },
+    metrics: createMetrics({ defaultMetrics: false }),
+    log: (m) => logs.push(m),
+  });
+  const res = await app.request("/allocations");
+  assert.equal(res.status, 500);
+  assert.equal(await res.text(), "Internal error: allocator not restored\n");
+  assert.deepStrictEqual(logs, ["GET /allocations: allocator not restored"]);
+});
+
+Deno.test("createWebhookApp() serves POST /mutate-pods and /healthz, and records latency", async () => {
+  const metrics = createMetrics({ defaultMetrics: false });
+  const app = createWebhookApp({
+    admit: () => Promise.resolve({ allowed: true }),
+    isReady: () => true,
+    metrics,
+  });
+  const res = await app.request("/mutate-pods", {
+    method: "POST",
+    body: JSON.stringify(REVIEW),
+  });
+  assert.deepStrictEqual((await res.json()).response, { uid: "u-1", allowed: true });
+  assert.equal(await (await app.request("/healthz")).text(), "ok");
+  assert.equal((await app.request("/allocations")).status, 404);
+  assert.match(
+    await metrics.registry.metrics(),
+    /gamenet_webhook_duration_seconds_count\{operation="CREATE",allowed="true"\} 1/,
+  );
+});
+
+Deno.test("createWebhookApp() refuses admissions with 503 while not ready", async () => {
+  const app = createWebhookApp({
+    admit: () => Promise.resolve({ allowed: true }),
+    isReady: () => ({ ready: false, reason: "restoring allocations" }),
+  });
+  const res = await app.request("/mutate-pods", {
+    method: "POST",
+    body: JSON.stringify(REVIEW),
+  });
+  const body = await res.json();
+  assert.equal(body.response.allowed, false);
+  assert.equal(body.response.status.code, 503);
+  assert.equal((await app.request("/readyz")).status, 503);
+});
