@@ -1,0 +1,232 @@
+/**
+ * gamenet as a real process for end-to-end tests: `deno run main.ts` with
+ * the `gamenet` kubeconfig (only the shipped RBAC), its own webhook
+ * certificate, free ports, and a MutatingWebhookConfiguration that points
+ * the API server at it. Tests kill it with SIGKILL and start it again.
+ *
+ * @example
+ * ```ts
+ * await using gamenet = await GamenetProcess.start(cp, { identity: "gamenet-0" });
+ * await gamenet.waitReady();
+ * ```
+ * @module
+ */
+
+import { join } from "node:path";
+import type { ControlPlane } from "../controlplane/control_plane.ts";
+import { freePort } from "../controlplane/control_plane.ts";
+import { REPO_ROOT } from "../controlplane/assets.ts";
+import {
+  type CertificateFiles,
+  createCertificateAuthority,
+  createServingCertificate,
+} from "../controlplane/pki.ts";
+import { applyManifests } from "../controlplane/apply.ts";
+
+/** Options of {@linkcode GamenetProcess.start}. */
+export interface GamenetProcessOptions {
+  /** Leader-election identity. @default {"gamenet-0"} */
+  identity?: string;
+  /** Extra flags. @default {[]} */
+  args?: string[];
+  /** Extra environment. @default {{}} */
+  env?: Record<string, string>;
+  /** Write the webhook configuration pointing at this process. @default {true} */
+  registerWebhook?: boolean;
+}
+
+/** Webhook TLS material shared by every gamenet process of one test. */
+const certs = new WeakMap<
+  ControlPlane,
+  { ca: CertificateFiles; serving: CertificateFiles; dir: string }
+>();
+
+async function webhookCerts(cp: ControlPlane) {
+  let c = certs.get(cp);
+  if (!c) {
+    const dir = join(cp.dir, "gamenet-webhook");
+    await Deno.mkdir(dir, { recursive: true });
+    const ca = await createCertificateAuthority(dir, "gamenet-ca");
+    const serving = await createServingCertificate(dir, ca, "gamenet-webhook", {
+      dnsNames: ["localhost"],
+      ipAddresses: ["127.0.0.1"],
+    });
+    c = { ca, serving, dir };
+    certs.set(cp, c);
+  }
+  return c;
+}
+
+/**
+ * Points the API server's admission chain at `port`: only Pods with a
+ * network-type annotation are sent, as `deploy/` configures it.
+ */
+export async function registerWebhook(
+  cp: ControlPlane,
+  port: number,
+  name = "gamenet-test",
+): Promise<void> {
+  const { ca } = await webhookCerts(cp);
+  await applyManifests(
+    cp.client("admin"),
+    JSON.stringify({
+      apiVersion: "admissionregistration.k8s.io/v1",
+      kind: "MutatingWebhookConfiguration",
+      metadata: { name },
+      webhooks: [{
+        name: "pods.gamenet.io",
+        admissionReviewVersions: ["v1"],
+        sideEffects: "NoneOnDryRun",
+        failurePolicy: "Fail",
+        timeoutSeconds: 10,
+        reinvocationPolicy: "IfNeeded",
+        clientConfig: { url: `https://127.0.0.1:${port}/mutate-pods`, caBundle: btoa(ca.certPem) },
+        rules: [{
+          apiGroups: [""],
+          apiVersions: ["v1"],
+          operations: ["CREATE"],
+          resources: ["pods"],
+        }],
+        namespaceSelector: {
+          matchExpressions: [{
+            key: "kubernetes.io/metadata.name",
+            operator: "NotIn",
+            values: ["kube-system", "gamenet-system"],
+          }],
+        },
+        matchConditions: [{
+          name: "asks-for-a-network",
+          expression:
+            "has(object.metadata.annotations) && 'game.kruise.io/network-type' in object.metadata.annotations",
+        }],
+      }],
+    }),
+  );
+}
+
+/** A running gamenet: see the module documentation. */
+export class GamenetProcess implements AsyncDisposable {
+  readonly httpPort: number;
+  readonly webhookPort: number;
+  readonly identity: string;
+  readonly logFile: string;
+  #child: Deno.ChildProcess;
+  #status: Promise<Deno.CommandStatus>;
+
+  private constructor(
+    child: Deno.ChildProcess,
+    status: Promise<Deno.CommandStatus>,
+    httpPort: number,
+    webhookPort: number,
+    identity: string,
+    logFile: string,
+  ) {
+    this.#child = child;
+    this.#status = status;
+    this.httpPort = httpPort;
+    this.webhookPort = webhookPort;
+    this.identity = identity;
+    this.logFile = logFile;
+  }
+
+  /** Starts `deno run main.ts` against `cp`; `webhookPort` may be given to reuse one. */
+  static async start(
+    cp: ControlPlane,
+    options: GamenetProcessOptions & { webhookPort?: number } = {},
+  ): Promise<GamenetProcess> {
+    const { serving } = await webhookCerts(cp);
+    const httpPort = freePort();
+    const webhookPort = options.webhookPort ?? freePort();
+    const identity = options.identity ?? "gamenet-0";
+    if (options.registerWebhook ?? true) await registerWebhook(cp, webhookPort);
+    const logFile = join(cp.dir, `gamenet-${identity}.log`);
+    const log = await Deno.open(logFile, { create: true, append: true, write: true });
+    const child = new Deno.Command(Deno.execPath(), {
+      args: [
+        "run",
+        "--allow-net",
+        "--allow-env",
+        "--allow-read",
+        join(REPO_ROOT, "main.ts"),
+        `--kubeconfig=${cp.kubeconfigPath("gamenet")}`,
+        `--identity=${identity}`,
+        `--http-addr=127.0.0.1:${httpPort}`,
+        `--webhook-addr=127.0.0.1:${webhookPort}`,
+        `--tls-cert-file=${serving.certFile}`,
+        `--tls-key-file=${serving.keyFile}`,
+        "--config=",
+        ...(options.args ?? []),
+      ],
+      env: { NO_COLOR: "1", ...options.env },
+      stdin: "null",
+      stdout: "piped",
+      stderr: "piped",
+    }).spawn();
+    const copy = async (s: ReadableStream<Uint8Array>) => {
+      for await (const chunk of s) await log.write(chunk);
+    };
+    const copies = Promise.all([copy(child.stdout), copy(child.stderr)]).catch(() => {});
+    const status = child.status.then(async (st) => {
+      await copies;
+      log.close();
+      return st;
+    });
+    return new GamenetProcess(child, status, httpPort, webhookPort, identity, logFile);
+  }
+
+  /** `GET` on the plain HTTP port. */
+  async get(path: string): Promise<Response> {
+    return await fetch(`http://127.0.0.1:${this.httpPort}${path}`, {
+      signal: AbortSignal.timeout(5_000),
+    });
+  }
+
+  /** Waits until `/readyz` answers 200. */
+  async waitReady(timeoutMs = 60_000): Promise<void> {
+    const deadline = Date.now() + timeoutMs;
+    let exited = false;
+    this.#status.then(() => exited = true);
+    while (Date.now() < deadline && !exited) {
+      try {
+        const res = await this.get("/readyz");
+        await res.body?.cancel();
+        if (res.ok) return;
+      } catch {
+        // not listening yet
+      }
+      await new Promise((r) => setTimeout(r, 200));
+    }
+    throw new Error(
+      `gamenet ${this.identity} not ready (${exited ? "exited" : "timeout"}); log:\n${await this
+        .logTail()}`,
+    );
+  }
+
+  /** The last lines gamenet logged. */
+  async logTail(lines = 40): Promise<string> {
+    try {
+      return (await Deno.readTextFile(this.logFile)).trimEnd().split("\n").slice(-lines).join("\n");
+    } catch {
+      return "";
+    }
+  }
+
+  /** Sends `signal` and waits for the exit. */
+  async kill(signal: Deno.Signal = "SIGKILL"): Promise<Deno.CommandStatus> {
+    try {
+      this.#child.kill(signal);
+    } catch {
+      // already gone
+    }
+    return await this.#status;
+  }
+
+  /** The exit status, once it exits. */
+  get exited(): Promise<Deno.CommandStatus> {
+    return this.#status;
+  }
+
+  async [Symbol.asyncDispose](): Promise<void> {
+    await this.kill("SIGTERM");
+  }
+}
