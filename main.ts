@@ -1,29 +1,197 @@
 /**
  * gamenet: gives every game-server Pod its own reachable address.
  *
- * The controller lands with issue 4; until then this entry point only
- * answers `--help` and `--version`, so the compile task has a real target.
+ * Reads the configuration (flags, environment, optional YAML pools file),
+ * connects to the API server with a bearer token, builds the allocator and
+ * the network types, and runs the {@linkcode Manager} behind two
+ * listeners: plain HTTP (`/healthz`, `/readyz`, `/allocations`, `/metrics`)
+ * and TLS (the admission webhook). SIGTERM and SIGINT stop it cleanly (a
+ * leader hands its Lease over); losing the Lease exits with status 1 so
+ * the next start is a clean follower.
  *
+ * @example
+ * ```sh
+ * gamenet --kubeconfig=$HOME/.kube/config --leader-elect=false --host-port-range=8000-9000
+ * ```
  * @module
  */
+
+import { ConfigError, loadConfig, usage } from "./controller/config.ts";
+import type { Config } from "./controller/config.ts";
+import { KubeClient } from "./controller/kube_client.ts";
+import { Manager } from "./controller/manager.ts";
+import { HostPorts } from "./allocator/host_ports.ts";
+import { AllocationError } from "./allocator/errors.ts";
+import { createHostPortProvider } from "./providers/kubernetes_host_port.ts";
+import { createNoneProvider } from "./providers/kubernetes_none.ts";
+import { ProviderRegistry } from "./providers/registry.ts";
+import type { Pod } from "./providers/types.ts";
+import { createApp, createWebhookApp } from "./api/app.ts";
+import { createMetrics } from "./api/metrics.ts";
+import { serveTls } from "./api/tls_server.ts";
 
 /** gamenet's version, printed by `--version`. */
 export const VERSION = "0.1.0";
 
-const USAGE =
-  `gamenet ${VERSION}: one address per game-server Pod (host ports, Pod IP, cloud load balancers)
+/** How often watch restarts are copied into the metrics counter. */
+const WATCH_METRICS_EVERY_MS = 5_000;
 
-Usage: gamenet [--help] [--version]
-`;
+const LEVELS = { debug: 0, info: 1, warn: 2, error: 3 } as const;
 
-if (import.meta.main) {
-  const args = Deno.args;
+/** One line per message, with a timestamp and level, on stderr. */
+function createLogger(level: Config["logLevel"]) {
+  const at = (l: keyof typeof LEVELS) => (message: string) => {
+    if (LEVELS[l] >= LEVELS[level]) {
+      console.error(`${new Date().toISOString()} ${l.toUpperCase()} ${message}`);
+    }
+  };
+  return { debug: at("debug"), info: at("info"), warn: at("warn"), error: at("error") };
+}
+
+/**
+ * Runs gamenet until a signal or a lost Lease; returns the exit status.
+ * Bad configuration returns 2 with the reason on stderr before anything
+ * connects.
+ *
+ * @example
+ * ```ts
+ * Deno.exit(await run(Deno.args, Deno.env.toObject()));
+ * ```
+ */
+export async function run(args: string[], env: Record<string, string>): Promise<number> {
   if (args.includes("--version")) {
     console.log(VERSION);
-  } else if (args.includes("--help") || args.length === 0) {
-    console.log(USAGE);
-  } else {
-    console.error(`Unknown arguments: ${args.join(" ")}\n\n${USAGE}`);
-    Deno.exit(2);
+    return 0;
   }
+  if (args.includes("--help") || args.includes("-h")) {
+    console.log(`gamenet ${VERSION}: one address per game-server Pod\n\n${usage()}`);
+    return 0;
+  }
+
+  let config: Config;
+  let hostPorts: HostPorts;
+  let client: KubeClient;
+  try {
+    config = await loadConfig(args, env);
+    hostPorts = new HostPorts(config.hostPortRanges, { reuseDelayMs: config.reuseDelayMs });
+    client = config.kubeconfig
+      ? KubeClient.fromKubeconfigFile(config.kubeconfig)
+      : KubeClient.inCluster();
+  } catch (err) {
+    if (err instanceof ConfigError || err instanceof AllocationError) {
+      console.error(`gamenet: ${err.message}`);
+      return 2;
+    }
+    console.error(`gamenet: cannot set up the API client: ${(err as Error).message}`);
+    return 2;
+  }
+  const log = createLogger(config.logLevel);
+
+  const registry = new ProviderRegistry([
+    createHostPortProvider({ allocator: hostPorts }),
+    createNoneProvider(),
+  ]);
+  let stopWith: (status: number) => void = () => {};
+  const stopped = new Promise<number>((resolve) => stopWith = resolve);
+  // The metrics read the manager at scrape time; it exists by then.
+  const metrics = createMetrics({
+    view: () => m.allocations(),
+    workqueueDepth: () => m.queue.depth,
+  });
+  const m: Manager = new Manager({
+    client,
+    registry,
+    metrics,
+    log: log.info,
+    settings: {
+      workers: config.workers,
+      resyncMs: config.resyncMs,
+      admissionGraceMs: config.admissionGraceMs,
+      leaderElect: config.leaderElect,
+      namespace: config.namespace,
+      leaseName: config.leaseName,
+      identity: config.identity,
+    },
+    onLostLeadership: () => {
+      log.error("Lost the leader Lease: exiting so that a clean start follows");
+      stopWith(1);
+    },
+  });
+
+  const http = Deno.serve({
+    hostname: config.httpAddr.hostname,
+    port: config.httpAddr.port,
+    onListen: (a) => log.info(`HTTP on ${a.hostname}:${a.port}`),
+  }, createApp({ isReady: () => m.readiness, allocations: () => m.allocations(), metrics }).fetch);
+
+  let webhook;
+  try {
+    webhook = await serveTls({
+      hostname: config.webhookAddr.hostname,
+      port: config.webhookAddr.port,
+      certFile: config.tlsCertFile,
+      keyFile: config.tlsKeyFile,
+      onError: (err) => log.error(`Webhook TLS: ${err.message}`),
+      onReload: () => log.info("Webhook certificate reloaded"),
+      handler: createWebhookApp({
+        isReady: () => m.readiness,
+        metrics,
+        log: log.error,
+        admit: (req) =>
+          m.admit({
+            uid: req.uid,
+            namespace: req.namespace ?? "default",
+            dryRun: req.dryRun,
+            pod: req.object as unknown as Pod,
+          }),
+      }).fetch,
+    });
+  } catch (err) {
+    console.error(`gamenet: webhook: ${(err as Error).message}`);
+    await http.shutdown();
+    return 2;
+  }
+  log.info(`Webhook (TLS) on ${webhook.addr.hostname}:${webhook.addr.port}`);
+
+  const seen: Record<string, number> = {};
+  const watchMetrics = setInterval(() => {
+    for (const [resource, n] of Object.entries(m.watchRestarts())) {
+      if (n > (seen[resource] ?? 0)) {
+        metrics.watchRestarts.inc({ resource }, n - (seen[resource] ?? 0));
+      }
+      seen[resource] = n;
+    }
+  }, WATCH_METRICS_EVERY_MS);
+
+  const onSignal = (signal: Deno.Signal) => () => {
+    log.info(`${signal}: stopping`);
+    stopWith(0);
+  };
+  const signals: [Deno.Signal, () => void][] = [
+    ["SIGTERM", onSignal("SIGTERM")],
+    ["SIGINT", onSignal("SIGINT")],
+  ];
+  for (const [s, h] of signals) Deno.addSignalListener(s, h);
+
+  log.info(
+    `gamenet ${VERSION} as ${config.identity}; host-port ranges ${
+      Object.entries(config.hostPortRanges).map(([n, r]) => `${n}=${r.min}-${r.max}`).join(", ")
+    }`,
+  );
+  m.start().catch((err) => {
+    log.error(`Start-up failed: ${(err as Error).message}`);
+    stopWith(1);
+  });
+
+  const status = await stopped;
+  for (const [s, h] of signals) Deno.removeSignalListener(s, h);
+  clearInterval(watchMetrics);
+  await m.stop();
+  await Promise.all([http.shutdown(), webhook.shutdown()]);
+  log.info("Stopped");
+  return status;
+}
+
+if (import.meta.main) {
+  Deno.exit(await run(Deno.args, Deno.env.toObject()));
 }

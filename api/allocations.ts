@@ -35,7 +35,8 @@ export interface AllocationPortView {
   name?: string;
   /** The external port (host port, listener port). */
   port: number;
-  protocol: "TCP" | "UDP";
+  /** `TCPUDP`: chosen at admission, not yet bound to a node; the number is kept in both. */
+  protocol: "TCP" | "UDP" | "TCPUDP";
   containerPort?: number;
 }
 

@@ -30,6 +30,8 @@ import {
   podObjectRef,
 } from "./pod_controller.ts";
 import type { ProviderRegistry } from "../providers/registry.ts";
+import type { AllocationsView } from "../api/allocations.ts";
+import { buildAllocationsView } from "./allocations_view.ts";
 import { NETWORK_TYPE_ANNOTATION, type Node, type Pod } from "../providers/types.ts";
 
 /** Settings of {@linkcode Manager} (see `controller/config.ts` for their defaults). */
@@ -359,6 +361,26 @@ export class Manager {
         pod.metadata.labels?.["agones.dev/gameserver"] === gs.metadata.name
       ) this.#enqueueIfReady(key);
     }
+  }
+
+  /** What every allocator holds, joined with the cached Pods (`GET /allocations`). */
+  allocations(): AllocationsView {
+    return buildAllocationsView(
+      this.#o.registry,
+      this.controller.tracked,
+      (key) => this.pods.get(key),
+    );
+  }
+
+  /** Watches restarted so far, by resource (for `gamenet_watch_restarts_total`). */
+  watchRestarts(): Record<string, number> {
+    const out: Record<string, number> = {
+      pods: this.pods.stats.watchRestarts,
+      nodes: this.nodes.stats.watchRestarts,
+    };
+    if (this.#kruise) out["gameservers.game.kruise.io"] = this.#kruise.stats.watchRestarts;
+    if (this.#agones) out["gameservers.agones.dev"] = this.#agones.stats.watchRestarts;
+    return out;
   }
 
   /** Records an Event on a Pod (for callers outside the reconcile loop). */

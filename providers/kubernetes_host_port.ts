@@ -29,7 +29,8 @@ import {
   type RequestedPort,
 } from "./network_conf.ts";
 import { nodeExternalAddresses, podAddresses, portName } from "./addresses.ts";
-import type { Provider, RestoreConflict } from "./provider.ts";
+import type { Provider, ProviderView, RestoreConflict } from "./provider.ts";
+import { AllocationError } from "../allocator/errors.ts";
 import {
   ConfError,
   type ContainerPort,
@@ -86,7 +87,34 @@ export interface HostPortAllocator {
   sweepPending(isLive: (owner: string) => boolean, olderThanMs: number): string[];
   /** Node pools follow the cluster's nodes. */
   setNode(name: string, present: boolean): void;
+  /** Per range: every node's pool and owners, and the choices not yet bound. */
+  snapshot(): { range: string; state: HostPortRangeState }[];
 }
+
+/** One range of {@linkcode HostPortAllocator.snapshot}. */
+export interface HostPortRangeState {
+  min: number;
+  max: number;
+  nodes: {
+    node: string;
+    pool: {
+      used: { TCP: number; UDP: number };
+      free: { TCP: number; UDP: number };
+      delayed: { TCP: number; UDP: number };
+      owners: { owner: string; ports: readonly HostPortSpec[] }[];
+    };
+  }[];
+  pending: { owner: string; ports: number[] }[];
+}
+
+/** Allocator refusals at admission, as reasons a person reads in the workload's events. */
+const ADMISSION_REASONS: Partial<Record<string, string>> = {
+  "exhausted": "HostPortsExhausted",
+  "exhausted-delayed": "HostPortsExhausted",
+  "too-many": "HostPortsExhausted",
+  "unknown-pool": "UnknownPortRange",
+  "invalid-request": "InvalidNetworkConf",
+};
 
 /** Parsed conf of a HostPort Pod. */
 export interface HostPortConf {
@@ -187,9 +215,29 @@ export function createHostPortProvider(options: HostPortProviderOptions): Provid
         conf.policy === "Passthrough" || req.containerPort === undefined ||
         protocolsOf(req).some((p) => !pinned(req, p))
       );
-      const chosen = toChoose.length > 0
-        ? allocator.choose(ctx.owner, conf.range, toChoose.map((r) => r.protocol), ctx.dryRun)
-        : [];
+      let chosen: number[] = [];
+      try {
+        if (toChoose.length > 0) {
+          chosen = allocator.choose(
+            ctx.owner,
+            conf.range,
+            toChoose.map((r) => r.protocol),
+            ctx.dryRun,
+          );
+        }
+      } catch (err) {
+        // A promise-returning method rejects rather than throws.
+        const reason = err instanceof AllocationError ? ADMISSION_REASONS[err.code] : undefined;
+        if (!reason) return Promise.reject(err);
+        const r = allocator.range(conf.range);
+        return Promise.reject(
+          new ConfError(
+            `Pod ${podRef(pod)}: no host ports for ${toChoose.length} port(s) in range ` +
+              `"${conf.range}"${r ? ` (${r.min}-${r.max})` : ""}: ${(err as Error).message}`,
+            reason,
+          ),
+        );
+      }
       const newPorts = new Map<number, ContainerPort[]>();
       containers.forEach((c, i) => newPorts.set(i, (c.ports ?? []).map((p) => ({ ...p }))));
       toChoose.forEach((req, n) => {
@@ -367,6 +415,36 @@ export function createHostPortProvider(options: HostPortProviderOptions): Provid
 
     sweepAdmissions(isLive, olderThanMs): string[] {
       return allocator.sweepPending(isLive, olderThanMs);
+    },
+
+    view(): ProviderView {
+      const view: ProviderView = { pools: [], holdings: [] };
+      for (const { range, state } of allocator.snapshot()) {
+        for (const { node, pool } of state.nodes) {
+          for (const protocol of ["TCP", "UDP"] as const) {
+            view.pools.push({
+              kind: "node",
+              key: node,
+              range: `${state.min}-${state.max}`,
+              rangeName: range,
+              protocol,
+              used: pool.used[protocol],
+              free: pool.free[protocol],
+              delayed: pool.delayed[protocol],
+            });
+          }
+          for (const { owner, ports } of pool.owners) {
+            view.holdings.push({ owner, node, ports: ports.map((p) => ({ ...p })) });
+          }
+        }
+        for (const { owner, ports } of state.pending) {
+          view.holdings.push({
+            owner,
+            ports: ports.map((port) => ({ port, protocol: "TCPUDP" as const })),
+          });
+        }
+      }
+      return view;
     },
   };
 }

@@ -42,6 +42,35 @@ export interface RestoreConflict {
   message: string;
 }
 
+/** One pool a provider allocates from, for `/allocations` and metrics. */
+export interface ProviderPool {
+  kind: "node" | "lb";
+  /** The node name or the load balancer id. */
+  key: string;
+  /** `min-max`. */
+  range: string;
+  rangeName?: string;
+  protocol?: "TCP" | "UDP";
+  used: number;
+  free: number;
+  delayed: number;
+}
+
+/** What one owner holds, as the allocator sees it (not as the Pod says). */
+export interface ProviderHolding {
+  owner: string;
+  node?: string;
+  lb?: string;
+  /** `TCPUDP`: a choice made at admission, not yet bound, keeps the number in both. */
+  ports: { port: number; protocol: "TCP" | "UDP" | "TCPUDP" }[];
+}
+
+/** A provider's allocator state, read by `/allocations`: ports and names only, never secrets. */
+export interface ProviderView {
+  pools: ProviderPool[];
+  holdings: ProviderHolding[];
+}
+
 /** A network type: see the module documentation. */
 export interface Provider<Conf = unknown> {
   /** Canonical name, e.g. `Kubernetes-HostPort`. */
@@ -78,4 +107,6 @@ export interface Provider<Conf = unknown> {
   observeNode?(name: string, present: boolean): void;
   /** Admission allocations older than `olderThanMs` whose Pod never appeared: release them. */
   sweepAdmissions?(isLive: (owner: string) => boolean, olderThanMs: number): string[];
+  /** The allocator's state, for `/allocations`; cheap enough to call per request. */
+  view?(): ProviderView;
 }

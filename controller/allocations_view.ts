@@ -1,0 +1,96 @@
+/**
+ * Builds what `GET /allocations` shows from the allocators themselves (not
+ * from what Pods say), joined with the cached Pods for names and status:
+ * a port held for a Pod that is gone shows up as a row with no Pod, which
+ * is how a leak is seen.
+ *
+ * @example
+ * ```ts
+ * const view = () => buildAllocationsView(registry, controller.tracked, (k) => pods.get(k));
+ * createApp({ allocations: view, ... });
+ * ```
+ * @module
+ */
+
+import type { AllocationsView, AllocationView } from "../api/allocations.ts";
+import type { ProviderRegistry } from "../providers/registry.ts";
+import type { Pod } from "../providers/types.ts";
+import { readPodStatus } from "./status_writer.ts";
+
+/** The type shown for host ports of Pods gamenet does not manage. */
+export const UNMANAGED_TYPE = "Unmanaged";
+/** Owners of host ports of Pods gamenet does not manage (see the HostPort provider). */
+const FOREIGN_PREFIX = "foreign/";
+
+function splitKey(key: string): { namespace: string; pod: string } {
+  const slash = key.indexOf("/");
+  return { namespace: key.slice(0, slash), pod: key.slice(slash + 1) };
+}
+
+/** See the module documentation. */
+export function buildAllocationsView(
+  registry: ProviderRegistry,
+  tracked: ReadonlyMap<string, { provider: string; owner: string }>,
+  pod: (key: string) => Pod | undefined,
+): AllocationsView {
+  const keyOfOwner = new Map<string, string>();
+  for (const [key, t] of tracked) keyOfOwner.set(t.owner, key);
+  const view: AllocationsView = { pools: [], allocations: [] };
+  const byOwner = new Map<string, AllocationView>();
+
+  const describe = (key: string, type: string, owner: string): AllocationView => {
+    const p = pod(key);
+    const status = p ? readPodStatus(p) : undefined;
+    return {
+      type,
+      ...splitKey(key),
+      owner,
+      node: p?.spec?.nodeName,
+      ports: [],
+      address: status?.externalAddresses?.[0]?.ip,
+      state: status?.currentNetworkState,
+    };
+  };
+
+  for (const provider of registry.all) {
+    if (!provider.view) continue;
+    const { pools, holdings } = provider.view();
+    view.pools.push(...pools);
+    for (const h of holdings) {
+      let row = byOwner.get(h.owner);
+      if (!row) {
+        const key = keyOfOwner.get(h.owner);
+        if (key) row = describe(key, provider.name, h.owner);
+        else if (h.owner.startsWith(FOREIGN_PREFIX)) {
+          row = describe(h.owner.slice(FOREIGN_PREFIX.length), UNMANAGED_TYPE, h.owner);
+        } else {
+          // Admitted, Pod not seen yet; or a leak, if it stays.
+          row = { type: provider.name, namespace: "", pod: "", owner: h.owner, ports: [] };
+        }
+        byOwner.set(h.owner, row);
+        view.allocations.push(row);
+      }
+      if (h.node) row.node = h.node;
+      if (h.lb) row.lb = h.lb;
+      row.ports.push(...h.ports);
+    }
+  }
+
+  // Types without an allocator (Kubernetes-None): what the Pod reports.
+  for (const [key, t] of tracked) {
+    if (byOwner.has(t.owner) || registry.get(t.provider)?.view) continue;
+    const row = describe(key, t.provider, t.owner);
+    const p = pod(key);
+    const external = p ? readPodStatus(p)?.externalAddresses?.[0] : undefined;
+    row.ports = (external?.ports ?? []).map((port) => ({
+      name: port.name,
+      port: port.port,
+      protocol: port.protocol,
+    }));
+    view.allocations.push(row);
+  }
+  for (const row of view.allocations) {
+    row.ports.sort((a, b) => a.port - b.port || (a.protocol < b.protocol ? -1 : 1));
+  }
+  return view;
+}

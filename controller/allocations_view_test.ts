@@ -1,0 +1,113 @@
+import assert from "node:assert/strict";
+import { buildAllocationsView, UNMANAGED_TYPE } from "./allocations_view.ts";
+import { ProviderRegistry } from "../providers/registry.ts";
+import type { Provider, ProviderView } from "../providers/provider.ts";
+import { createNoneProvider } from "../providers/kubernetes_none.ts";
+import { NETWORK_STATUS_ANNOTATION, type Pod } from "../providers/types.ts";
+
+function fakeProvider(view: ProviderView): Provider {
+  return {
+    name: "Kubernetes-HostPort",
+    aliases: [],
+    parse: () => ({}),
+    admit: () => Promise.resolve({ patch: [] }),
+    reconcile: () => Promise.reject(new Error("unused")),
+    release: () => Promise.resolve(),
+    view: () => view,
+  };
+}
+
+const status = (ip: string, state: string, ports: { port: number; protocol: "TCP" | "UDP" }[]) =>
+  JSON.stringify({
+    networkType: "x",
+    currentNetworkState: state,
+    desiredNetworkState: "Ready",
+    internalAddresses: [],
+    externalAddresses: [{ ip, ports }],
+  });
+
+const pods: Record<string, Pod> = {
+  "games/gs-0": {
+    metadata: {
+      namespace: "games",
+      name: "gs-0",
+      annotations: { [NETWORK_STATUS_ANNOTATION]: status("203.0.113.1", "Ready", []) },
+    },
+    spec: { nodeName: "node-1", containers: [] },
+  },
+  "games/direct-0": {
+    metadata: {
+      namespace: "games",
+      name: "direct-0",
+      annotations: {
+        [NETWORK_STATUS_ANNOTATION]: status("10.0.0.9", "Ready", [{ port: 7777, protocol: "UDP" }]),
+      },
+    },
+    spec: { nodeName: "node-2", containers: [] },
+  },
+};
+
+Deno.test("buildAllocationsView() joins holdings with Pods and shows leaks and foreign ports", () => {
+  const registry = new ProviderRegistry([
+    fakeProvider({
+      pools: [{ kind: "node", key: "node-1", range: "8000-9000", used: 1, free: 1000, delayed: 0 }],
+      holdings: [
+        { owner: "admission/u1", node: "node-1", ports: [{ port: 8001, protocol: "UDP" }] },
+        { owner: "admission/u1", node: "node-1", ports: [{ port: 8000, protocol: "TCP" }] },
+        {
+          owner: "foreign/kube-system/dns",
+          node: "node-1",
+          ports: [{ port: 53, protocol: "UDP" }],
+        },
+        { owner: "admission/gone", node: "node-1", ports: [{ port: 8002, protocol: "TCP" }] },
+      ],
+    }),
+    createNoneProvider(),
+  ]);
+  const tracked = new Map([
+    ["games/gs-0", { provider: "Kubernetes-HostPort", owner: "admission/u1" }],
+    ["games/direct-0", { provider: "Kubernetes-None", owner: "games/direct-0" }],
+  ]);
+  const view = buildAllocationsView(registry, tracked, (key) => pods[key]);
+  assert.equal(view.pools.length, 1);
+  assert.deepEqual(view.allocations, [
+    {
+      type: "Kubernetes-HostPort",
+      namespace: "games",
+      pod: "gs-0",
+      owner: "admission/u1",
+      node: "node-1",
+      ports: [{ port: 8000, protocol: "TCP" }, { port: 8001, protocol: "UDP" }],
+      address: "203.0.113.1",
+      state: "Ready",
+    },
+    {
+      type: UNMANAGED_TYPE,
+      namespace: "kube-system",
+      pod: "dns",
+      owner: "foreign/kube-system/dns",
+      node: "node-1",
+      ports: [{ port: 53, protocol: "UDP" }],
+      address: undefined,
+      state: undefined,
+    },
+    {
+      type: "Kubernetes-HostPort",
+      namespace: "",
+      pod: "",
+      owner: "admission/gone",
+      node: "node-1",
+      ports: [{ port: 8002, protocol: "TCP" }],
+    },
+    {
+      type: "Kubernetes-None",
+      namespace: "games",
+      pod: "direct-0",
+      owner: "games/direct-0",
+      node: "node-2",
+      ports: [{ name: undefined, port: 7777, protocol: "UDP" }],
+      address: "10.0.0.9",
+      state: "Ready",
+    },
+  ]);
+});

@@ -1,0 +1,329 @@
+import assert from "node:assert/strict";
+import { createHostPortProvider, type HostPortConf } from "./kubernetes_host_port.ts";
+import type { Provider } from "./provider.ts";
+import { HostPorts } from "../allocator/host_ports.ts";
+import {
+  ConfError,
+  type ContainerPort,
+  type JsonPatchOp,
+  NETWORK_CONF_ANNOTATION,
+  NETWORK_DISABLED_LABEL,
+  NETWORK_TYPE_ANNOTATION,
+  type Node,
+  type Pod,
+} from "./types.ts";
+
+const NODES: Record<string, Node> = {
+  "node-1": {
+    metadata: { name: "node-1" },
+    status: {
+      addresses: [{ type: "InternalIP", address: "172.18.0.1" }, {
+        type: "ExternalIP",
+        address: "203.0.113.1",
+      }],
+    },
+  },
+  "node-2": {
+    metadata: { name: "node-2" },
+    status: { addresses: [{ type: "InternalIP", address: "172.18.0.2" }] },
+  },
+};
+
+function setup(ranges = { default: { min: 8000, max: 8009 }, game: { min: 9000, max: 9001 } }) {
+  const allocator = new HostPorts(ranges);
+  for (const name of Object.keys(NODES)) allocator.setNode(name, true);
+  const provider = createHostPortProvider({ allocator }) as Provider<HostPortConf>;
+  return { allocator, provider };
+}
+
+function pod(
+  conf: Record<string, string>,
+  opts: { ports?: ContainerPort[]; name?: string; node?: string; disabled?: boolean } = {},
+): Pod {
+  return {
+    metadata: {
+      namespace: "default",
+      name: opts.name ?? "gs-0",
+      labels: opts.disabled ? { [NETWORK_DISABLED_LABEL]: "true" } : {},
+      annotations: {
+        [NETWORK_TYPE_ANNOTATION]: "Kubernetes-HostPort",
+        [NETWORK_CONF_ANNOTATION]: JSON.stringify(
+          Object.entries(conf).map(([name, value]) => ({ name, value })),
+        ),
+      },
+    },
+    spec: {
+      nodeName: opts.node,
+      containers: [{
+        name: "gs",
+        ports: opts.ports ?? [{ containerPort: 7777, protocol: "UDP" }],
+      }],
+    },
+    status: opts.node ? { podIP: "10.128.0.7", podIPs: [{ ip: "10.128.0.7" }] } : {},
+  };
+}
+
+/** Applies the `add /spec/containers/i/ports` ops of an admission patch. */
+function applyPatch(p: Pod, patch: JsonPatchOp[]): Pod {
+  const out: Pod = structuredClone(p);
+  for (const op of patch) {
+    const m = /^\/spec\/containers\/(\d+)\/ports$/.exec(op.path);
+    if (m) out.spec!.containers[Number(m[1])].ports = op.value as ContainerPort[];
+  }
+  return out;
+}
+
+async function admitted(provider: Provider<HostPortConf>, p: Pod, owner = "admission/1") {
+  const { patch } = await provider.admit(p, provider.parse(p), { owner, dryRun: false });
+  return applyPatch(p, patch);
+}
+
+const ctx = (owner: string) => ({ owner, node: (name: string) => NODES[name] });
+
+Deno.test("parse() refuses an unknown PortRange and names the configured ones", () => {
+  const { provider } = setup();
+  assert.throws(
+    () => provider.parse(pod({ ContainerPorts: "gs:7777/UDP", PortRange: "nowhere" })),
+    (err: unknown) =>
+      err instanceof ConfError && err.reason === "UnknownPortRange" &&
+      /"nowhere" is not configured; configured: default, game/.test(err.message),
+  );
+});
+
+Deno.test("parse() refuses an unknown PortPolicy and a missing ContainerPorts", () => {
+  const { provider } = setup();
+  assert.throws(
+    () => provider.parse(pod({ ContainerPorts: "gs:7777/UDP", PortPolicy: "Static" })),
+    /PortPolicy "Static": write Dynamic or Passthrough/,
+  );
+  assert.throws(() => provider.parse(pod({})), ConfError);
+});
+
+Deno.test("admit() writes a host port from the range into the matching container port", async () => {
+  const { provider } = setup();
+  const p = await admitted(provider, pod({ ContainerPorts: "gs:7777/UDP" }));
+  const [port] = p.spec!.containers[0].ports!;
+  assert.equal(port.containerPort, 7777);
+  assert.equal(port.protocol, "UDP");
+  assert.ok(port.hostPort! >= 8000 && port.hostPort! <= 8009);
+});
+
+Deno.test("admit() gives TCPUDP the same number in both protocols", async () => {
+  const { provider } = setup();
+  const p = await admitted(
+    provider,
+    pod({ ContainerPorts: "gs:7777/TCPUDP" }, { ports: [{ containerPort: 7777 }] }),
+  );
+  const ports = p.spec!.containers[0].ports!;
+  assert.equal(ports.length, 2);
+  assert.deepEqual(ports.map((x) => x.protocol ?? "TCP").sort(), ["TCP", "UDP"]);
+  assert.equal(ports[0].hostPort, ports[1].hostPort);
+});
+
+Deno.test("admit() with Passthrough sets the container port to the host port", async () => {
+  const { provider } = setup();
+  const p = await admitted(
+    provider,
+    pod({ ContainerPorts: "gs:7777/UDP", PortPolicy: "Passthrough" }),
+  );
+  const [port] = p.spec!.containers[0].ports!;
+  assert.equal(port.containerPort, port.hostPort);
+});
+
+Deno.test("admit() keeps a host port the user set and chooses none for it", async () => {
+  const { provider, allocator } = setup();
+  const p = pod({ ContainerPorts: "gs:7777/UDP" }, {
+    ports: [{ containerPort: 7777, hostPort: 8005, protocol: "UDP" }],
+  });
+  const { patch } = await provider.admit(p, provider.parse(p), {
+    owner: "admission/1",
+    dryRun: false,
+  });
+  assert.deepEqual(patch, []);
+  assert.deepEqual(allocator.snapshot()[0].state.pending, []);
+});
+
+Deno.test("admit() takes a named range and is idempotent for one owner", async () => {
+  const { provider } = setup();
+  const p = pod({ ContainerPorts: "gs:7777/UDP", PortRange: "game" });
+  const first = await admitted(provider, p, "admission/a");
+  const again = await admitted(provider, p, "admission/a");
+  const port = first.spec!.containers[0].ports![0].hostPort!;
+  assert.ok(port === 9000 || port === 9001);
+  assert.equal(again.spec!.containers[0].ports![0].hostPort, port);
+});
+
+Deno.test("admit() in dry run holds nothing", async () => {
+  const { provider, allocator } = setup();
+  const p = pod({ ContainerPorts: "gs:7777/UDP" });
+  await provider.admit(p, provider.parse(p), { owner: "admission/dry", dryRun: true });
+  assert.deepEqual(provider.view!().holdings, []);
+  assert.equal(allocator.snapshot().every((r) => r.state.pending.length === 0), true);
+});
+
+Deno.test("admit() refuses with HostPortsExhausted when no port is free on any node", async () => {
+  const { provider } = setup();
+  const p = pod({ ContainerPorts: "gs:7777/UDP", PortRange: "game" });
+  // 2 ports × 2 nodes.
+  for (let i = 0; i < 4; i++) await admitted(provider, p, `admission/${i}`);
+  await assert.rejects(
+    () => provider.admit(p, provider.parse(p), { owner: "admission/5", dryRun: false }),
+    (err: unknown) =>
+      err instanceof ConfError && err.reason === "HostPortsExhausted" &&
+      /range "game" \(9000-9001\)/.test(err.message),
+  );
+});
+
+Deno.test("reconcile() waits while unscheduled, then reports the node's ExternalIP", async () => {
+  const { provider } = setup();
+  const spec = await admitted(provider, pod({ ContainerPorts: "gs:7777/UDP" }));
+  const waiting = await provider.reconcile(spec, provider.parse(spec), ctx("admission/1"));
+  assert.equal(waiting.kind === "done" && waiting.report.currentNetworkState, "Waiting");
+  const bound = {
+    ...spec,
+    spec: { ...spec.spec!, nodeName: "node-1" },
+    status: { podIP: "10.128.0.7" },
+  };
+  const outcome = await provider.reconcile(bound, provider.parse(bound), ctx("admission/1"));
+  const hostPort = spec.spec!.containers[0].ports![0].hostPort!;
+  assert.deepEqual(outcome.kind === "done" && outcome.report, {
+    currentNetworkState: "Ready",
+    desiredNetworkState: "Ready",
+    internalAddresses: [{
+      ip: "10.128.0.7",
+      ports: [{ name: "gs-7777", port: 7777, protocol: "UDP" }],
+    }],
+    externalAddresses: [{
+      ip: "203.0.113.1",
+      ports: [{ name: "gs-7777", port: hostPort, protocol: "UDP" }],
+    }],
+  });
+  const view = provider.view!();
+  assert.deepEqual(view.holdings, [{
+    owner: "admission/1",
+    node: "node-1",
+    ports: [{ port: hostPort, protocol: "UDP" }],
+  }]);
+});
+
+Deno.test("reconcile() falls back to the InternalIP on a node without ExternalIP", async () => {
+  const { provider } = setup();
+  const p = pod({ ContainerPorts: "gs:7777/UDP" }, {
+    node: "node-2",
+    ports: [{ containerPort: 7777, hostPort: 8003, protocol: "UDP" }],
+  });
+  const outcome = await provider.reconcile(p, provider.parse(p), ctx("default/gs-0"));
+  assert.equal(outcome.kind === "done" && outcome.report.externalAddresses[0].ip, "172.18.0.2");
+});
+
+Deno.test("reconcile() reports a Pod the webhook never saw as HostPortMissing", async () => {
+  const { provider } = setup();
+  const p = pod({ ContainerPorts: "gs:7777/UDP" }, { node: "node-1" });
+  const outcome = await provider.reconcile(p, provider.parse(p), ctx("default/gs-0"));
+  assert.equal(outcome.kind, "failed");
+  assert.ok(outcome.kind === "failed" && outcome.error instanceof ConfError);
+  assert.equal(outcome.kind === "failed" && (outcome.error as ConfError).reason, "HostPortMissing");
+  assert.equal(outcome.report?.currentNetworkState, "NotReady");
+});
+
+Deno.test("reconcile() with network-disabled keeps the ports and asks for NotReady", async () => {
+  const { provider } = setup();
+  const p = pod({ ContainerPorts: "gs:7777/UDP" }, {
+    node: "node-1",
+    disabled: true,
+    ports: [{ containerPort: 7777, hostPort: 8003, protocol: "UDP" }],
+  });
+  const outcome = await provider.reconcile(p, provider.parse(p), ctx("default/gs-0"));
+  assert.ok(outcome.kind === "done");
+  assert.equal(outcome.report.desiredNetworkState, "NotReady");
+  assert.equal(outcome.report.currentNetworkState, "Ready");
+  assert.equal(outcome.report.externalAddresses[0].ports![0].port, 8003);
+});
+
+Deno.test("reconcile() reports two Pods holding one host port on a node as HostPortConflict", async () => {
+  const { provider } = setup();
+  const ports = [{ containerPort: 7777, hostPort: 8003, protocol: "UDP" as const }];
+  const a = pod({ ContainerPorts: "gs:7777/UDP" }, { node: "node-1", ports, name: "a" });
+  const b = pod({ ContainerPorts: "gs:7777/UDP" }, { node: "node-1", ports, name: "b" });
+  assert.equal((await provider.reconcile(a, provider.parse(a), ctx("default/a"))).kind, "done");
+  const outcome = await provider.reconcile(b, provider.parse(b), ctx("default/b"));
+  assert.equal(
+    outcome.kind === "failed" && (outcome.error as ConfError).reason,
+    "HostPortConflict",
+  );
+  assert.match(outcome.kind === "failed" ? outcome.error.message : "", /held by default\/a/);
+});
+
+Deno.test("release() frees the owner's ports for the next Pod", async () => {
+  const { provider } = setup({ default: { min: 8000, max: 8000 }, game: { min: 9000, max: 9000 } });
+  const p = pod({ ContainerPorts: "gs:7777/UDP" });
+  // One port, two nodes: two owners fit, a third does not until one goes.
+  await admitted(provider, p, "admission/1");
+  await admitted(provider, p, "admission/2");
+  await assert.rejects(() => admitted(provider, p, "admission/3"), ConfError);
+  await provider.release("admission/1");
+  const third = await admitted(provider, p, "admission/3");
+  assert.equal(third.spec!.containers[0].ports![0].hostPort, 8000);
+});
+
+Deno.test("restore() binds scheduled Pods and reports two Pods on one port", () => {
+  const { provider } = setup();
+  const ports = [{ containerPort: 7777, hostPort: 8001, protocol: "UDP" as const }];
+  const conflicts = provider.restore!([
+    {
+      pod: pod({ ContainerPorts: "gs:7777/UDP" }, { node: "node-1", ports, name: "a" }),
+      owner: "default/a",
+    },
+    {
+      pod: pod({ ContainerPorts: "gs:7777/UDP" }, { node: "node-1", ports, name: "b" }),
+      owner: "default/b",
+    },
+    { pod: pod({ ContainerPorts: "gs:7777/UDP" }, { ports, name: "c" }), owner: "default/c" },
+  ], { node: (name) => NODES[name] });
+  assert.equal(conflicts.length, 1);
+  assert.match(
+    conflicts[0].message,
+    /default\/b and default\/a both hold host ports on node node-1/,
+  );
+  const owners = provider.view!().holdings.map((h) => `${h.owner}@${h.node ?? "pending"}`).sort();
+  assert.deepEqual(owners, ["default/a@node-1", "default/c@pending"]);
+});
+
+Deno.test("observe() keeps other Pods' host ports out of every choice on their node", async () => {
+  const { provider } = setup({ default: { min: 8000, max: 8001 }, game: { min: 9000, max: 9000 } });
+  const foreign = (name: string, node: string, hostPort: number): Pod => ({
+    metadata: { namespace: "kube-system", name },
+    spec: {
+      nodeName: node,
+      containers: [{ name: "c", ports: [{ containerPort: 1, hostPort, protocol: "UDP" }] }],
+    },
+  });
+  provider.observe!("kube-system/a", foreign("a", "node-1", 8000));
+  provider.observe!("kube-system/b", foreign("b", "node-2", 8000));
+  const p = pod({ ContainerPorts: "gs:7777/UDP" });
+  const chosen = await admitted(provider, p, "admission/1");
+  assert.equal(chosen.spec!.containers[0].ports![0].hostPort, 8001);
+  const rows = provider.view!().holdings.filter((h) => h.owner.startsWith("foreign/"));
+  assert.equal(rows.length, 2);
+  provider.observe!("kube-system/a", undefined);
+  assert.equal(provider.view!().holdings.filter((h) => h.owner.startsWith("foreign/")).length, 1);
+});
+
+Deno.test("view() lists one TCP and one UDP pool per node and range", () => {
+  const { provider } = setup();
+  const pools = provider.view!().pools;
+  assert.equal(pools.length, 2 * 2 * 2);
+  const p = pools.find((x) =>
+    x.key === "node-1" && x.rangeName === "default" && x.protocol === "UDP"
+  );
+  assert.deepEqual(p, {
+    kind: "node",
+    key: "node-1",
+    range: "8000-8009",
+    rangeName: "default",
+    protocol: "UDP",
+    used: 0,
+    free: 10,
+    delayed: 0,
+  });
+});
