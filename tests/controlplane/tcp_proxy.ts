@@ -21,7 +21,7 @@ export type ProxyMode = "pass" | "refuse" | "blackhole";
 export class TcpProxy implements AsyncDisposable {
   readonly port: number;
   readonly #listener: Deno.TcpListener;
-  readonly #targetPort: number;
+  #targetPort: number;
   readonly #conns = new Set<Deno.Conn>();
   readonly #dead = new Set<Deno.Conn>();
   readonly #tasks = new Set<Promise<void>>();
@@ -38,6 +38,11 @@ export class TcpProxy implements AsyncDisposable {
   /** Connections open now (both sides counted once). */
   get openConnections(): number {
     return this.#conns.size / 2;
+  }
+
+  /** New connections go to `port` (a Service whose endpoints changed); open ones stay. */
+  retarget(port: number): void {
+    this.#targetPort = port;
   }
 
   /** Switches mode; `refuse` cuts every open connection, `blackhole` silences them. */

@@ -110,6 +110,7 @@ export class GamenetProcess implements AsyncDisposable {
   readonly webhookPort: number;
   readonly identity: string;
   readonly logFile: string;
+  readonly #caPem: string;
   #child: Deno.ChildProcess;
   #status: Promise<Deno.CommandStatus>;
 
@@ -120,7 +121,9 @@ export class GamenetProcess implements AsyncDisposable {
     webhookPort: number,
     identity: string,
     logFile: string,
+    caPem: string,
   ) {
+    this.#caPem = caPem;
     this.#child = child;
     this.#status = status;
     this.httpPort = httpPort;
@@ -134,7 +137,7 @@ export class GamenetProcess implements AsyncDisposable {
     cp: ControlPlane,
     options: GamenetProcessOptions & { webhookPort?: number } = {},
   ): Promise<GamenetProcess> {
-    const { serving } = await webhookCerts(cp);
+    const { serving, ca } = await webhookCerts(cp);
     const httpPort = freePort();
     const webhookPort = options.webhookPort ?? freePort();
     const identity = options.identity ?? "gamenet-0";
@@ -171,7 +174,15 @@ export class GamenetProcess implements AsyncDisposable {
       log.close();
       return st;
     });
-    return new GamenetProcess(child, status, httpPort, webhookPort, identity, logFile);
+    return new GamenetProcess(
+      child,
+      status,
+      httpPort,
+      webhookPort,
+      identity,
+      logFile,
+      ca.certPem,
+    );
   }
 
   /** `GET` on the plain HTTP port. */
@@ -179,6 +190,51 @@ export class GamenetProcess implements AsyncDisposable {
     return await fetch(`http://127.0.0.1:${this.httpPort}${path}`, {
       signal: AbortSignal.timeout(5_000),
     });
+  }
+
+  /**
+   * Sends one AdmissionReview for a HostPort Pod straight to this process's
+   * webhook (bypassing the API server); returns `allowed` or the refusal.
+   */
+  async admitDirectly(): Promise<string> {
+    const client = Deno.createHttpClient({ caCerts: [this.#caPem] });
+    try {
+      const res = await fetch(`https://127.0.0.1:${this.webhookPort}/mutate-pods`, {
+        method: "POST",
+        client,
+        headers: { "content-type": "application/json" },
+        body: JSON.stringify({
+          apiVersion: "admission.k8s.io/v1",
+          kind: "AdmissionReview",
+          request: {
+            uid: crypto.randomUUID(),
+            kind: { group: "", version: "v1", kind: "Pod" },
+            resource: { group: "", version: "v1", resource: "pods" },
+            operation: "CREATE",
+            namespace: "default",
+            userInfo: { username: "test" },
+            object: {
+              metadata: {
+                generateName: "gs-",
+                annotations: {
+                  "game.kruise.io/network-type": "Kubernetes-HostPort",
+                  "game.kruise.io/network-conf":
+                    '[{"name":"ContainerPorts","value":"gs:7777/UDP"}]',
+                },
+              },
+              spec: {
+                containers: [{ name: "gs", ports: [{ containerPort: 7777, protocol: "UDP" }] }],
+              },
+            },
+          },
+        }),
+        signal: AbortSignal.timeout(5_000),
+      });
+      const review = await res.json();
+      return review.response.allowed ? "allowed" : String(review.response.status?.message);
+    } finally {
+      client.close();
+    }
   }
 
   /** Waits until `/readyz` answers 200. */

@@ -50,7 +50,7 @@ const WORKLOADS: GameServerWorkload[] = [
     name: "mixed",
     replicas: 60,
     networkType: "HostPortNetwork",
-    conf: { ContainerPorts: "gs:7777/UDP,gs:7778/TCP" },
+    conf: { ContainerPorts: "gs:7777/UDP,7778/TCP" },
     ports: [{ containerPort: 7777, protocol: "UDP" }, { containerPort: 7778, protocol: "TCP" }],
   },
   {
@@ -129,7 +129,8 @@ Deno.test("Kubernetes-HostPort: 300 Pods on 6 nodes, bad input, disabled network
       async () => {
         const pods = (await listPods(admin, NS)).filter((p) => p.metadata.labels?.app !== "single");
         const ready = pods.filter((p) => networkStatus(p)?.currentNetworkState === "Ready");
-        return ready.length === 300 && pods.length === 300 ? pods : undefined;
+        if (ready.length === 300 && pods.length === 300) return pods;
+      throw new Error(`${ready.length} of ${pods.length} Pods Ready`);
       },
       240_000,
       1_000,
@@ -173,8 +174,8 @@ Deno.test("Kubernetes-HostPort: 300 Pods on 6 nodes, bad input, disabled network
       /container "nope"/,
     );
     await refused(
-      gamePod("bad-dup", [{ name: "ContainerPorts", value: "gs:7777/UDP,gs:7777/UDP" }]),
-      /twice|duplicate/i,
+      gamePod("bad-dup", [{ name: "ContainerPorts", value: "gs:7777/UDP,7777/UDP" }]),
+      /7777\/UDP of "gs" is asked twice/,
     );
     await refused(
       gamePod("bad-port", [{ name: "ContainerPorts", value: "gs:70000/UDP" }]),
