@@ -35,6 +35,12 @@ export const VERSION = "0.1.0";
 
 /** How often watch restarts are copied into the metrics counter. */
 const WATCH_METRICS_EVERY_MS = 5_000;
+/**
+ * Longest clean stop: within Kubernetes' default 30 s grace, so the Lease
+ * release and the last status writes are tried but never keep a Pod
+ * terminating.
+ */
+const SHUTDOWN_TIMEOUT_MS = 10_000;
 
 const LEVELS = { debug: 0, info: 1, warn: 2, error: 3 } as const;
 
@@ -186,9 +192,18 @@ export async function run(args: string[], env: Record<string, string>): Promise<
   const status = await stopped;
   for (const [s, h] of signals) Deno.removeSignalListener(s, h);
   clearInterval(watchMetrics);
-  await m.stop();
-  await Promise.all([http.shutdown(), webhook.shutdown()]);
-  log.info("Stopped");
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const clean = await Promise.race([
+    (async () => {
+      await m.stop();
+      await Promise.all([http.shutdown(), webhook.shutdown()]);
+      return true;
+    })(),
+    new Promise<false>((resolve) => timer = setTimeout(() => resolve(false), SHUTDOWN_TIMEOUT_MS)),
+  ]);
+  clearTimeout(timer);
+  if (clean) log.info("Stopped");
+  else log.warn(`Clean stop took over ${SHUTDOWN_TIMEOUT_MS} ms; exiting anyway`);
   return status;
 }
 

@@ -216,6 +216,17 @@ export class Reflector<T extends KubeObject> {
     }
   }
 
+  /**
+   * A controller for the next request, already aborted when stop() came
+   * between two requests: otherwise that request (a watch lasting minutes)
+   * would keep stop() waiting.
+   */
+  #newAbort(): AbortController {
+    const abort = new AbortController();
+    if (this.#stopped) abort.abort(new Error("reflector stopped"));
+    return abort;
+  }
+
   #backoff(failures: number): number {
     const base = Math.min(this.#opts.backoffMaxMs, this.#opts.backoffInitialMs * 2 ** failures);
     return base / 2 + Math.random() * base / 2;
@@ -245,7 +256,7 @@ export class Reflector<T extends KubeObject> {
     let kind: string | undefined;
     let apiVersion: string | undefined;
     do {
-      this.#abort = new AbortController();
+      this.#abort = this.#newAbort();
       const page = await this.#client.request<
         {
           apiVersion?: string;
@@ -307,7 +318,7 @@ export class Reflector<T extends KubeObject> {
 
   async #watch(): Promise<void> {
     const [lo, hi] = this.#opts.watchTimeoutSeconds;
-    const abort = new AbortController();
+    const abort = this.#newAbort();
     this.#abort = abort;
     let inactive = false;
     let timer: ReturnType<typeof setTimeout> | undefined;

@@ -47,7 +47,7 @@ export interface ControlPlaneOptions {
   gamenetRbac?: boolean;
   /** Extra kube-apiserver flags. @default {[]} */
   apiServerArgs?: string[];
-  /** Keep the temp folder (logs, certs) after stop, for debugging. @default {false} */
+  /** Keep the temp folder (logs, certs) after stop, for debugging. @default {$GAMENET_E2E_KEEP === "1"} */
   keepDir?: boolean;
   /** Progress lines. @default {() => {}} */
   log?: (line: string) => void;
@@ -139,7 +139,7 @@ export class ControlPlane implements AsyncDisposable {
     this.etcdPort = freePort();
     this.#etcdPeerPort = freePort();
     this.#apiServerArgs = options.apiServerArgs ?? [];
-    this.#keepDir = options.keepDir ?? false;
+    this.#keepDir = options.keepDir ?? Deno.env.get("GAMENET_E2E_KEEP") === "1";
     this.#log = options.log ?? (() => {});
   }
 

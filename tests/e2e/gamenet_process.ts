@@ -267,14 +267,25 @@ export class GamenetProcess implements AsyncDisposable {
     }
   }
 
-  /** Sends `signal` and waits for the exit. */
-  async kill(signal: Deno.Signal = "SIGKILL"): Promise<Deno.CommandStatus> {
+  /**
+   * Sends `signal` and waits for the exit; a process still there after
+   * `graceMs` is killed, so a stuck stop fails its test instead of hanging it.
+   */
+  async kill(signal: Deno.Signal = "SIGKILL", graceMs = 20_000): Promise<Deno.CommandStatus> {
+    const send = (s: Deno.Signal) => {
+      try {
+        this.#child.kill(s);
+      } catch {
+        // already gone
+      }
+    };
+    send(signal);
+    const timer = setTimeout(() => send("SIGKILL"), graceMs);
     try {
-      this.#child.kill(signal);
-    } catch {
-      // already gone
+      return await this.#status;
+    } finally {
+      clearTimeout(timer);
     }
-    return await this.#status;
   }
 
   /** The exit status, once it exits. */

@@ -51,7 +51,7 @@ async function assertConverged(
       const pods = (await listPods(admin, ns)).filter((p) => !p.metadata.deletionTimestamp);
       const ready = pods.filter((p) => networkStatus(p)?.currentNetworkState === "Ready");
       if (pods.length === expected && ready.length === expected) return pods;
-    throw new Error(`${ready.length} of ${pods.length} live Pods Ready`);
+      throw new Error(`${ready.length} of ${pods.length} live Pods Ready`);
     },
     300_000,
     1_000,
@@ -132,6 +132,8 @@ Deno.test("Kubernetes-HostPort: SIGKILL 5 times during churn of 300 Pods, no dup
     await churn;
     await scaleWorkload(admin, ns, "StatefulSet", "churn-s", 150);
     await assertConverged(admin, ns, 300, gamenet, kubelet);
+    const exit = await gamenet.kill("SIGTERM");
+    assert.equal(exit.code, 0, "SIGTERM stops gamenet cleanly, in time");
   } catch (err) {
     console.error(await gamenet.logTail(60));
     throw err;
@@ -196,8 +198,10 @@ Deno.test("Kubernetes-HostPort: only the leader serves; a killed leader hands ov
     assert.ok(handover <= 20_000, `handover took ${handover} ms`);
     service.retarget(second.webhookPort);
 
+    const scaledAt = Date.now();
     await scaleWorkload(admin, ns, "StatefulSet", "gs", 60);
     await assertConverged(admin, ns, 60, second, kubelet);
+    console.log(`scaled 30 → 60 Ready in ${Date.now() - scaledAt} ms`);
   } catch (err) {
     console.error(await first.logTail(30), "\n---\n", await second.logTail(30));
     throw err;

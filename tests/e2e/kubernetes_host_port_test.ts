@@ -130,7 +130,7 @@ Deno.test("Kubernetes-HostPort: 300 Pods on 6 nodes, bad input, disabled network
         const pods = (await listPods(admin, NS)).filter((p) => p.metadata.labels?.app !== "single");
         const ready = pods.filter((p) => networkStatus(p)?.currentNetworkState === "Ready");
         if (ready.length === 300 && pods.length === 300) return pods;
-      throw new Error(`${ready.length} of ${pods.length} Pods Ready`);
+        throw new Error(`${ready.length} of ${pods.length} Pods Ready`);
       },
       240_000,
       1_000,

@@ -1,0 +1,46 @@
+import assert from "node:assert/strict";
+import type { KubeClient, RequestOptions } from "./kube_client.ts";
+import { Reflector } from "./reflector.ts";
+
+/** Answers like the API server until the signal aborts; records each call. */
+function pagedClient(onFirstPage: () => void) {
+  const calls: { path: string; aborted: boolean }[] = [];
+  const untilAborted = (signal?: AbortSignal) =>
+    new Promise<never>((_, reject) => {
+      if (signal?.aborted) reject(signal.reason);
+      signal?.addEventListener("abort", () => reject(signal.reason));
+    });
+  const client = {
+    request(_method: string, path: string, options: RequestOptions = {}) {
+      calls.push({ path, aborted: options.signal?.aborted ?? false });
+      if (calls.length === 1) {
+        onFirstPage();
+        return Promise.resolve({
+          kind: "PodList",
+          apiVersion: "v1",
+          metadata: { resourceVersion: "5", continue: "next" },
+          items: [],
+        });
+      }
+      return untilAborted(options.signal);
+    },
+    fetch(_method: string, path: string, options: RequestOptions = {}) {
+      calls.push({ path: `${path} (watch)`, aborted: options.signal?.aborted ?? false });
+      return untilAborted(options.signal);
+    },
+    resetConnections() {},
+  };
+  return { client: client as unknown as KubeClient, calls };
+}
+
+Deno.test("stop() between two list pages ends the loop at once", async () => {
+  let stopping: Promise<void> | undefined;
+  const { client, calls } = pagedClient(() => stopping = reflector.stop());
+  const reflector = new Reflector(client, { path: "/api/v1/pods", resyncMs: 0 }, {});
+  reflector.start();
+  await new Promise((r) => setTimeout(r, 0));
+  assert.ok(stopping, "the first page was asked for");
+  await stopping;
+  // The second page may be sent, but already aborted: nothing waits on it.
+  assert.ok(calls.slice(1).every((c) => c.aborted), JSON.stringify(calls));
+});
