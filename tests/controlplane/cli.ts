@@ -2,13 +2,14 @@
  * The control plane from a terminal.
  *
  * - `build`: build (or find in the cache) the binaries and print where.
- * - `up` / `demo`: start the control plane with 3 fake nodes and the
- *   kubelet stand-in, print how to reach it, stay up until Ctrl-C.
+ * - `up`: start the control plane with 3 fake nodes and the kubelet
+ *   stand-in, print how to reach it, stay up until Ctrl-C (`deno task
+ *   demo`, in `tests/demo.ts`, adds gamenet and sample game servers).
  *
  * @example
  * ```sh
  * deno task controlplane build
- * deno task demo
+ * deno task controlplane up
  * ```
  * @module
  */
@@ -62,10 +63,9 @@ switch (command) {
     break;
   }
   case "up":
-  case "demo":
     await up();
     break;
   default:
-    console.error(`Unknown command "${command}": use build, up or demo`);
+    console.error(`Unknown command "${command}": use build or up`);
     Deno.exit(2);
 }

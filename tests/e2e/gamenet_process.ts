@@ -135,10 +135,10 @@ export class GamenetProcess implements AsyncDisposable {
   /** Starts `deno run main.ts` against `cp`; `webhookPort` may be given to reuse one. */
   static async start(
     cp: ControlPlane,
-    options: GamenetProcessOptions & { webhookPort?: number } = {},
+    options: GamenetProcessOptions & { webhookPort?: number; httpPort?: number } = {},
   ): Promise<GamenetProcess> {
     const { serving, ca } = await webhookCerts(cp);
-    const httpPort = freePort();
+    const httpPort = options.httpPort ?? freePort();
     const webhookPort = options.webhookPort ?? freePort();
     const identity = options.identity ?? "gamenet-0";
     if (options.registerWebhook ?? true) await registerWebhook(cp, webhookPort);

@@ -1,0 +1,110 @@
+/**
+ * `deno task demo`: gamenet working on a real (local) control plane.
+ *
+ * Starts etcd, kube-apiserver, kube-scheduler and kube-controller-manager
+ * on loopback, 3 fake dual-stack nodes played by the kubelet stand-in,
+ * gamenet itself (`main.ts`, with only the RBAC role `deploy/` ships, its
+ * admission webhook registered), and two StatefulSets of sample game
+ * servers: `hostport-gs` (`Kubernetes-HostPort`, UDP 7777 + TCP 7778) and
+ * `direct-gs` (`Kubernetes-None`). Prints the allocations table and how to
+ * reach everything, then stays up until Ctrl-C, which stops it all and
+ * removes the temp folder.
+ *
+ * Environment: `GAMENET_DEMO_HTTP_PORT` (default 8080; a free port is
+ * taken when it is busy).
+ *
+ * @example
+ * ```sh
+ * deno task demo
+ * curl 'http://127.0.0.1:8080/allocations?format=table'
+ * ```
+ * @module
+ */
+
+import { ControlPlane, freePort } from "./controlplane/control_plane.ts";
+import { KubeletStandIn } from "./controlplane/kubelet_standin.ts";
+import { GamenetProcess } from "./e2e/gamenet_process.ts";
+import { createNamespace, eventually, listPods, networkStatus } from "./e2e/helpers.ts";
+import { createWorkload } from "./e2e/workloads.ts";
+
+const NAMESPACE = "demo";
+
+function portOrFree(wanted: number): number {
+  try {
+    Deno.listen({ hostname: "127.0.0.1", port: wanted }).close();
+    return wanted;
+  } catch {
+    return freePort();
+  }
+}
+
+async function demo(): Promise<void> {
+  const started = Date.now();
+  let stop!: () => void;
+  const stopping = new Promise<void>((resolve) => stop = resolve);
+  for (const sig of ["SIGINT", "SIGTERM"] as const) Deno.addSignalListener(sig, () => stop());
+
+  console.log("Starting the control plane (the first run builds it: about 10 minutes)…");
+  await using cp = await ControlPlane.start({ log: (l) => console.log(`  ${l}`) });
+  const admin = cp.client("admin");
+  await using kubelet = new KubeletStandIn(admin, { log: (l) => console.error(l) });
+  await kubelet.addNodes(3, { prefix: "node", ipFamilies: "dual" });
+  kubelet.start();
+  await createNamespace(admin, NAMESPACE);
+
+  console.log("Starting gamenet…");
+  const httpPort = portOrFree(Number(Deno.env.get("GAMENET_DEMO_HTTP_PORT") ?? 8080));
+  await using gamenet = await GamenetProcess.start(cp, { httpPort });
+  await gamenet.waitReady();
+
+  await createWorkload(admin, NAMESPACE, {
+    kind: "StatefulSet",
+    name: "hostport-gs",
+    replicas: 3,
+    networkType: "Kubernetes-HostPort",
+    conf: { ContainerPorts: "gs:7777/UDP,7778/TCP" },
+    ports: [{ containerPort: 7777, protocol: "UDP" }, { containerPort: 7778, protocol: "TCP" }],
+  });
+  await createWorkload(admin, NAMESPACE, {
+    kind: "StatefulSet",
+    name: "direct-gs",
+    replicas: 2,
+    networkType: "Kubernetes-None",
+    conf: {},
+    ports: [{ containerPort: 7777, protocol: "UDP" }],
+  });
+  const pods = await eventually("5 game servers Ready", async () => {
+    const pods = await listPods(admin, NAMESPACE);
+    const ready = pods.filter((p) => networkStatus(p)?.currentNetworkState === "Ready");
+    if (ready.length === 5) return pods;
+    throw new Error(`${ready.length} of ${pods.length} Ready`);
+  }, 120_000);
+
+  const table = await (await gamenet.get("/allocations?format=table")).text();
+  const sample = pods.find((p) => p.metadata.name === "hostport-gs-0") ?? pods[0];
+  const http = `http://127.0.0.1:${gamenet.httpPort}`;
+  console.log(
+    [
+      "",
+      `gamenet is up in ${((Date.now() - started) / 1000).toFixed(1)} s; 5 game servers Ready.`,
+      "",
+      table.trimEnd(),
+      "",
+      `${sample.metadata.name}'s game.kruise.io/network-status:`,
+      JSON.stringify(networkStatus(sample), null, 2),
+      "",
+      `  curl '${http}/allocations?format=table'`,
+      `  curl '${http}/allocations?namespace=${NAMESPACE}&type=Kubernetes-None'`,
+      `  curl ${http}/metrics`,
+      `  export KUBECONFIG=${cp.kubeconfigPath("admin")}`,
+      `  kubectl -n ${NAMESPACE} scale statefulset hostport-gs --replicas=10   # with your kubectl`,
+      `  logs: ${cp.dir}/*.log (gamenet: ${gamenet.logFile})`,
+      "",
+      "Ctrl-C stops everything and removes the temp folder.",
+    ].join("\n"),
+  );
+  await stopping;
+  console.log("Stopping…");
+}
+
+if (import.meta.main) await demo();
