@@ -2,10 +2,11 @@
  * A small Kubernetes REST client on Deno's own `fetch`: bearer tokens, a
  * pinned CA, JSON in and out, and raw streaming responses for watches.
  *
- * `@kubernetes/client-node` parses kubeconfig files and in-cluster settings;
- * requests go through Deno's native HTTP client because client-node's
- * watch under Deno either stops delivering or never times out a dead
- * connection, and client certificates through `https.Agent` fail there.
+ * Requests go through Deno's native HTTP client rather than
+ * `@kubernetes/client-node`, whose watch under Deno either stops
+ * delivering or never times out a dead connection, whose client
+ * certificates through `https.Agent` fail there, and whose import alone
+ * costs about 80 MB of memory.
  *
  * @example
  * ```ts
@@ -15,7 +16,7 @@
  * @module
  */
 
-import { KubeConfig } from "@kubernetes/client-node";
+import { readKubeconfig } from "./kubeconfig.ts";
 
 /** Where and as whom to connect. */
 export interface KubeClientOptions {
@@ -98,11 +99,9 @@ export class KubeClient {
     old.close();
   }
 
-  /** Reads a kubeconfig file (its current context). */
+  /** Reads a kubeconfig file (its current context); tokens only. */
   static fromKubeconfigFile(path: string): KubeClient {
-    const kc = new KubeConfig();
-    kc.loadFromFile(path);
-    return KubeClient.fromKubeConfig(kc);
+    return new KubeClient(readKubeconfig(path));
   }
 
   /** Uses the Pod's service account, as every in-cluster client does. */
@@ -120,24 +119,6 @@ export class KubeClient {
       tokenFile: `${SERVICE_ACCOUNT_DIR}/token`,
       caPem: Deno.readTextFileSync(`${SERVICE_ACCOUNT_DIR}/ca.crt`),
     });
-  }
-
-  /** Takes server, CA and token of a client-node `KubeConfig`'s current context. */
-  static fromKubeConfig(kc: KubeConfig): KubeClient {
-    const cluster = kc.getCurrentCluster();
-    const user = kc.getCurrentUser();
-    if (!cluster) throw new Error("The kubeconfig has no current cluster");
-    let caPem: string | undefined;
-    if (cluster.caData) caPem = new TextDecoder().decode(decodeBase64(cluster.caData));
-    else if (cluster.caFile) caPem = Deno.readTextFileSync(cluster.caFile);
-    if (!user?.token) {
-      throw new Error(
-        `The kubeconfig user "${
-          user?.name ?? ""
-        }" has no bearer token: gamenet authenticates with tokens only`,
-      );
-    }
-    return new KubeClient({ server: cluster.server, token: user.token, caPem });
   }
 
   #bearer(): string | undefined {
@@ -215,11 +196,4 @@ export function errorFromResponse(status: number, text: string): KubeApiError {
   } catch {
     return new KubeApiError(status, "", text.slice(0, 500) || `HTTP ${status}`);
   }
-}
-
-function decodeBase64(b64: string): Uint8Array {
-  const bin = atob(b64.replace(/\s+/g, ""));
-  const out = new Uint8Array(bin.length);
-  for (let i = 0; i < bin.length; i++) out[i] = bin.charCodeAt(i);
-  return out;
 }

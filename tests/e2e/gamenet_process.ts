@@ -185,6 +185,11 @@ export class GamenetProcess implements AsyncDisposable {
     );
   }
 
+  /** The process id (to read its memory from `/proc`). */
+  get pid(): number {
+    return this.#child.pid;
+  }
+
   /** `GET` on the plain HTTP port. */
   async get(path: string): Promise<Response> {
     return await fetch(`http://127.0.0.1:${this.httpPort}${path}`, {

@@ -1,0 +1,178 @@
+/**
+ * A burst of game servers on the local control plane: `pods` Pods created
+ * at once (`concurrency` POSTs in flight) on `nodes` fake nodes, first
+ * plain (no gamenet, no webhook: the API server's, scheduler's and
+ * kubelet stand-in's own cost), then as `Kubernetes-HostPort` Pods with
+ * gamenet running (admission webhook, allocation, status write). Each run
+ * has a fresh control plane; modes alternate so drift hits both alike.
+ *
+ * Measured per run: wall time from the first POST to the last Pod Ready
+ * (with gamenet: its network status `Ready` too), p50/p99 of each Pod's
+ * POST→Ready, and gamenet's peak RSS (`VmHWM` of its process).
+ *
+ * ```sh
+ * deno run --allow-all bench/hostport_burst.ts [pods=2000] [nodes=20] [runs=3]
+ * ```
+ * @module
+ */
+
+import { ControlPlane } from "../tests/controlplane/control_plane.ts";
+import { ensureControlPlaneAssets } from "../tests/controlplane/assets.ts";
+import { KubeletStandIn } from "../tests/controlplane/kubelet_standin.ts";
+import { GamenetProcess } from "../tests/e2e/gamenet_process.ts";
+import { createNamespace, networkStatus } from "../tests/e2e/helpers.ts";
+import { Reflector } from "../controller/reflector.ts";
+import { NETWORK_CONF_ANNOTATION, NETWORK_TYPE_ANNOTATION, type Pod } from "../providers/types.ts";
+
+const PODS = Number(Deno.args[0] ?? 2000);
+const NODES = Number(Deno.args[1] ?? 20);
+const RUNS = Number(Deno.args[2] ?? 3);
+const CONCURRENCY = 50;
+/** One kubelet per node in a real cluster: give the stand-in as many hands. */
+const KUBELET_CONCURRENCY = 2 * NODES;
+const NS = "burst";
+
+interface RunResult {
+  mode: "plain" | "gamenet";
+  wallMs: number;
+  p50Ms: number;
+  p99Ms: number;
+  peakRssMiB?: number;
+}
+
+function podManifest(i: number, withGamenet: boolean) {
+  return {
+    metadata: {
+      name: `gs-${i}`,
+      labels: { app: "burst" },
+      annotations: withGamenet
+        ? {
+          [NETWORK_TYPE_ANNOTATION]: "Kubernetes-HostPort",
+          [NETWORK_CONF_ANNOTATION]: JSON.stringify([
+            { name: "ContainerPorts", value: "gs:7777/UDP,7778/TCP" },
+          ]),
+        }
+        : {},
+    },
+    spec: {
+      terminationGracePeriodSeconds: 0,
+      containers: [{
+        name: "gs",
+        image: "example.invalid/gs:1",
+        ports: [{ containerPort: 7777, protocol: "UDP" }, {
+          containerPort: 7778,
+          protocol: "TCP",
+        }],
+      }],
+    },
+  };
+}
+
+function isReady(pod: Pod, withGamenet: boolean): boolean {
+  const podReady = pod.status?.conditions?.some((c) => c.type === "Ready" && c.status === "True");
+  if (!podReady) return false;
+  return !withGamenet || networkStatus(pod)?.currentNetworkState === "Ready";
+}
+
+function peakRssMiB(pid: number): number {
+  const status = Deno.readTextFileSync(`/proc/${pid}/status`);
+  const kb = Number(/VmHWM:\s+(\d+) kB/.exec(status)?.[1]);
+  return kb / 1024;
+}
+
+const quantile = (xs: number[], q: number) =>
+  [...xs].sort((a, b) => a - b)[Math.min(xs.length - 1, Math.floor(q * xs.length))];
+
+async function run(mode: RunResult["mode"]): Promise<RunResult> {
+  const withGamenet = mode === "gamenet";
+  await using cp = await ControlPlane.start();
+  const admin = cp.client("admin");
+  await using kubelet = new KubeletStandIn(admin, { concurrency: KUBELET_CONCURRENCY });
+  await kubelet.addNodes(NODES);
+  kubelet.start();
+  await createNamespace(admin, NS);
+  await using gamenet = withGamenet ? await GamenetProcess.start(cp) : undefined;
+  await gamenet?.waitReady();
+
+  const postedAt = new Map<string, number>();
+  const readyAt = new Map<string, number>();
+  let allReady!: () => void;
+  const done = new Promise<void>((resolve) => allReady = resolve);
+  const seen = (pod: Pod) => {
+    const name = pod.metadata.name!;
+    if (readyAt.has(name) || !isReady(pod, withGamenet)) return;
+    readyAt.set(name, performance.now());
+    if (readyAt.size === PODS) allReady();
+  };
+  // A cluster-wide client of its own: the watch must not queue behind the burst's POSTs.
+  const watcher = new Reflector<Pod>(
+    cp.client("admin"),
+    { path: `/api/v1/namespaces/${NS}/pods` },
+    {
+      onAdd: seen,
+      onUpdate: (_old, pod) => seen(pod),
+    },
+  );
+  watcher.start();
+  await watcher.synced;
+
+  const t0 = performance.now();
+  let next = 0;
+  const failures: string[] = [];
+  await Promise.all(Array.from({ length: CONCURRENCY }, async () => {
+    while (next < PODS) {
+      const i = next++;
+      postedAt.set(`gs-${i}`, performance.now());
+      await admin.request("POST", `/api/v1/namespaces/${NS}/pods`, {
+        body: podManifest(i, withGamenet),
+      }).catch((err) => failures.push(`gs-${i}: ${err.message}`));
+    }
+  }));
+  if (failures.length > 0) throw new Error(`${failures.length} POSTs failed: ${failures[0]}`);
+  const timeout = setTimeout(() => allReady(), 600_000);
+  const progress = setInterval(
+    () => console.error(`  ${mode}: ${readyAt.size} of ${PODS} Ready`),
+    10_000,
+  );
+  await done;
+  clearTimeout(timeout);
+  clearInterval(progress);
+  await watcher.stop();
+  if (readyAt.size < PODS) throw new Error(`only ${readyAt.size} of ${PODS} Pods Ready in 10 min`);
+  const wallMs = Math.max(...readyAt.values()) - t0;
+  const latencies = [...readyAt].map(([name, at]) => at - postedAt.get(name)!);
+  return {
+    mode,
+    wallMs,
+    p50Ms: quantile(latencies, 0.5),
+    p99Ms: quantile(latencies, 0.99),
+    peakRssMiB: gamenet ? peakRssMiB(gamenet.pid) : undefined,
+  };
+}
+
+await ensureControlPlaneAssets();
+const results: RunResult[] = [];
+for (let r = 0; r < RUNS; r++) {
+  for (const mode of ["plain", "gamenet"] as const) {
+    const res = await run(mode);
+    results.push(res);
+    console.log(
+      `run ${r + 1} ${mode.padEnd(7)}: ${PODS} Pods on ${NODES} nodes all Ready in ${
+        (res.wallMs / 1000).toFixed(1)
+      } s; create→Ready p50 ${(res.p50Ms / 1000).toFixed(2)} s, p99 ${
+        (res.p99Ms / 1000).toFixed(2)
+      } s${res.peakRssMiB ? `; gamenet peak RSS ${res.peakRssMiB.toFixed(0)} MiB` : ""}`,
+    );
+  }
+}
+const median = (xs: number[]) => quantile(xs, 0.5);
+const of = (mode: string) => results.filter((r) => r.mode === mode);
+const plainWall = median(of("plain").map((r) => r.wallMs));
+const gamenetWall = median(of("gamenet").map((r) => r.wallMs));
+console.log(
+  `median wall: plain ${(plainWall / 1000).toFixed(1)} s, gamenet ${
+    (gamenetWall / 1000).toFixed(1)
+  } s (+${((gamenetWall / plainWall - 1) * 100).toFixed(0)} %); gamenet peak RSS max ${
+    Math.max(...of("gamenet").map((r) => r.peakRssMiB!)).toFixed(0)
+  } MiB`,
+);
