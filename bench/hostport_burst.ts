@@ -27,6 +27,9 @@ import { NETWORK_CONF_ANNOTATION, NETWORK_TYPE_ANNOTATION, type Pod } from "../p
 const PODS = Number(Deno.args[0] ?? 2000);
 const NODES = Number(Deno.args[1] ?? 20);
 const RUNS = Number(Deno.args[2] ?? 3);
+const MODES = (Deno.args[3] ?? "plain,gamenet").split(",") as RunResult["mode"][];
+const step = (what: string) =>
+  Deno.env.get("BURST_DEBUG") && console.error(`  ${new Date().toISOString()} ${what}`);
 const CONCURRENCY = 50;
 /** One kubelet per node in a real cluster: give the stand-in as many hands. */
 const KUBELET_CONCURRENCY = 2 * NODES;
@@ -137,10 +140,13 @@ async function run(mode: RunResult["mode"]): Promise<RunResult> {
   await done;
   clearTimeout(timeout);
   clearInterval(progress);
+  step("all ready; stopping the watcher");
   await watcher.stop();
+  step("watcher stopped");
   if (readyAt.size < PODS) throw new Error(`only ${readyAt.size} of ${PODS} Pods Ready in 10 min`);
   const wallMs = Math.max(...readyAt.values()) - t0;
   const latencies = [...readyAt].map(([name, at]) => at - postedAt.get(name)!);
+  step("returning: kubelet and control plane stop next");
   return {
     mode,
     wallMs,
@@ -153,7 +159,7 @@ async function run(mode: RunResult["mode"]): Promise<RunResult> {
 await ensureControlPlaneAssets();
 const results: RunResult[] = [];
 for (let r = 0; r < RUNS; r++) {
-  for (const mode of ["plain", "gamenet"] as const) {
+  for (const mode of MODES) {
     const res = await run(mode);
     results.push(res);
     console.log(

@@ -349,9 +349,15 @@ export class Reflector<T extends KubeObject> {
       }
       let buffered = "";
       const reader = res.body!.pipeThrough(new TextDecoderStream()).getReader();
+      // Aborting the fetch does not always settle a read already waiting on
+      // an HTTP/2 body (seen under Deno 2.9.6 with 2,000 Pods streaming):
+      // cancelling the reader does, at once.
+      const cancel = () => reader.cancel(abort.signal.reason).catch(() => {});
+      abort.signal.addEventListener("abort", cancel, { once: true });
       try {
         while (true) {
           const { value, done } = await reader.read();
+          if (abort.signal.aborted) throw abort.signal.reason;
           if (done) break;
           arm();
           buffered += value;
@@ -363,6 +369,7 @@ export class Reflector<T extends KubeObject> {
           }
         }
       } finally {
+        abort.signal.removeEventListener("abort", cancel);
         reader.releaseLock();
       }
       // The server closed the watch when its timeout ran out: resume.

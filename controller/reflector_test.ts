@@ -44,3 +44,50 @@ Deno.test("stop() between two list pages ends the loop at once", async () => {
   // The second page may be sent, but already aborted: nothing waits on it.
   assert.ok(calls.slice(1).every((c) => c.aborted), JSON.stringify(calls));
 });
+
+Deno.test("stop() ends a watch whose body ignores the abort", async () => {
+  const client = {
+    request: () =>
+      Promise.resolve({
+        kind: "PodList",
+        apiVersion: "v1",
+        metadata: { resourceVersion: "7" },
+        items: [],
+      }),
+    // A body that never sends and never errors: what a pending read on an
+    // HTTP/2 watch looked like after its fetch was aborted.
+    fetch: () => Promise.resolve(new Response(new ReadableStream({ start() {} }))),
+    resetConnections() {},
+  } as unknown as KubeClient;
+  const reflector = new Reflector(client, { path: "/api/v1/pods" }, {});
+  reflector.start();
+  await reflector.synced;
+  await new Promise((r) => setTimeout(r, 10));
+  assert.equal(reflector.stats.watchesStarted, 1);
+  await reflector.stop();
+  assert.equal(reflector.stats.errors, 0);
+});
+
+Deno.test("an inactive watch is restarted even when its body ignores the abort", async () => {
+  let watches = 0;
+  const client = {
+    request: () =>
+      Promise.resolve({
+        kind: "PodList",
+        apiVersion: "v1",
+        metadata: { resourceVersion: "7" },
+        items: [],
+      }),
+    fetch: () => {
+      watches++;
+      return Promise.resolve(new Response(new ReadableStream({ start() {} })));
+    },
+    resetConnections() {},
+  } as unknown as KubeClient;
+  const reflector = new Reflector(client, { path: "/api/v1/pods", inactivityTimeoutMs: 20 }, {});
+  reflector.start();
+  await new Promise((r) => setTimeout(r, 150));
+  await reflector.stop();
+  assert.ok(watches >= 3, `${watches} watches started`);
+  assert.ok(reflector.stats.inactivityTimeouts >= 2, JSON.stringify(reflector.stats));
+});
