@@ -119,6 +119,26 @@ async function run(mode: RunResult["mode"]): Promise<RunResult> {
   watcher.start();
   await watcher.synced;
 
+  const sampler = gamenet && Deno.env.get("BURST_DEBUG")
+    ? setInterval(async () => {
+      try {
+        const rss = /VmRSS:\s+(\d+)/.exec(Deno.readTextFileSync(`/proc/${gamenet.pid}/status`))
+          ?.[1];
+        const metrics = await (await gamenet.get("/metrics")).text();
+        const heap = (name: string) =>
+          Number(new RegExp(`^${name} (\\S+)`, "m").exec(metrics)?.[1]) / 2 ** 20;
+        step(
+          `gamenet RSS ${(Number(rss) / 1024).toFixed(0)} MiB, heap used ${
+            heap("nodejs_heap_size_used_bytes").toFixed(0)
+          } of ${heap("nodejs_heap_size_total_bytes").toFixed(0)} MiB, external ${
+            heap("nodejs_external_memory_bytes").toFixed(0)
+          } MiB`,
+        );
+      } catch {
+        // gamenet busy
+      }
+    }, 2_000)
+    : undefined;
   const t0 = performance.now();
   let next = 0;
   const failures: string[] = [];
@@ -140,6 +160,7 @@ async function run(mode: RunResult["mode"]): Promise<RunResult> {
   await done;
   clearTimeout(timeout);
   clearInterval(progress);
+  clearInterval(sampler);
   step("all ready; stopping the watcher");
   await watcher.stop();
   step("watcher stopped");

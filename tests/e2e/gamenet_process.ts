@@ -22,6 +22,7 @@ import {
   createServingCertificate,
 } from "../controlplane/pki.ts";
 import { applyManifests } from "../controlplane/apply.ts";
+import { shippedFlags } from "../shipped_flags.ts";
 
 /** Options of {@linkcode GamenetProcess.start}. */
 export interface GamenetProcessOptions {
@@ -147,6 +148,8 @@ export class GamenetProcess implements AsyncDisposable {
     const child = new Deno.Command(Deno.execPath(), {
       args: [
         "run",
+        // As the image runs it (its permissions are wider: the test's paths).
+        shippedFlags().v8Flags,
         "--allow-net",
         "--allow-env",
         "--allow-read",
