@@ -17,6 +17,12 @@ import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from "prom
 import { Hono } from "hono";
 import type { AllocationsView } from "./allocations.ts";
 
+const PROC_STATUS_METRICS = [
+  "process_resident_memory_bytes",
+  "process_virtual_memory_bytes",
+  "process_heap_bytes",
+];
+
 /** Options of {@linkcode createMetrics}. */
 export interface MetricsOptions {
   /** Where the metrics are registered. @default {new Registry()} */
@@ -82,7 +88,21 @@ const RECONCILE_BUCKETS = [0.001, 0.005, 0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 
 export function createMetrics(options: MetricsOptions = {}): Metrics {
   const registry = options.registry ?? new Registry();
   const registers = [registry];
-  if (options.defaultMetrics ?? true) collectDefaultMetrics({ register: registry });
+  if (options.defaultMetrics ?? true) {
+    collectDefaultMetrics({ register: registry });
+    // prom-client reads these from /proc/self/status, which the compiled
+    // binary may not read (its --allow-read is narrow): they showed 0.
+    // Deno knows the resident size without any permission.
+    for (const name of PROC_STATUS_METRICS) registry.removeSingleMetric(name);
+    new Gauge({
+      name: "process_resident_memory_bytes",
+      help: "Resident memory size in bytes.",
+      registers,
+      collect() {
+        this.set(Deno.memoryUsage().rss);
+      },
+    });
+  }
   const { view, workqueueDepth: depth } = options;
 
   // Reset before counting: a type or a pool that went away (a deleted

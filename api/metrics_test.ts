@@ -140,3 +140,10 @@ Deno.test("GET /metrics answers 500 with the message when the view throws", asyn
   assert.equal(res.status, 500);
   assert.equal(await res.text(), "Could not collect metrics: allocator not restored");
 });
+
+Deno.test("createMetrics() reports the process's resident memory, not 0", async () => {
+  const text = await createMetrics().registry.metrics();
+  const rss = Number(/^process_resident_memory_bytes (\S+)$/m.exec(text)?.[1]);
+  assert.ok(rss > 10 * 2 ** 20, `process_resident_memory_bytes ${rss}`);
+  assert.doesNotMatch(text, /^process_virtual_memory_bytes /m);
+});
