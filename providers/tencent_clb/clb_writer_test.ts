@@ -1,0 +1,184 @@
+// The writer on the real SDK client against the fake Tencent Cloud: what
+// the fake holds at the end is the truth, not what the writer says.
+import assert from "node:assert/strict";
+import { FakeTencentCloud } from "../../tests/fakes/tencentcloud/fake_tencent_cloud.ts";
+import { type ClbError, createClbApi } from "./clb_api.ts";
+import { ClbWriter, type ClbWriterOptions } from "./clb_writer.ts";
+
+const fast: ClbWriterOptions = {
+  lingerMs: 5,
+  retryInitialMs: 5,
+  retryMaxMs: 40,
+  taskPollMs: 5,
+  attempts: 12,
+};
+
+function writerFor(cloud: FakeTencentCloud, options: ClbWriterOptions = {}): ClbWriter {
+  const cfg = cloud.clientConfig();
+  const api = createClbApi({
+    ...cfg.credential,
+    region: cfg.region,
+    endpoint: cfg.profile.httpProfile.endpoint,
+    protocol: "http://",
+    timeoutSeconds: 2,
+  });
+  return new ClbWriter(api, { ...fast, ...options });
+}
+
+function listenersOf(cloud: FakeTencentCloud, lb: string) {
+  return cloud.loadBalancer(lb)!.listeners;
+}
+
+Deno.test("createListener() merges a burst into one CreateListener per 50 ports and protocol", async () => {
+  await using cloud = await FakeTencentCloud.start({
+    loadBalancers: [{ id: "lb-a", listenerQuota: 500 }],
+    rateLimitPerSecond: Infinity,
+  });
+  const writer = writerFor(cloud);
+  const ids = await Promise.all([
+    ...Array.from(
+      { length: 120 },
+      (_, i) => writer.createListener("lb-a", { port: 501 + i, protocol: "UDP", name: `gn-u${i}` }),
+    ),
+    ...Array.from(
+      { length: 30 },
+      (_, i) => writer.createListener("lb-a", { port: 501 + i, protocol: "TCP", name: `gn-t${i}` }),
+    ),
+  ]);
+  assert.equal(new Set(ids).size, 150);
+  const held = listenersOf(cloud, "lb-a");
+  assert.equal(held.length, 150);
+  const byName = new Map(held.map((l) => [l.name, l]));
+  assert.equal(byName.get("gn-u7")?.port, 508);
+  assert.equal(byName.get("gn-u7")?.listenerId, ids[7]);
+  assert.equal(byName.get("gn-t0")?.protocol, "TCP");
+  // 120 UDP = 3 calls (50, 50, 20), 30 TCP = 1.
+  assert.equal(cloud.stats().calls.CreateListener, 4);
+  assert.equal(writer.stats.calls.CreateListener, 4);
+});
+
+Deno.test("registerTarget() batches 20 targets per call and binds the Pod IPs", async () => {
+  await using cloud = await FakeTencentCloud.start({
+    loadBalancers: [{ id: "lb-a", listenerQuota: 100 }],
+    rateLimitPerSecond: Infinity,
+  });
+  const writer = writerFor(cloud);
+  const ids = await Promise.all(
+    Array.from(
+      { length: 45 },
+      (_, i) => writer.createListener("lb-a", { port: 600 + i, protocol: "TCP", name: `gn-${i}` }),
+    ),
+  );
+  await Promise.all(
+    ids.map((listenerId, i) =>
+      writer.registerTarget("lb-a", { listenerId, ip: `10.0.0.${i + 1}`, port: 7777 })
+    ),
+  );
+  for (const [i, l] of listenersOf(cloud, "lb-a").entries()) {
+    assert.deepEqual(l.targets.map((t) => [t.eniIp, t.port]), [[`10.0.0.${i + 1}`, 7777]]);
+  }
+  assert.equal(cloud.stats().calls.BatchRegisterTargets, 3);
+  await writer.deregisterTarget("lb-a", { listenerId: ids[0], ip: "10.0.0.1", port: 7777 });
+  assert.deepEqual(listenersOf(cloud, "lb-a")[0].targets, []);
+});
+
+Deno.test("writes converge through throttling, busy instances, 5xx and failed tasks", async () => {
+  await using cloud = await FakeTencentCloud.start({
+    loadBalancers: [{ id: "lb-a", listenerQuota: 200 }, { id: "lb-b", listenerQuota: 200 }],
+    rateLimitPerSecond: 5,
+    taskDurationMs: 30,
+    seed: 7,
+    faults: [
+      { kind: "http", status: 503, rate: 0.15 },
+      { kind: "error", code: "InternalError", rate: 0.1 },
+      { kind: "taskFailure", actions: ["CreateListener", "BatchRegisterTargets"], rate: 0.2 },
+    ],
+  });
+  const writer = writerFor(cloud, { attempts: 40 });
+  await Promise.all(["lb-a", "lb-b"].flatMap((lb) =>
+    Array.from({ length: 60 }, async (_, i) => {
+      const listenerId = await writer.createListener(lb, {
+        port: 700 + i,
+        protocol: "UDP",
+        name: `gn-${lb}-${i}`,
+      });
+      await writer.registerTarget(lb, { listenerId, ip: `10.1.0.${i + 1}`, port: 7000 });
+    })
+  ));
+  for (const lb of ["lb-a", "lb-b"]) {
+    const held = listenersOf(cloud, lb);
+    assert.equal(held.length, 60, `${lb} holds exactly one listener per port`);
+    for (const l of held) assert.equal(l.targets.length, 1, `${l.name} has its target`);
+  }
+  const stats = cloud.stats();
+  assert.ok(stats.throttled + stats.faults > 0, "faults and throttling were hit");
+  assert.ok(writer.stats.retries > 0);
+});
+
+Deno.test("createListener() adopts its own listener after a lost answer and refuses a stranger's port", async () => {
+  await using cloud = await FakeTencentCloud.start({
+    loadBalancers: [{ id: "lb-a" }],
+    rateLimitPerSecond: Infinity,
+  });
+  const writer = writerFor(cloud);
+  const first = await writer.createListener("lb-a", { port: 501, protocol: "TCP", name: "gn-x" });
+  // Asked again (an answer lost, or gamenet restarted): the same listener.
+  const again = await writer.createListener("lb-a", { port: 501, protocol: "TCP", name: "gn-x" });
+  assert.equal(again, first);
+  const stranger = writer.createListener("lb-a", { port: 501, protocol: "TCP", name: "web" });
+  const mixed = writer.createListener("lb-a", { port: 502, protocol: "TCP", name: "gn-y" });
+  await assert.rejects(stranger, (err: ClbError) => {
+    assert.equal(err.code, "InvalidParameter.PortCheckFailed");
+    assert.match(err.message, /TCP port 501 of lb-a is taken by listener lbl-\S+ \("gn-x"\)/);
+    return true;
+  });
+  assert.ok(await mixed, "a clash does not sink the other ports of the batch");
+  assert.deepEqual(listenersOf(cloud, "lb-a").map((l) => l.port), [501, 502]);
+});
+
+Deno.test("deleteListener() succeeds for listeners already gone", async () => {
+  await using cloud = await FakeTencentCloud.start({
+    loadBalancers: [{ id: "lb-a" }],
+    rateLimitPerSecond: Infinity,
+  });
+  const writer = writerFor(cloud);
+  const a = await writer.createListener("lb-a", { port: 501, protocol: "UDP", name: "gn-a" });
+  const b = await writer.createListener("lb-a", { port: 502, protocol: "UDP", name: "gn-b" });
+  await writer.deleteListener("lb-a", a);
+  await Promise.all([writer.deleteListener("lb-a", a), writer.deleteListener("lb-a", b)]);
+  assert.deepEqual(listenersOf(cloud, "lb-a"), []);
+});
+
+Deno.test("a request's own error is reported with the cloud's code, not retried", async () => {
+  await using cloud = await FakeTencentCloud.start({
+    loadBalancers: [{ id: "lb-a" }],
+    rateLimitPerSecond: Infinity,
+  });
+  const writer = writerFor(cloud);
+  await assert.rejects(
+    writer.createListener("lb-nope", { port: 501, protocol: "TCP", name: "gn" }),
+    (err: ClbError) => err.code === "InvalidParameter.LBIdNotFound" && !err.retryable,
+  );
+  assert.equal(cloud.stats().calls.CreateListener, 1);
+});
+
+Deno.test("wrong credentials surface as AuthFailure.SignatureFailure", async () => {
+  await using cloud = await FakeTencentCloud.start({ loadBalancers: [{ id: "lb-a" }] });
+  const cfg = cloud.clientConfig();
+  const api = createClbApi({
+    secretId: cfg.credential.secretId,
+    secretKey: "not-the-key",
+    region: cfg.region,
+    endpoint: cfg.profile.httpProfile.endpoint,
+    protocol: "http://",
+  });
+  const writer = new ClbWriter(api, fast);
+  await assert.rejects(
+    writer.createListener("lb-a", { port: 501, protocol: "TCP", name: "gn" }),
+    (err: ClbError) => {
+      assert.equal(err.code, "AuthFailure.SignatureFailure");
+      assert.doesNotMatch(err.message, /not-the-key/);
+      return true;
+    },
+  );
+});
