@@ -187,7 +187,7 @@ export class ClbWriter {
     queue.push(op);
     if (!this.#draining.has(lbId)) {
       this.#draining.add(lbId);
-      this.#drain(lbId).finally(() => this.#draining.delete(lbId));
+      this.#drain(lbId);
     }
   }
 
@@ -203,7 +203,11 @@ export class ClbWriter {
         for (const op of batch) op.reject(error);
       }
     }
+    // In the same turn as the last emptiness check: an op enqueued by a
+    // continuation of the batch above must start a new drain, not land in a
+    // queue nobody reads.
     this.#queues.delete(lbId);
+    this.#draining.delete(lbId);
   }
 
   /** The oldest op and every queued op that can share its call. */

@@ -182,3 +182,31 @@ Deno.test("wrong credentials surface as AuthFailure.SignatureFailure", async () 
     },
   );
 });
+
+Deno.test("registerTarget() called as the last createListener() resolves is written, not lost", async () => {
+  await using cloud = await FakeTencentCloud.start({
+    loadBalancers: [{ id: "lb-a" }],
+    rateLimitPerSecond: Infinity,
+  });
+  const writer = writerFor(cloud);
+  // The registrations are enqueued while the drain that resolved the last
+  // creation is finishing (this lost them once, and the caller hung).
+  const ids = await Promise.all(
+    (["UDP", "TCP"] as const).map(async (protocol) =>
+      await writer.createListener("lb-a", { port: 501, protocol, name: `gn-${protocol}` })
+    ),
+  );
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const lost = new Promise<"lost">((resolve) => timer = setTimeout(() => resolve("lost"), 5_000));
+  const registered = Promise.all(
+    ids.map((listenerId) =>
+      writer.registerTarget("lb-a", { listenerId, ip: "10.0.0.9", port: 7777 })
+    ),
+  ).then(() => "registered");
+  assert.equal(await Promise.race([registered, lost]), "registered");
+  clearTimeout(timer);
+  assert.deepEqual(
+    listenersOf(cloud, "lb-a").map((l) => l.targets.map((t) => t.eniIp)),
+    [["10.0.0.9"], ["10.0.0.9"]],
+  );
+});
