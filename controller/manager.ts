@@ -32,6 +32,7 @@ import {
 import type { ProviderRegistry } from "../providers/registry.ts";
 import type { AllocationsView } from "../api/allocations.ts";
 import { buildAllocationsView } from "./allocations_view.ts";
+import { WorkloadLookup } from "./workload_lookup.ts";
 import { NETWORK_TYPE_ANNOTATION, type Node, type Pod } from "../providers/types.ts";
 
 /** Settings of {@linkcode Manager} (see `controller/config.ts` for their defaults). */
@@ -72,6 +73,8 @@ export interface Readiness {
 const LAST_APPLIED = "kubectl.kubernetes.io/last-applied-configuration";
 const DISCOVERY_RETRY_MS = 60_000;
 const SWEEP_EVERY_MS = 15_000;
+/** A provider's cloud sweep, when it names no interval. */
+const PROVIDER_SWEEP_EVERY_MS = 60_000;
 
 /** Keeps only what gamenet reads of a Pod: thousands of Pods stay small in memory. */
 export function slimPod(pod: Pod): Pod {
@@ -203,7 +206,7 @@ export class Manager {
     // stop() may have run while the caches synced.
     if (this.#stopped) return;
     if (!this.#o.settings.leaderElect) {
-      this.#lead();
+      await this.#lead();
       return;
     }
     this.#phase = "following";
@@ -212,7 +215,11 @@ export class Manager {
       name: this.#o.settings.leaseName,
       identity: this.#o.settings.identity,
       log: this.#o.log,
-      onStartedLeading: () => this.#lead(),
+      onStartedLeading: () => {
+        this.#lead().catch((err) =>
+          this.#o.log(`Taking the lead failed: ${(err as Error).message}`)
+        );
+      },
       onStoppedLeading: () => {
         if (this.#phase === "stopped") return;
         // Stop allocating before anything else: another replica may lead already.
@@ -225,9 +232,11 @@ export class Manager {
     this.#elector.start();
   }
 
-  #lead(): void {
+  async #lead(): Promise<void> {
     this.#phase = "restoring";
-    const conflicts = this.#restore();
+    const conflicts = await this.#restore();
+    // Leadership may have been lost (or stop() called) while a provider read the cloud.
+    if (this.#phase !== "restoring") return;
     for (const c of conflicts) this.#o.log(`Restore: ${c.message}`);
     this.#phase = "ready";
     this.queue.start();
@@ -238,10 +247,29 @@ export class Manager {
         for (const key of this.pods.store.keys()) this.queue.add(key);
       }, this.#o.settings.resyncMs));
     }
+    const workloads = new WorkloadLookup(this.#o.client);
+    for (const provider of this.#o.registry.all) {
+      if (!provider.sweep) continue;
+      let running = false;
+      this.#timers.push(setInterval(async () => {
+        if (running || this.#phase !== "ready") return;
+        running = true;
+        try {
+          await provider.sweep!({
+            workloadExists: (ns, ref) => workloads.exists(ns, ref),
+            requeue: (key) => this.#enqueueIfReady(key),
+          });
+        } catch (err) {
+          this.#o.log(`${provider.name} sweep: ${(err as Error).message}`);
+        } finally {
+          running = false;
+        }
+      }, provider.sweepEveryMs ?? PROVIDER_SWEEP_EVERY_MS));
+    }
   }
 
-  /** Rebuilds every provider's state from the cache; no allocation happens before. */
-  #restore(): { message: string }[] {
+  /** Rebuilds every provider's state from the cache (and the cloud); no allocation happens before. */
+  async #restore(): Promise<{ message: string }[]> {
     const registry = this.#o.registry;
     const byProvider = new Map<string, { pod: Pod; owner: string }[]>();
     for (const [key, pod] of this.pods.store) {
@@ -258,10 +286,15 @@ export class Manager {
     }
     const conflicts: { message: string }[] = [];
     for (const provider of registry.all) {
-      const found = provider.restore?.(byProvider.get(provider.name) ?? [], {
-        node: (name) => this.nodes.get(name),
-      });
-      conflicts.push(...(found ?? []));
+      try {
+        const found = await provider.restore?.(byProvider.get(provider.name) ?? [], {
+          node: (name) => this.nodes.get(name),
+        });
+        conflicts.push(...(found ?? []));
+      } catch (err) {
+        // The provider's own Pods then wait for it (it retries on first use); the others go on.
+        conflicts.push({ message: `${provider.name}: ${(err as Error).message}` });
+      }
     }
     return conflicts;
   }

@@ -212,7 +212,9 @@ export class PodController {
       case "failed":
         await this.#o.events.warning(ref, outcome.error.reason, outcome.error.message);
         await this.#writeStatus(key, pod!, outcome.report);
-        return {};
+        return outcome.requeueAfterMs === undefined
+          ? {}
+          : { requeueAfterMs: outcome.requeueAfterMs };
       case "requeueAfter":
         if (outcome.report) await this.#writeStatus(key, pod!, outcome.report);
         return { requeueAfterMs: outcome.ms };

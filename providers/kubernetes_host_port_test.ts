@@ -266,10 +266,10 @@ Deno.test("release() frees the owner's ports for the next Pod", async () => {
   assert.equal(third.spec!.containers[0].ports![0].hostPort, 8000);
 });
 
-Deno.test("restore() binds scheduled Pods and reports two Pods on one port", () => {
+Deno.test("restore() binds scheduled Pods and reports two Pods on one port", async () => {
   const { provider } = setup();
   const ports = [{ containerPort: 7777, hostPort: 8001, protocol: "UDP" as const }];
-  const conflicts = provider.restore!([
+  const conflicts = await provider.restore!([
     {
       pod: pod({ ContainerPorts: "gs:7777/UDP" }, { node: "node-1", ports, name: "a" }),
       owner: "default/a",

@@ -13,7 +13,7 @@
  * @module
  */
 
-import type { JsonPatchOp, Node, Outcome, Pod } from "./types.ts";
+import type { JsonPatchOp, Node, Outcome, OwnerReference, Pod } from "./types.ts";
 
 /** What a provider may read while admitting a Pod. */
 export interface AdmitContext {
@@ -29,6 +29,18 @@ export interface ReconcileContext {
   owner: string;
   /** A Node from the cache. */
   node(name: string): Node | undefined;
+}
+
+/** What a provider may use in its periodic {@linkcode Provider.sweep}. */
+export interface SweepContext {
+  /**
+   * Whether a Pod's controlling workload (StatefulSet, GameServerSet, ...)
+   * still exists: `Fixed` allocations outlive their Pod, not their
+   * workload. Answers `true` when the API server cannot tell.
+   */
+  workloadExists(namespace: string, ref: OwnerReference): Promise<boolean>;
+  /** Reconciles a Pod again (what it holds changed underneath, e.g. in the cloud). */
+  requeue(key: string): void;
 }
 
 /** The result of admission: a JSON patch to apply (may be empty) and warnings for the user. */
@@ -95,7 +107,16 @@ export interface Provider<Conf = unknown> {
   restore?(
     pods: { pod: Pod; owner: string }[],
     ctx: Omit<ReconcileContext, "owner">,
-  ): RestoreConflict[];
+  ): RestoreConflict[] | Promise<RestoreConflict[]>;
+  /**
+   * The leader's periodic look at what the provider holds outside the
+   * cluster (cloud listeners): deletes what no Pod needs any more, repairs
+   * what drifted. Runs every {@linkcode Provider.sweepEveryMs}, never twice
+   * at once.
+   */
+  sweep?(ctx: SweepContext): Promise<void>;
+  /** @default {60_000} */
+  readonly sweepEveryMs?: number;
   /**
    * Every Pod of any type (or none), and `undefined` when one is gone: for
    * providers that must know about resources other Pods hold (host ports

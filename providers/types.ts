@@ -33,6 +33,15 @@ export interface ContainerPort {
   hostIP?: string;
 }
 
+/** A `metadata.ownerReferences` entry. */
+export interface OwnerReference {
+  apiVersion: string;
+  kind: string;
+  name: string;
+  uid: string;
+  controller?: boolean;
+}
+
 /** The parts of a Pod gamenet reads (raw JSON from the API server). */
 export interface Pod {
   apiVersion?: string;
@@ -47,13 +56,7 @@ export interface Pod {
     deletionTimestamp?: string;
     labels?: Record<string, string>;
     annotations?: Record<string, string>;
-    ownerReferences?: {
-      apiVersion: string;
-      kind: string;
-      name: string;
-      uid: string;
-      controller?: boolean;
-    }[];
+    ownerReferences?: OwnerReference[];
   };
   spec?: {
     nodeName?: string;
@@ -148,8 +151,12 @@ export type Outcome =
   | { kind: "retry"; error: Error; report?: NetworkReport }
   /** Not there yet (Pod unscheduled, cloud task running): look again later. */
   | { kind: "requeueAfter"; ms: number; report?: NetworkReport }
-  /** The user must act (pool exhausted, bad conf seen late): Event + NotReady, no retry loop. */
-  | { kind: "failed"; error: ConfError; report: NetworkReport };
+  /**
+   * The user must act (pool exhausted, bad conf seen late): Event + NotReady,
+   * no retry loop; looked at again after `requeueAfterMs` when the cause may
+   * pass by itself (a port freed by another Pod).
+   */
+  | { kind: "failed"; error: ConfError; report: NetworkReport; requeueAfterMs?: number };
 
 /** A JSON patch operation (RFC 6902) on the Pod being admitted. */
 export interface JsonPatchOp {
