@@ -182,7 +182,10 @@ export class PodController {
       ? this.#o.registry.get(pod.metadata.annotations?.[NETWORK_TYPE_ANNOTATION])
       : undefined;
     const gone = !pod || pod.status?.phase === "Succeeded" || pod.status?.phase === "Failed";
-    if (gone || !provider || (tracked && tracked.provider !== provider)) {
+    // A Pod re-created under the same name (StatefulSet) between two
+    // reconciles has a new owner: the old one's holding is given back first.
+    const replaced = !gone && tracked !== undefined && tracked.owner !== ownerOf(key, pod!);
+    if (gone || !provider || (tracked && tracked.provider !== provider) || replaced) {
       if (tracked) {
         await tracked.provider.release(tracked.owner);
         this.#tracked.delete(key);

@@ -5,7 +5,15 @@ import { FakeTencentCloud } from "../tests/fakes/tencentcloud/fake_tencent_cloud
 import { createClbApi } from "./tencent_clb/clb_api.ts";
 import { ClbWriter } from "./tencent_clb/clb_writer.ts";
 import { createTencentClbProvider, listenerName } from "./tencent_clb.ts";
-import { ConfError, NETWORK_CONF_ANNOTATION, NETWORK_DISABLED_LABEL, type Pod } from "./types.ts";
+import {
+  ConfError,
+  NETWORK_CONF_ANNOTATION,
+  NETWORK_DISABLED_LABEL,
+  NETWORK_TYPE_ANNOTATION,
+  type Pod,
+} from "./types.ts";
+
+const STS = { apiVersion: "apps/v1", kind: "StatefulSet", name: "gs", uid: "sts-1" };
 
 function pod(
   name: string,
@@ -16,8 +24,10 @@ function pod(
     metadata: {
       namespace: "default",
       name,
+      ownerReferences: [{ ...STS, controller: true }],
       labels: opts.disabled ? { [NETWORK_DISABLED_LABEL]: "true" } : {},
       annotations: {
+        [NETWORK_TYPE_ANNOTATION]: "TencentCloud-CLB",
         [NETWORK_CONF_ANNOTATION]: JSON.stringify(
           Object.entries(conf).map(([name, value]) => ({ name, value })),
         ),
@@ -37,8 +47,22 @@ async function setup(lbs = [{ id: "lb-aaaa1", vip: "203.0.113.1" }]) {
     endpoint: cfg.profile.httpProfile.endpoint,
     protocol: "http://",
   });
-  const writer = new ClbWriter(api, { lingerMs: 5, retryInitialMs: 5, taskPollMs: 5 });
-  return { cloud, provider: createTencentClbProvider({ api, writer }) };
+  const make = () =>
+    createTencentClbProvider({
+      api,
+      writer: new ClbWriter(api, { lingerMs: 5, retryInitialMs: 5, taskPollMs: 5 }),
+    });
+  return { cloud, api, provider: make(), make };
+}
+
+async function setupApi(cloud: FakeTencentCloud) {
+  const cfg = cloud.clientConfig();
+  return await Promise.resolve(createClbApi({
+    ...cfg.credential,
+    region: cfg.region,
+    endpoint: cfg.profile.httpProfile.endpoint,
+    protocol: "http://",
+  }));
 }
 
 const ctxOf = (owner: string) => ({ owner, node: () => undefined });
@@ -166,4 +190,150 @@ Deno.test("parse() refuses bad conf with a message naming the value", async () =
       return true;
     });
   }
+});
+
+const UDP_CONF = { ClbIds: "lb-aaaa1", PortProtocols: "7777/UDP", MinPort: "501", MaxPort: "600" };
+
+/** A sweep context whose workloads exist unless named in `gone`. */
+function sweepCtx(gone: string[] = []) {
+  const requeued: string[] = [];
+  return {
+    requeued,
+    workloadExists: (_ns: string, ref: { name: string }) =>
+      Promise.resolve(!gone.includes(ref.name)),
+    requeue: (key: string) => requeued.push(key),
+  };
+}
+
+Deno.test("restore() takes back live Pods' listeners and deletes those whose Pod is gone", async () => {
+  const { cloud, provider, make } = await setup();
+  await using _ = cloud;
+  for (const name of ["gs-0", "gs-1", "gs-2"]) {
+    const p = pod(name, UDP_CONF, { ip: "10.0.0.1" });
+    assert.equal((await provider.reconcile(p, provider.parse(p), ctxOf(`a/${name}`))).kind, "done");
+  }
+  const before = cloud.loadBalancer("lb-aaaa1")!.listeners.map((l) => [l.name, l.port]);
+  // A new gamenet: gs-1 was deleted while none ran.
+  const next = make();
+  const live = ["gs-0", "gs-2"].map((name) => ({
+    pod: pod(name, UDP_CONF, { ip: "10.0.0.1" }),
+    owner: `b/${name}`,
+  }));
+  for (const { pod: p } of live) next.observe!(`default/${p.metadata.name}`, p);
+  assert.deepEqual(await next.restore!(live, { node: () => undefined }), []);
+  const after = cloud.loadBalancer("lb-aaaa1")!.listeners.map((l) => [l.name, l.port]);
+  assert.deepEqual(after, before.filter(([name]) => !String(name).includes("gs-1")));
+  // Taken back, not made again: the same ports, and no write for them.
+  const calls = cloud.stats().totalCalls;
+  for (const { pod: p, owner } of live) {
+    const outcome = await next.reconcile(p, next.parse(p), ctxOf(owner));
+    assert.equal(outcome.kind, "done");
+  }
+  assert.equal(cloud.stats().totalCalls, calls + 1, "one DescribeLoadBalancers for the VIP");
+  // gs-1's port 502 is free again, for a new Pod.
+  const newcomer = pod("gs-3", UDP_CONF, { ip: "10.0.0.3" });
+  await next.reconcile(newcomer, next.parse(newcomer), ctxOf("b/gs-3"));
+  assert.deepEqual(
+    cloud.loadBalancer("lb-aaaa1")!.listeners.map((l) => l.port).sort(),
+    [501, 502, 503],
+  );
+});
+
+Deno.test("release() of a Fixed Pod keeps its listener without target; the next Pod of that name gets it", async () => {
+  const { cloud, provider } = await setup();
+  await using _ = cloud;
+  const conf = { ...UDP_CONF, Fixed: "true" };
+  const first = pod("gs-0", conf, { ip: "10.0.0.1" });
+  const done = await provider.reconcile(first, provider.parse(first), ctxOf("admission/1"));
+  assert.equal(done.kind, "done");
+  const other = pod("gs-1", UDP_CONF, { ip: "10.0.0.2" });
+  await provider.reconcile(other, provider.parse(other), ctxOf("admission/2"));
+  await provider.release("admission/1");
+  const parked = cloud.loadBalancer("lb-aaaa1")!.listeners.find((l) => l.name.includes("gs-0"))!;
+  assert.equal(parked.port, 501);
+  assert.deepEqual(parked.targets, [], "no target while the Pod is away");
+  // Meanwhile nobody else gets 501.
+  const third = pod("gs-2", UDP_CONF, { ip: "10.0.0.3" });
+  await provider.reconcile(third, provider.parse(third), ctxOf("admission/3"));
+  assert.deepEqual(
+    cloud.loadBalancer("lb-aaaa1")!.listeners.map((l) => l.port).sort(),
+    [501, 502, 503],
+  );
+  const again = pod("gs-0", conf, { ip: "10.0.0.9" });
+  const outcome = await provider.reconcile(again, provider.parse(again), ctxOf("admission/4"));
+  assert.equal(outcome.kind === "done" && outcome.report.externalAddresses[0].ports[0].port, 501);
+  const back = cloud.loadBalancer("lb-aaaa1")!.listeners.find((l) => l.name.includes("gs-0"))!;
+  assert.equal(back.listenerId, parked.listenerId, "the same listener");
+  assert.deepEqual(back.targets.map((t) => `${t.eniIp}:${t.port}`), ["10.0.0.9:7777"]);
+});
+
+Deno.test("sweep() deletes a parked Fixed listener once its workload is gone, also after a restart", async () => {
+  const { cloud, provider, make } = await setup();
+  await using _ = cloud;
+  const conf = { ...UDP_CONF, Fixed: "true" };
+  const p = pod("gs-0", conf, { ip: "10.0.0.1" });
+  await provider.reconcile(p, provider.parse(p), ctxOf("admission/1"));
+  await provider.release("admission/1");
+  // A restarted gamenet that only knows the CLB from its flags keeps the listener...
+  const next = createTencentClbProvider({
+    api: await setupApi(cloud),
+    writer: new ClbWriter(await setupApi(cloud), { lingerMs: 5, retryInitialMs: 5 }),
+    loadBalancers: ["lb-aaaa1"],
+  });
+  void make;
+  await next.restore!([], { node: () => undefined });
+  await next.sweep!(sweepCtx());
+  assert.equal(cloud.loadBalancer("lb-aaaa1")!.listeners.length, 1, "kept: the StatefulSet lives");
+  assert.deepEqual(next.view!().holdings.map((h) => h.owner), ["default/gs-0"]);
+  // ...until the StatefulSet is deleted.
+  await next.sweep!(sweepCtx(["gs"]));
+  assert.equal(cloud.loadBalancer("lb-aaaa1")!.listeners.length, 0);
+  assert.deepEqual(next.view!().holdings, []);
+});
+
+Deno.test("sweep() makes again a listener deleted by hand and re-registers a removed target", async () => {
+  const { cloud, api, provider } = await setup();
+  await using _ = cloud;
+  const p = pod("gs-0", { ...UDP_CONF, PortProtocols: "7777/UDP,7778/TCP" }, { ip: "10.0.0.1" });
+  provider.observe!("default/gs-0", p);
+  await provider.reconcile(p, provider.parse(p), ctxOf("admission/1"));
+  const [udp, tcp] = cloud.loadBalancer("lb-aaaa1")!.listeners;
+  // By hand: the UDP listener deleted, the TCP one's target removed.
+  const hand = new ClbWriter(api, { lingerMs: 1, retryInitialMs: 5, taskPollMs: 5 });
+  await hand.deleteListener("lb-aaaa1", udp.listenerId);
+  await hand.deregisterTarget("lb-aaaa1", {
+    listenerId: tcp.listenerId,
+    ip: "10.0.0.1",
+    port: 7778,
+  });
+  const ctx = sweepCtx();
+  await provider.sweep!(ctx);
+  assert.deepEqual([...new Set(ctx.requeued)], ["default/gs-0"]);
+  await provider.reconcile(p, provider.parse(p), ctxOf("admission/1"));
+  const now = cloud.loadBalancer("lb-aaaa1")!.listeners;
+  assert.deepEqual(
+    now.map((l) => [l.protocol, l.port, l.targets.map((t) => `${t.eniIp}:${t.port}`)]).sort(),
+    [["TCP", 501, ["10.0.0.1:7778"]], ["UDP", 501, ["10.0.0.1:7777"]]],
+  );
+});
+
+Deno.test("sweep() deletes a duplicate listener of a Pod and leaves other people's listeners alone", async () => {
+  const { cloud, api, provider } = await setup();
+  await using _ = cloud;
+  const p = pod("gs-0", UDP_CONF, { ip: "10.0.0.1" });
+  provider.observe!("default/gs-0", p);
+  await provider.reconcile(p, provider.parse(p), ctxOf("admission/1"));
+  const hand = new ClbWriter(api, { lingerMs: 1, retryInitialMs: 5, taskPollMs: 5 });
+  // A lost answer's leftover (same name, another port) and a web listener of someone else.
+  await hand.createListener("lb-aaaa1", {
+    port: 590,
+    protocol: "UDP",
+    name: listenerName("default", "gs-0", 7777, "UDP"),
+  });
+  await hand.createListener("lb-aaaa1", { port: 443, protocol: "TCP", name: "web-443" });
+  await provider.sweep!(sweepCtx());
+  assert.deepEqual(
+    cloud.loadBalancer("lb-aaaa1")!.listeners.map((l) => [l.name, l.port]).sort(),
+    [[listenerName("default", "gs-0", 7777, "UDP"), 501], ["web-443", 443]],
+  );
 });

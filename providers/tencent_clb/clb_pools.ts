@@ -1,0 +1,140 @@
+/**
+ * The listener ports of every CLB gamenet writes to, shared by the
+ * `TencentCloud-CLB` network type and the `DedicatedCLBService` objects so
+ * that both paths draw from one bitmap per CLB and never hand out a port
+ * twice. A CLB serves one port range (the first that asks for it binds it);
+ * a Pod or service asking another range on the same CLB is told so.
+ *
+ * @example
+ * ```ts
+ * const pools = new ClbPools();
+ * pools.allocate(["lb-a", "lb-b"], "games/gs-0", ["UDP", "TCP"], { min: 501, max: 600 });
+ * ```
+ * @module
+ */
+
+import {
+  type AllocatedPort,
+  PoolSet,
+  type PortConflict,
+  type RequestProtocol,
+} from "../../allocator/mod.ts";
+
+import { ConfError } from "../types.ts";
+import type { ProviderPool } from "../provider.ts";
+
+/** A listener port range. */
+export interface ClbRange {
+  min: number;
+  max: number;
+}
+
+/** The pools: see the module documentation. */
+export class ClbPools {
+  /** One pool set per range, so that each set's pools share its bounds. */
+  readonly #sets = new Map<string, PoolSet>();
+  readonly #rangeOf = new Map<string, string>();
+
+  /**
+   * Makes sure every CLB of `lbs` has a pool of `range`.
+   * @throws {ConfError} `ClbRangeMismatch` when one already serves another range.
+   */
+  bind(lbs: readonly string[], range: ClbRange, who: string): PoolSet {
+    const wanted = `${range.min}-${range.max}`;
+    for (const lb of lbs) {
+      const bound = this.#rangeOf.get(lb);
+      if (bound && bound !== wanted) {
+        throw new ConfError(
+          `${who}: CLB ${lb} already serves listener ports ${bound}: give MinPort/MaxPort ` +
+            `${bound.replace("-", "/")} (minPort/maxPort) or another CLB`,
+          "ClbRangeMismatch",
+        );
+      }
+    }
+    let set = this.#sets.get(wanted);
+    if (!set) this.#sets.set(wanted, set = new PoolSet(range.min, range.max));
+    for (const lb of lbs) {
+      set.ensure(lb);
+      this.#rangeOf.set(lb, wanted);
+    }
+    return set;
+  }
+
+  /** The range `lb` serves, if any Pod or service asked for it yet. */
+  rangeOf(lb: string): ClbRange | undefined {
+    const text = this.#rangeOf.get(lb);
+    if (!text) return undefined;
+    const [min, max] = text.split("-").map(Number);
+    return { min, max };
+  }
+
+  /**
+   * `owner`'s ports, one per protocol entry, all on the first CLB of
+   * `lbs` with room (or the one `owner` already uses).
+   * @throws {ConfError} `ClbRangeMismatch`; {AllocationError} `exhausted`, `owner-mismatch`, ...
+   */
+  allocate(
+    lbs: readonly string[],
+    owner: string,
+    protocols: readonly RequestProtocol[],
+    range: ClbRange,
+  ): { key: string; ports: readonly AllocatedPort[] } {
+    const set = this.bind(lbs, range, owner);
+    return set.allocateAcross(lbs, owner, { ports: protocols.map((protocol) => ({ protocol })) });
+  }
+
+  /** Rebuilds `owner`'s ports on `lb` (bound first); conflicts name both owners. */
+  restore(lb: string, owner: string, ports: readonly AllocatedPort[]): PortConflict[] {
+    const pool = this.#pool(lb);
+    if (!pool) return [];
+    return pool.restore(owner, ports);
+  }
+
+  /** Holds one port for `owner` unless another holds it; returns that other. */
+  claim(lb: string, port: number, protocol: RequestProtocol, owner: string): string | undefined {
+    const pool = this.#pool(lb);
+    const range = this.rangeOf(lb);
+    if (!pool || !range || port < range.min || port > range.max) return undefined;
+    return pool.claim(port, protocol, owner);
+  }
+
+  /** Where `owner`'s ports are. */
+  locate(owner: string): { key: string; ports: readonly AllocatedPort[] } | undefined {
+    for (const set of this.#sets.values()) {
+      const found = set.locate(owner);
+      if (found) return found;
+    }
+    return undefined;
+  }
+
+  /** Frees everything `owner` holds. */
+  release(owner: string): void {
+    for (const set of this.#sets.values()) set.release(owner);
+  }
+
+  /** Every pool, for `/allocations` and metrics. */
+  view(): ProviderPool[] {
+    const out: ProviderPool[] = [];
+    for (const set of this.#sets.values()) {
+      for (const p of set.snapshot().pools) {
+        for (const protocol of ["TCP", "UDP"] as const) {
+          out.push({
+            kind: "lb",
+            key: p.key,
+            range: `${p.min}-${p.max}`,
+            protocol,
+            used: p.used[protocol],
+            free: p.free[protocol],
+            delayed: p.delayed[protocol],
+          });
+        }
+      }
+    }
+    return out;
+  }
+
+  #pool(lb: string) {
+    const range = this.#rangeOf.get(lb);
+    return range ? this.#sets.get(range)?.get(lb) : undefined;
+  }
+}
