@@ -25,6 +25,10 @@ import { AllocationError } from "./allocator/errors.ts";
 import { createHostPortProvider } from "./providers/kubernetes_host_port.ts";
 import { createNoneProvider } from "./providers/kubernetes_none.ts";
 import { ProviderRegistry } from "./providers/registry.ts";
+import { createTencentClbProvider } from "./providers/tencent_clb.ts";
+import { type ClbApi, createClbApi, readCredentials } from "./providers/tencent_clb/clb_api.ts";
+import { ClbWriter } from "./providers/tencent_clb/clb_writer.ts";
+import { unconfiguredClbApi } from "./providers/tencent_clb/unconfigured_api.ts";
 import type { Pod } from "./providers/types.ts";
 import { createApp, createWebhookApp } from "./api/app.ts";
 import { createMetrics } from "./api/metrics.ts";
@@ -52,6 +56,39 @@ function createLogger(level: Config["logLevel"]) {
     }
   };
   return { debug: at("debug"), info: at("info"), warn: at("warn"), error: at("error") };
+}
+
+/**
+ * The CLB API from the flags and the credentials (environment or mounted
+ * files); without them, an API that tells each `TencentCloud-CLB` Pod what
+ * is missing. The credentials are never logged.
+ */
+function tencentCloudApi(
+  config: Config,
+  env: Record<string, string>,
+  warn: (message: string) => void,
+): ClbApi {
+  if (!config.tencentcloudRegion) {
+    return unconfiguredClbApi(
+      "TencentCloud-CLB is not configured: start gamenet with --tencentcloud-region " +
+        "(TENCENTCLOUD_REGION) and the credentials TENCENTCLOUD_SECRET_ID/TENCENTCLOUD_SECRET_KEY",
+    );
+  }
+  let credentials;
+  try {
+    credentials = readCredentials(env);
+  } catch (err) {
+    warn(`TencentCloud-CLB: ${(err as Error).message}`);
+    return unconfiguredClbApi((err as Error).message);
+  }
+  const endpoint = config.tencentcloudEndpoint ?? "clb.tencentcloudapi.com";
+  const plain = endpoint.startsWith("http://");
+  return createClbApi({
+    ...credentials,
+    region: config.tencentcloudRegion,
+    endpoint: endpoint.replace(/^https?:\/\//, ""),
+    protocol: plain ? "http://" : "https://",
+  });
 }
 
 /**
@@ -93,9 +130,17 @@ export async function run(args: string[], env: Record<string, string>): Promise<
   }
   const log = createLogger(config.logLevel);
 
+  const clbApi = tencentCloudApi(config, env, log.warn);
   const registry = new ProviderRegistry([
     createHostPortProvider({ allocator: hostPorts }),
     createNoneProvider(),
+    createTencentClbProvider({
+      api: clbApi,
+      writer: new ClbWriter(clbApi, { log: log.warn }),
+      loadBalancers: config.clbIds,
+      sweepEveryMs: config.clbSweepMs,
+      log: log.info,
+    }),
   ]);
   let stopWith: (status: number) => void = () => {};
   const stopped = new Promise<number>((resolve) => stopWith = resolve);

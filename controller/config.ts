@@ -41,6 +41,14 @@ export interface Config {
   admissionGraceMs: number;
   /** Every live object is reconciled again this often. */
   resyncMs: number;
+  /** Tencent Cloud region of the CLBs; without one, `TencentCloud-CLB` Pods are told so. */
+  tencentcloudRegion?: string;
+  /** Host (and port) of the Tencent Cloud API, `http://` allowed for a local fake. */
+  tencentcloudEndpoint?: string;
+  /** CLBs swept for orphan listeners even while no Pod names them. */
+  clbIds: string[];
+  /** How often gamenet reads its CLBs back (orphans, hand-made changes). */
+  clbSweepMs: number;
 }
 
 /** Defaults, in one place. */
@@ -60,6 +68,8 @@ export const DEFAULTS = {
   reuseDelay: "0s",
   admissionGrace: "60s",
   resync: "10m",
+  tencentcloudEndpoint: "clb.tencentcloudapi.com",
+  clbSweep: "60s",
 } as const;
 
 /** A configuration mistake, reported before anything starts. */
@@ -171,6 +181,28 @@ export const FLAGS: FlagSpec[] = [
     help: "reconcile every live Pod again this often",
     default: DEFAULTS.resync,
   },
+  {
+    flag: "tencentcloud-region",
+    env: "TENCENTCLOUD_REGION",
+    help: "region of the CLBs (credentials: TENCENTCLOUD_SECRET_ID/_KEY or their _FILE)",
+  },
+  {
+    flag: "tencentcloud-endpoint",
+    env: "TENCENTCLOUD_ENDPOINT",
+    help: "CLB API host[:port], or http://host:port for a local fake",
+    default: DEFAULTS.tencentcloudEndpoint,
+  },
+  {
+    flag: "clb-ids",
+    env: "GAMENET_CLB_IDS",
+    help: "CLBs (lb-a,lb-b) swept for orphan listeners even when no Pod names them",
+  },
+  {
+    flag: "clb-sweep",
+    env: "GAMENET_CLB_SWEEP",
+    help: "read the CLBs back this often (orphan listeners, hand-made changes)",
+    default: DEFAULTS.clbSweep,
+  },
 ];
 
 /** The `--help` text. */
@@ -184,6 +216,17 @@ export function usage(): string {
   return ["Usage: gamenet [flags]", "", "Flags (environment variable in brackets):", ...lines].join(
     "\n",
   );
+}
+
+/** Parses `lb-a,lb-b`. */
+export function parseClbIds(text: string): string[] {
+  const ids = text.split(",").map((s) => s.trim()).filter(Boolean);
+  for (const id of ids) {
+    if (!/^lb-[0-9a-z]+$/.test(id)) {
+      throw new ConfigError(`--clb-ids "${text}": "${id}" is not a CLB id (like lb-abc123)`);
+    }
+  }
+  return ids;
 }
 
 /** Parses `30s`, `5m`, `1h`, `250ms`, `0`. */
@@ -283,6 +326,10 @@ export async function loadConfig(args: string[], env: Record<string, string>): P
     reuseDelayMs: parseDuration("--reuse-delay", v.get("reuse-delay")!),
     admissionGraceMs: parseDuration("--admission-grace", v.get("admission-grace")!),
     resyncMs: parseDuration("--resync", v.get("resync")!),
+    tencentcloudRegion: v.get("tencentcloud-region") || undefined,
+    tencentcloudEndpoint: v.get("tencentcloud-endpoint") || undefined,
+    clbIds: parseClbIds(v.get("clb-ids") ?? ""),
+    clbSweepMs: parseDuration("--clb-sweep", v.get("clb-sweep")!),
   };
   const file = config.configFile;
   if (file) {
