@@ -170,6 +170,7 @@ export class Manager {
       events: this.events,
       metrics: this.#o.metrics,
       log,
+      requeue: (key) => this.#enqueueIfReady(key),
       cache: {
         pod: (key) => this.pods.get(key),
         node: (name) => this.nodes.get(name),

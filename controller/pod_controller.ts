@@ -62,6 +62,8 @@ export interface PodControllerOptions {
   log?: (message: string) => void;
   /** @default {() => new Date()} */
   now?: () => Date;
+  /** Reconciles a key again (a provider's background work finished). @default {() => {}} */
+  requeue?: (key: string) => void;
 }
 
 /** An admission request, as far as the controller reads it. */
@@ -105,6 +107,7 @@ export class PodController {
     this.#o = {
       log: (m) => console.error(m),
       now: () => new Date(),
+      requeue: () => {},
       metrics: {},
       ...options,
     };
@@ -207,6 +210,7 @@ export class PodController {
     const outcome: Outcome = await provider.reconcile(pod!, conf, {
       owner,
       node: (name) => this.#o.cache.node(name),
+      requeue: () => this.#o.requeue(key),
     });
     switch (outcome.kind) {
       case "done":

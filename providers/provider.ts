@@ -29,6 +29,11 @@ export interface ReconcileContext {
   owner: string;
   /** A Node from the cache. */
   node(name: string): Node | undefined;
+  /**
+   * Reconciles the Pod again soon: for a provider that finishes slow cloud
+   * work in the background instead of holding a worker.
+   */
+  requeue?(): void;
 }
 
 /** What a provider may use in its periodic {@linkcode Provider.sweep}. */

@@ -424,14 +424,23 @@ export class ClbWriter {
   }
 
   async #withRetries<T>(action: string, call: () => Promise<T>): Promise<T> {
-    for (let attempt = 0;; attempt++) {
+    // Throttling and a busy instance say "later", not "wrong": they wait
+    // (with backoff, up to taskTimeoutMs) without using up the attempts
+    // that faults get.
+    const busyDeadline = Date.now() + this.#o.taskTimeoutMs;
+    let waits = 0;
+    for (let attempt = 0;;) {
       try {
         return await call();
       } catch (err) {
         const error = toClbError(action, err);
-        if (!error.retryable || attempt + 1 >= this.#o.attempts) throw error;
+        const busy = error.code === "RequestLimitExceeded" ||
+          error.code.startsWith("RequestLimitExceeded.") ||
+          error.code === "FailedOperation.ResourceInOperating";
+        if (!error.retryable) throw error;
+        if (busy ? Date.now() > busyDeadline : ++attempt >= this.#o.attempts) throw error;
         this.#stats.retries++;
-        const delay = this.#backoff(attempt);
+        const delay = this.#backoff(waits++);
         this.#o.log(`${error.message}; retrying in ${Math.round(delay)} ms`);
         await this.#o.sleep(delay);
       }
