@@ -29,6 +29,8 @@ import { createTencentClbProvider } from "./providers/tencent_clb.ts";
 import { type ClbApi, createClbApi, readCredentials } from "./providers/tencent_clb/clb_api.ts";
 import { ClbWriter } from "./providers/tencent_clb/clb_writer.ts";
 import { unconfiguredClbApi } from "./providers/tencent_clb/unconfigured_api.ts";
+import { ClbPools } from "./providers/tencent_clb/clb_pools.ts";
+import { createDedicatedClbExtension } from "./providers/tencent_clb/dedicated_clb.ts";
 import type { Pod } from "./providers/types.ts";
 import { createApp, createWebhookApp } from "./api/app.ts";
 import { createMetrics } from "./api/metrics.ts";
@@ -131,15 +133,26 @@ export async function run(args: string[], env: Record<string, string>): Promise<
   const log = createLogger(config.logLevel);
 
   const clbApi = tencentCloudApi(config, env, log.warn);
+  // One writer and one set of pools for both CLB paths: one write at a
+  // time per CLB, and no port handed out twice.
+  const clbWriter = new ClbWriter(clbApi, { log: log.warn });
+  const clbPools = new ClbPools();
   const registry = new ProviderRegistry([
     createHostPortProvider({ allocator: hostPorts }),
     createNoneProvider(),
     createTencentClbProvider({
       api: clbApi,
-      writer: new ClbWriter(clbApi, { log: log.warn }),
+      writer: clbWriter,
+      pools: clbPools,
       loadBalancers: config.clbIds,
       sweepEveryMs: config.clbSweepMs,
       log: log.info,
+      extension: createDedicatedClbExtension({
+        api: clbApi,
+        writer: clbWriter,
+        pools: clbPools,
+        log: log.info,
+      }),
     }),
   ]);
   let stopWith: (status: number) => void = () => {};

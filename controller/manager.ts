@@ -33,6 +33,7 @@ import type { ProviderRegistry } from "../providers/registry.ts";
 import type { AllocationsView } from "../api/allocations.ts";
 import { buildAllocationsView } from "./allocations_view.ts";
 import { WorkloadLookup } from "./workload_lookup.ts";
+import { ExtensionRunner } from "./extension_runner.ts";
 import { NETWORK_TYPE_ANNOTATION, type Node, type Pod } from "../providers/types.ts";
 
 /** Settings of {@linkcode Manager} (see `controller/config.ts` for their defaults). */
@@ -136,6 +137,8 @@ export class Manager {
   #stopped = false;
   #timers: ReturnType<typeof setInterval>[] = [];
   #discoveryTimer?: ReturnType<typeof setTimeout>;
+  /** Providers' own kinds and controllers (CRDs). */
+  readonly #extensions: ExtensionRunner[] = [];
 
   constructor(options: ManagerOptions) {
     this.#o = { onLostLeadership: () => {}, log: (m) => console.error(m), metrics: {}, ...options };
@@ -148,7 +151,10 @@ export class Manager {
     }, {
       onAdd: (pod) => this.#podChanged(objectKey(pod), pod),
       onUpdate: (_old, pod) => this.#podChanged(objectKey(pod), pod),
-      onDelete: (pod) => this.#podChanged(objectKey(pod), undefined),
+      onDelete: (pod) => {
+        this.#podChanged(objectKey(pod), undefined);
+        for (const runner of this.#extensions) runner.podChanged(pod);
+      },
     });
     this.nodes = new Reflector<Node & KubeObject>(client, {
       path: "/api/v1/nodes",
@@ -178,6 +184,18 @@ export class Manager {
         agonesGameServer: (key) => this.#agones?.get(key),
       },
     });
+    for (const provider of options.registry.all) {
+      if (!provider.extension) continue;
+      this.#extensions.push(
+        new ExtensionRunner({
+          client,
+          extension: provider.extension,
+          events: this.events,
+          pods: this.pods,
+          log,
+        }),
+      );
+    }
     this.queue = new WorkQueue((key) => this.controller.reconcile(key), {
       workers: options.settings.workers,
       onError: (key, err) => log(`Reconcile ${key}: ${(err as Error).message}`),
@@ -203,6 +221,7 @@ export class Manager {
     this.pods.start();
     this.nodes.start();
     this.#discoverGameServers();
+    for (const runner of this.#extensions) runner.start();
     await Promise.all([this.pods.synced, this.nodes.synced]);
     // stop() may have run while the caches synced.
     if (this.#stopped) return;
@@ -241,6 +260,10 @@ export class Manager {
     for (const c of conflicts) this.#o.log(`Restore: ${c.message}`);
     this.#phase = "ready";
     this.queue.start();
+    // Extension kinds may not be installed: they follow when they are.
+    for (const runner of this.#extensions) {
+      runner.lead().catch((err) => this.#o.log(`Extension: ${(err as Error).message}`));
+    }
     for (const key of this.pods.store.keys()) this.queue.add(key);
     this.#timers.push(setInterval(() => this.#sweep(), SWEEP_EVERY_MS));
     if (this.#o.settings.resyncMs > 0) {
@@ -306,6 +329,7 @@ export class Manager {
     // idempotent per key; the restore calls it again).
     for (const p of this.#o.registry.all) p.observe?.(key, pod);
     if (this.#phase === "ready") this.queue.add(key);
+    if (pod) { for (const runner of this.#extensions) runner.podChanged(pod); }
   }
 
   #nodeChanged(name: string, present: boolean): void {
@@ -414,6 +438,7 @@ export class Manager {
     };
     if (this.#kruise) out["gameservers.game.kruise.io"] = this.#kruise.stats.watchRestarts;
     if (this.#agones) out["gameservers.agones.dev"] = this.#agones.stats.watchRestarts;
+    for (const runner of this.#extensions) Object.assign(out, runner.watchRestarts());
     return out;
   }
 
@@ -429,6 +454,7 @@ export class Manager {
     for (const t of this.#timers) clearInterval(t);
     clearTimeout(this.#discoveryTimer);
     await this.queue.stop();
+    await Promise.all(this.#extensions.map((r) => r.stop()));
     await this.#elector?.stop();
     await Promise.all([
       this.pods.stop(),

@@ -14,6 +14,7 @@
  */
 
 import type { JsonPatchOp, Node, Outcome, OwnerReference, Pod } from "./types.ts";
+import type { ProviderExtension } from "./extension.ts";
 
 /** What a provider may read while admitting a Pod. */
 export interface AdmitContext {
@@ -135,4 +136,6 @@ export interface Provider<Conf = unknown> {
   sweepAdmissions?(isLive: (owner: string) => boolean, olderThanMs: number): string[];
   /** The allocator's state, for `/allocations`; cheap enough to call per request. */
   view?(): ProviderView;
+  /** Kinds and controllers of the provider's own (CRDs), run by the core. */
+  readonly extension?: ProviderExtension;
 }

@@ -33,6 +33,7 @@ import type { AllocatedPort } from "../allocator/mod.ts";
 import { portName } from "./addresses.ts";
 import { checkConfKeys, confValue, parseNetworkConf, parsePort, podRef } from "./network_conf.ts";
 import type { Provider, ProviderView, SweepContext } from "./provider.ts";
+import type { ProviderExtension } from "./extension.ts";
 import type { ClbApi } from "./tencent_clb/clb_api.ts";
 import type { ClbWriter } from "./tencent_clb/clb_writer.ts";
 import { ClbPools } from "./tencent_clb/clb_pools.ts";
@@ -107,6 +108,8 @@ export interface TencentClbOptions {
   backgroundAfterMs?: number;
   /** @default {() => {}} */
   log?: (message: string) => void;
+  /** The `DedicatedCLB*` objects' controllers (sharing `pools`). */
+  extension?: ProviderExtension;
 }
 
 interface HeldListener {
@@ -563,6 +566,7 @@ export function createTencentClbProvider(options: TencentClbOptions): Provider<C
     name: TENCENT_CLB,
     aliases: ALIASES,
     sweepEveryMs: options.sweepEveryMs ?? 60_000,
+    extension: options.extension,
 
     parse(pod: Pod): ClbConf {
       const conf = parseNetworkConf(pod);

@@ -1,0 +1,243 @@
+/**
+ * Runs a provider's own kinds and controllers ({@linkcode ProviderExtension})
+ * with the core's machinery: a {@linkcode Reflector} per kind (started once
+ * the API server serves it, so gamenet runs without the CRDs installed),
+ * a {@linkcode WorkQueue} per controller, Events through the recorder.
+ * Like Pods, nothing is reconciled before this replica leads and the
+ * extension has restored its allocations from the cached objects.
+ *
+ * @example
+ * ```ts
+ * const runner = new ExtensionRunner({ client, extension, events, pods, log });
+ * runner.start();
+ * await runner.lead(); // when leading
+ * ```
+ * @module
+ */
+
+import type { KubeClient } from "./kube_client.ts";
+import { KubeApiError } from "./kube_client.ts";
+import { type KubeObject, objectKey, Reflector } from "./reflector.ts";
+import { WorkQueue } from "./work_queue.ts";
+import type { EventRecorder } from "./event_recorder.ts";
+import type {
+  ExtensionContext,
+  ExtensionController,
+  ExtensionObject,
+  ProviderExtension,
+} from "../providers/extension.ts";
+import type { Pod } from "../providers/types.ts";
+
+/** Options of {@linkcode ExtensionRunner}. */
+export interface ExtensionRunnerOptions {
+  client: KubeClient;
+  extension: ProviderExtension;
+  events: EventRecorder;
+  /** The manager's Pod cache. */
+  pods: Reflector<Pod & KubeObject>;
+  /** Workers per controller. @default {4} */
+  workers?: number;
+  /** Between two looks for kinds not served yet. @default {30_000} */
+  discoveryRetryMs?: number;
+  log: (message: string) => void;
+}
+
+const MERGE_PATCH = "application/merge-patch+json";
+
+/** The runner: see the module documentation. */
+export class ExtensionRunner {
+  readonly #o: Required<ExtensionRunnerOptions>;
+  readonly #caches = new Map<string, Reflector<ExtensionObject & KubeObject>>();
+  readonly #queues = new Map<string, WorkQueue>();
+  readonly ctx: ExtensionContext;
+  #leading = false;
+  #started = false;
+  #stopped = false;
+  #timer?: ReturnType<typeof setTimeout>;
+  #allServed!: () => void;
+  /** Resolves once every kind is served and cached. */
+  readonly synced: Promise<void>;
+
+  constructor(options: ExtensionRunnerOptions) {
+    this.#o = { workers: 4, discoveryRetryMs: 30_000, ...options };
+    this.synced = new Promise((resolve) => this.#allServed = resolve);
+    for (const c of this.#o.extension.controllers) {
+      this.#queues.set(
+        c.name,
+        new WorkQueue((key) => c.reconcile(key, this.ctx), {
+          workers: this.#o.workers,
+          onError: (key, err) => this.#o.log(`${c.name} ${key}: ${(err as Error).message}`),
+        }),
+      );
+    }
+    this.ctx = this.#context();
+  }
+
+  /** Looks for the kinds (and keeps looking) and starts their caches. */
+  start(): void {
+    const tryOnce = async () => {
+      if (this.#stopped) return;
+      const missing: string[] = [];
+      for (const kind of this.#o.extension.kinds) {
+        if (this.#caches.has(kind.resource)) continue;
+        if (!await this.#served(kind.apiVersion, kind.resource)) {
+          missing.push(`${kind.resource}.${kind.apiVersion}`);
+          continue;
+        }
+        const cache = new Reflector<ExtensionObject & KubeObject>(this.#o.client, {
+          path: `/apis/${kind.apiVersion}/${kind.resource}`,
+          log: this.#o.log,
+        }, {
+          onAdd: (obj) => this.#changed(kind.resource, obj),
+          onUpdate: (_old, obj) => this.#changed(kind.resource, obj),
+          onDelete: (obj) => this.#changed(kind.resource, obj),
+        });
+        this.#caches.set(kind.resource, cache);
+        cache.start();
+      }
+      if (missing.length > 0) {
+        this.#o.log(`Not served yet (CRDs not installed?): ${missing.join(", ")}; looking again`);
+        this.#timer = setTimeout(tryOnce, this.#o.discoveryRetryMs);
+        return;
+      }
+      await Promise.all([...this.#caches.values()].map((c) => c.synced));
+      this.#allServed();
+    };
+    void tryOnce();
+  }
+
+  /** This replica leads: restore once the caches are synced, then reconcile. */
+  async lead(): Promise<void> {
+    this.#leading = true;
+    await this.synced;
+    if (!this.#leading || this.#stopped) return;
+    await this.#o.extension.restore?.(this.ctx);
+    if (!this.#leading || this.#stopped) return;
+    this.#started = true;
+    for (const c of this.#o.extension.controllers) {
+      const queue = this.#queues.get(c.name)!;
+      queue.start();
+      for (const key of this.#caches.get(c.resource)?.store.keys() ?? []) queue.add(key);
+    }
+  }
+
+  /** A Pod changed (or went: its last state). */
+  podChanged(pod: Pod): void {
+    if (!this.#started) return;
+    for (const c of this.#o.extension.controllers) {
+      for (const key of c.keysForPod?.(pod, this.ctx) ?? []) this.#queues.get(c.name)!.add(key);
+    }
+  }
+
+  /** Stops queues and caches. */
+  async stop(): Promise<void> {
+    this.#stopped = true;
+    this.#leading = false;
+    clearTimeout(this.#timer);
+    this.#allServed();
+    await Promise.all([
+      ...[...this.#queues.values()].map((q) => q.stop()),
+      ...[...this.#caches.values()].map((c) => c.stop()),
+    ]);
+  }
+
+  /** Watch restarts by resource, for metrics. */
+  watchRestarts(): Record<string, number> {
+    const out: Record<string, number> = {};
+    for (const [resource, cache] of this.#caches) out[resource] = cache.stats.watchRestarts;
+    return out;
+  }
+
+  #changed(resource: string, obj: ExtensionObject & KubeObject): void {
+    if (!this.#started) return;
+    for (const c of this.#o.extension.controllers) {
+      const queue = this.#queues.get(c.name)!;
+      if (c.resource === resource) queue.add(objectKey(obj));
+      for (const key of c.keysFor?.(resource, obj, this.ctx) ?? []) queue.add(key);
+    }
+  }
+
+  async #served(apiVersion: string, resource: string): Promise<boolean> {
+    try {
+      const list = await this.#o.client.request<{ resources: { name: string }[] }>(
+        "GET",
+        `/apis/${apiVersion}`,
+      );
+      return list.resources.some((r) => r.name === resource);
+    } catch {
+      return false;
+    }
+  }
+
+  #kind(resource: string) {
+    const kind = this.#o.extension.kinds.find((k) => k.resource === resource);
+    if (!kind) throw new Error(`${resource} is not a kind of this extension`);
+    return kind;
+  }
+
+  #context(): ExtensionContext {
+    const client = this.#o.client;
+    const path = (resource: string, namespace: string, name?: string) =>
+      `/apis/${this.#kind(resource).apiVersion}/namespaces/${
+        encodeURIComponent(namespace)
+      }/${resource}${name === undefined ? "" : `/${encodeURIComponent(name)}`}`;
+    const controllers = new Map<string, ExtensionController>(
+      this.#o.extension.controllers.map((c) => [c.name, c]),
+    );
+    return {
+      get: (resource, key) => this.#caches.get(resource)?.get(key),
+      list: (resource, namespace) => {
+        const all = [...(this.#caches.get(resource)?.store.values() ?? [])];
+        return namespace === undefined
+          ? all
+          : all.filter((o) => o.metadata.namespace === namespace);
+      },
+      pod: (key) => this.#o.pods.get(key),
+      pods: (namespace) =>
+        [...this.#o.pods.store.values()].filter((p) => p.metadata.namespace === namespace),
+      create: async (resource, namespace, obj) => {
+        const kind = this.#kind(resource);
+        return await client.request<ExtensionObject>("POST", path(resource, namespace), {
+          body: { apiVersion: kind.apiVersion, kind: kind.kind, ...obj },
+        });
+      },
+      patch: async (resource, namespace, name, patch, subresource) => {
+        const p = path(resource, namespace, name) + (subresource ? `/${subresource}` : "");
+        await client.request("PATCH", p, { body: patch, contentType: MERGE_PATCH });
+      },
+      delete: async (resource, namespace, name) => {
+        try {
+          await client.request("DELETE", path(resource, namespace, name));
+        } catch (err) {
+          if (!(err instanceof KubeApiError && err.status === 404)) throw err;
+        }
+      },
+      patchPod: async (namespace, name, patch) => {
+        await client.request(
+          "PATCH",
+          `/api/v1/namespaces/${encodeURIComponent(namespace)}/pods/${encodeURIComponent(name)}`,
+          { body: patch, contentType: MERGE_PATCH },
+        );
+      },
+      event: async (resource, obj, type, reason, message) => {
+        const kind = resource === "pods" ? { apiVersion: "v1", kind: "Pod" } : this.#kind(resource);
+        await this.#o.events.record(
+          {
+            apiVersion: kind.apiVersion,
+            kind: kind.kind,
+            namespace: obj.metadata.namespace ?? "",
+            name: obj.metadata.name ?? "",
+            uid: obj.metadata.uid,
+          },
+          type,
+          reason,
+          message,
+        );
+      },
+      enqueue: (controller, key) => {
+        if (!this.#started || !controllers.has(controller)) return;
+        this.#queues.get(controller)!.add(key);
+      },
+    };
+  }
+}

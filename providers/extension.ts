@@ -1,0 +1,124 @@
+/**
+ * What a provider may bring besides a network type: kinds of its own
+ * (CRDs) and controllers that reconcile them. The core lends them its
+ * watch, cache, queue and status machinery (see
+ * `controller/extension_runner.ts`) and never names a network type; the
+ * Tencent provider's `DedicatedCLBService` / `DedicatedCLBListener` are
+ * the first.
+ *
+ * @example
+ * ```ts
+ * const extension: ProviderExtension = {
+ *   kinds: [{ apiVersion: "example.com/v1", resource: "widgets", kind: "Widget" }],
+ *   controllers: [{ name: "widgets", resource: "widgets", reconcile: () => Promise.resolve({}) }],
+ * };
+ * ```
+ * @module
+ */
+
+import type { Pod } from "./types.ts";
+
+/** A namespaced kind served by the API server (a CRD). */
+export interface ExtensionKind {
+  /** e.g. `networking.cloud.tencent.com/v1alpha1`. */
+  apiVersion: string;
+  /** Plural, e.g. `dedicatedclblisteners`. */
+  resource: string;
+  kind: string;
+}
+
+/** An object of an extension kind, as far as the core knows it. */
+export interface ExtensionObject {
+  apiVersion?: string;
+  kind?: string;
+  metadata: {
+    name: string;
+    namespace?: string;
+    uid?: string;
+    resourceVersion?: string;
+    generation?: number;
+    labels?: Record<string, string>;
+    annotations?: Record<string, string>;
+    finalizers?: string[];
+    deletionTimestamp?: string;
+    ownerReferences?: {
+      apiVersion: string;
+      kind: string;
+      name: string;
+      uid: string;
+      controller?: boolean;
+      blockOwnerDeletion?: boolean;
+    }[];
+  };
+  // deno-lint-ignore no-explicit-any
+  spec?: any;
+  // deno-lint-ignore no-explicit-any
+  status?: any;
+}
+
+/** What an extension controller may read and write. */
+export interface ExtensionContext {
+  /** From the cache: an object of `resource` by `namespace/name`. */
+  get(resource: string, key: string): ExtensionObject | undefined;
+  /** From the cache: every object of `resource` (in `namespace`). */
+  list(resource: string, namespace?: string): ExtensionObject[];
+  /** From the cache. */
+  pod(key: string): Pod | undefined;
+  pods(namespace: string): Pod[];
+  create(resource: string, namespace: string, obj: ExtensionObject): Promise<ExtensionObject>;
+  /** A JSON merge patch, on the object or its `status` subresource. */
+  patch(
+    resource: string,
+    namespace: string,
+    name: string,
+    patch: unknown,
+    subresource?: "status",
+  ): Promise<void>;
+  /** Deleting what is already gone is success. */
+  delete(resource: string, namespace: string, name: string): Promise<void>;
+  /** A JSON merge patch on a Pod (annotations). */
+  patchPod(namespace: string, name: string, patch: unknown): Promise<void>;
+  /** An Event on an object of `resource` (`"pods"` for a Pod). */
+  event(
+    resource: string,
+    obj: ExtensionObject | Pod,
+    type: "Normal" | "Warning",
+    reason: string,
+    message: string,
+  ): Promise<void>;
+  /** Queues a key of a controller (its own or another's). */
+  enqueue(controller: string, key: string): void;
+}
+
+/** How a reconcile ended (as controller-runtime's `Result`). */
+export interface ExtensionResult {
+  /** Look again after this long. */
+  requeueAfterMs?: number;
+  /** Failed in a way that may pass: retry with backoff. */
+  retry?: boolean;
+}
+
+/** A controller of one extension kind. */
+export interface ExtensionController {
+  /** Unique, used by `enqueue`. */
+  readonly name: string;
+  /** The resource whose `namespace/name` keys it reconciles. */
+  readonly resource: string;
+  /** Keys concerned by a change of a Pod (or its deletion: `pod` is the last state). */
+  keysForPod?(pod: Pod, ctx: ExtensionContext): string[];
+  /** Keys concerned by a change of an object of another watched resource. */
+  keysFor?(resource: string, obj: ExtensionObject, ctx: ExtensionContext): string[];
+  /** Level-based: read the object from the cache, make the world match, write status. */
+  reconcile(key: string, ctx: ExtensionContext): Promise<ExtensionResult>;
+}
+
+/** What a provider brings besides its network type. */
+export interface ProviderExtension {
+  kinds: ExtensionKind[];
+  controllers: ExtensionController[];
+  /**
+   * Once the kinds' caches are synced and this replica leads, before any
+   * reconcile: rebuild allocations from the objects.
+   */
+  restore?(ctx: ExtensionContext): Promise<void>;
+}
