@@ -164,14 +164,19 @@ Deno.test("deploy/: the manifests and the chart are accepted by the API server a
     "kustomization.yaml lists every manifest but the optional cert-manager.yaml",
     async () => {
       const onDisk: string[] = [];
-      for await (const e of Deno.readDir(DEPLOY)) {
-        if (e.isFile && e.name.endsWith(".yaml")) onDisk.push(e.name);
+      for (const dir of ["", "crds"]) {
+        for await (const e of Deno.readDir(join(DEPLOY, dir))) {
+          if (e.isFile && e.name.endsWith(".yaml")) onDisk.push(dir ? `${dir}/${e.name}` : e.name);
+        }
       }
       const expected = onDisk.filter((f) =>
         f !== "kustomization.yaml" && f !== "cert-manager.yaml"
       );
       assert.deepEqual([...files].sort(), expected.sort());
-      assert.equal(files[0], "rbac.yaml", "the namespace comes first");
+      // This test applies them in this order: the kinds first, then the namespace.
+      const crds = files.filter((f) => f.startsWith("crds/"));
+      assert.deepEqual(files.slice(0, crds.length), crds, "the CRDs come first");
+      assert.equal(files[crds.length], "rbac.yaml", "the namespace comes next");
     },
   );
 
@@ -400,6 +405,21 @@ Deno.test("deploy/: the manifests and the chart are accepted by the API server a
     },
   );
 
+  await t.step("the chart's crds/ are deploy/crds/, byte for byte", async () => {
+    const names = async (dir: string) =>
+      (await Array.fromAsync(Deno.readDir(dir))).map((e) => e.name).sort();
+    const plainCrds = join(DEPLOY, "crds");
+    const chartCrds = join(CHART, "crds");
+    assert.deepEqual(await names(chartCrds), await names(plainCrds));
+    for (const name of await names(plainCrds)) {
+      assert.equal(
+        await Deno.readTextFile(join(chartCrds, name)),
+        await Deno.readTextFile(join(plainCrds, name)),
+        `deploy/helm/gamenet/crds/${name} differs from deploy/crds/${name}`,
+      );
+    }
+  });
+
   const helm = await findHelm();
   await t.step({
     name: "helm lint --strict passes",
@@ -425,6 +445,7 @@ Deno.test("deploy/: the manifests and the chart are accepted by the API server a
           "1.35.4",
           "--set",
           "certManager.enabled=true",
+          "--include-crds",
         ]),
       );
       const expected = [
@@ -435,6 +456,11 @@ Deno.test("deploy/: the manifests and the chart are accepted by the API server a
       assert.deepEqual(rendered.map(keyOf).sort(), expected.map(keyOf).sort());
       for (const want of expected) {
         const got = rendered.find((o) => keyOf(o) === keyOf(want))!;
+        // Helm installs crds/ as they are: no template, no labels.
+        if (want.kind === "CustomResourceDefinition") {
+          assert.deepEqual(got, want, `${keyOf(want)} differs`);
+          continue;
+        }
         const chartOnly = withoutHelmExtras(got);
         // rbac.yaml, shared with the test harness, carries no labels; the chart labels all.
         if (!want.metadata.labels) {
