@@ -35,7 +35,10 @@ export interface ExtensionRunnerOptions {
   events: EventRecorder;
   /** The manager's Pod cache. */
   pods: Reflector<Pod & KubeObject>;
-  /** Workers per controller. @default {4} */
+  /**
+   * Workers per controller. Many, because a reconcile mostly waits for the
+   * cloud, and concurrent ones share a batched cloud call. @default {64}
+   */
   workers?: number;
   /** Between two looks for kinds not served yet. @default {30_000} */
   discoveryRetryMs?: number;
@@ -54,12 +57,13 @@ export class ExtensionRunner {
   #started = false;
   #stopped = false;
   #timer?: ReturnType<typeof setTimeout>;
+  #sweepTimer?: ReturnType<typeof setInterval>;
   #allServed!: () => void;
   /** Resolves once every kind is served and cached. */
   readonly synced: Promise<void>;
 
   constructor(options: ExtensionRunnerOptions) {
-    this.#o = { workers: 4, discoveryRetryMs: 30_000, ...options };
+    this.#o = { workers: 64, discoveryRetryMs: 30_000, ...options };
     this.synced = new Promise((resolve) => this.#allServed = resolve);
     for (const c of this.#o.extension.controllers) {
       this.#queues.set(
@@ -114,6 +118,21 @@ export class ExtensionRunner {
     await this.#o.extension.restore?.(this.ctx);
     if (!this.#leading || this.#stopped) return;
     this.#started = true;
+    const { sweep, sweepEveryMs } = this.#o.extension;
+    if (sweep) {
+      let running = false;
+      this.#sweepTimer = setInterval(async () => {
+        if (running || !this.#leading) return;
+        running = true;
+        try {
+          await sweep(this.ctx);
+        } catch (err) {
+          this.#o.log(`Extension sweep: ${(err as Error).message}`);
+        } finally {
+          running = false;
+        }
+      }, sweepEveryMs ?? 60_000);
+    }
     for (const c of this.#o.extension.controllers) {
       const queue = this.#queues.get(c.name)!;
       queue.start();
@@ -134,6 +153,7 @@ export class ExtensionRunner {
     this.#stopped = true;
     this.#leading = false;
     clearTimeout(this.#timer);
+    clearInterval(this.#sweepTimer);
     this.#allServed();
     await Promise.all([
       ...[...this.#queues.values()].map((q) => q.stop()),

@@ -121,4 +121,11 @@ export interface ProviderExtension {
    * reconcile: rebuild allocations from the objects.
    */
   restore?(ctx: ExtensionContext): Promise<void>;
+  /**
+   * The leader's periodic look outside the cluster (cloud resources whose
+   * object is gone); never two at once.
+   */
+  sweep?(ctx: ExtensionContext): Promise<void>;
+  /** @default {60_000} */
+  sweepEveryMs?: number;
 }

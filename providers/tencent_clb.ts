@@ -37,6 +37,7 @@ import type { ProviderExtension } from "./extension.ts";
 import type { ClbApi } from "./tencent_clb/clb_api.ts";
 import type { ClbWriter } from "./tencent_clb/clb_writer.ts";
 import { ClbPools } from "./tencent_clb/clb_pools.ts";
+import { loadListenerQuota } from "./tencent_clb/clb_quota.ts";
 import { type CloudListener, type CloudTarget, scanLoadBalancer } from "./tencent_clb/clb_scan.ts";
 import {
   MAX_LISTENER_NAME_LENGTH,
@@ -92,7 +93,10 @@ export interface ClbConf {
 /** Options of {@linkcode createTencentClbProvider}. */
 export interface TencentClbOptions {
   /** For the CLBs' VIPs and listeners. */
-  api: Pick<ClbApi, "DescribeLoadBalancers" | "DescribeListeners" | "DescribeTargets">;
+  api: Pick<
+    ClbApi,
+    "DescribeLoadBalancers" | "DescribeListeners" | "DescribeTargets" | "DescribeQuota"
+  >;
   /** Every listener and target write. */
   writer: ClbWriter;
   /** Shared with the `DedicatedCLBService` path. @default {new ClbPools()} */
@@ -488,7 +492,7 @@ export function createTencentClbProvider(options: TencentClbOptions): Provider<C
         const v = await vipOf(lb);
         vip ||= v;
       }
-      await Promise.all(conf.clbIds.map(ensureScanned));
+      await Promise.all([...conf.clbIds.map(ensureScanned), loadListenerQuota(api, writer, pools)]);
       let holding = holdings.get(key);
       const stale = holding &&
         (holding.fixed?.uid !== fixed?.uid ||

@@ -238,7 +238,11 @@ Deno.test("restore() takes back live Pods' listeners and deletes those whose Pod
     const outcome = await next.reconcile(p, next.parse(p), ctxOf(owner));
     assert.equal(outcome.kind, "done");
   }
-  assert.equal(cloud.stats().totalCalls, calls + 1, "one DescribeLoadBalancers for the VIP");
+  assert.equal(
+    cloud.stats().totalCalls,
+    calls + 2,
+    "DescribeLoadBalancers (VIP) and DescribeQuota",
+  );
   // gs-1's port 502 is free again, for a new Pod.
   const newcomer = pod("gs-3", UDP_CONF, { ip: "10.0.0.3" });
   await next.reconcile(newcomer, next.parse(newcomer), ctxOf("b/gs-3"));

@@ -20,6 +20,7 @@ import {
   type RequestProtocol,
 } from "../../allocator/mod.ts";
 
+import { AllocationError } from "../../allocator/errors.ts";
 import { ConfError } from "../types.ts";
 import type { ProviderPool } from "../provider.ts";
 
@@ -34,6 +35,17 @@ export class ClbPools {
   /** One pool set per range, so that each set's pools share its bounds. */
   readonly #sets = new Map<string, PoolSet>();
   readonly #rangeOf = new Map<string, string>();
+  /** Most listeners one CLB may hold (TCP and UDP together), once known. */
+  #listenerQuota?: number;
+
+  /** The cloud's per-CLB listener quota (`DescribeQuota` `TOTAL_LISTENER_QUOTA`). */
+  get listenerQuota(): number | undefined {
+    return this.#listenerQuota;
+  }
+
+  set listenerQuota(limit: number | undefined) {
+    this.#listenerQuota = limit;
+  }
 
   /**
    * Makes sure every CLB of `lbs` has a pool of `range`.
@@ -80,7 +92,23 @@ export class ClbPools {
     range: ClbRange,
   ): { key: string; ports: readonly AllocatedPort[] } {
     const set = this.bind(lbs, range, owner);
-    return set.allocateAcross(lbs, owner, { ports: protocols.map((protocol) => ({ protocol })) });
+    const need = protocols.reduce((n, p) => n + (p === "TCPUDP" ? 2 : 1), 0);
+    const quota = this.#listenerQuota;
+    // A CLB at its listener quota refuses every CreateListener: skip it.
+    const roomy = quota === undefined ? lbs : lbs.filter((lb) => {
+      const pool = set.get(lb)!;
+      return pool.ports(owner) !== undefined ||
+        pool.used("TCP") + pool.used("UDP") + need <= quota;
+    });
+    if (roomy.length === 0) {
+      throw new AllocationError(
+        "exhausted",
+        `Every CLB of ${lbs.join(", ")} holds its quota of ${quota} listeners`,
+      );
+    }
+    return set.allocateAcross(roomy, owner, {
+      ports: protocols.map((protocol) => ({ protocol })),
+    });
   }
 
   /** Rebuilds `owner`'s ports on `lb` (bound first); conflicts name both owners. */

@@ -31,6 +31,7 @@ import { ClbError } from "./clb_api.ts";
 import type { ClbWriter } from "./clb_writer.ts";
 import type { ClbPools } from "./clb_pools.ts";
 import { type CloudTarget, scanLoadBalancer } from "./clb_scan.ts";
+import { loadListenerQuota } from "./clb_quota.ts";
 import { dclListenerName, parseListenerName } from "./listener_name.ts";
 
 /** The CRDs' group and version. */
@@ -53,10 +54,15 @@ const EXHAUSTED_RETRY_MS = 5_000;
 
 /** Options of {@linkcode createDedicatedClbExtension}. */
 export interface DedicatedClbOptions {
-  api: Pick<ClbApi, "DescribeLoadBalancers" | "DescribeListeners" | "DescribeTargets">;
+  api: Pick<
+    ClbApi,
+    "DescribeLoadBalancers" | "DescribeListeners" | "DescribeTargets" | "DescribeQuota"
+  >;
   writer: ClbWriter;
   /** The same pools as the `TencentCloud-CLB` type's. */
   pools: ClbPools;
+  /** How often listeners whose object is gone are looked for. @default {60_000} */
+  sweepEveryMs?: number;
   /** @default {() => {}} */
   log?: (message: string) => void;
 }
@@ -90,6 +96,8 @@ export function createDedicatedClbExtension(options: DedicatedClbOptions): Provi
   const { api, writer, pools } = options;
   const log = options.log ?? (() => {});
   const vips = new Map<string, string>();
+  /** Listener objects being reconciled. */
+  const busy = new Set<string>();
   /** Targets registered behind each listener object's cloud listener, as far as known. */
   const targetsOf = new Map<string, CloudTarget[]>();
 
@@ -104,6 +112,29 @@ export function createDedicatedClbExtension(options: DedicatedClbOptions): Provi
     if (!vip) throw new ConfError(`CLB ${lb} does not exist in this region`, "ClbNotFound");
     vips.set(lb, vip);
     return vip;
+  }
+
+  /**
+   * Deletes the listeners named after a listener object that is gone. The
+   * cloud is read before the cache is asked: an object always exists
+   * before its listener and goes after it, so a listener seen without its
+   * object is an orphan.
+   */
+  async function deleteOrphans(ctx: ExtensionContext, lbs: Set<string>): Promise<void> {
+    for (const lb of lbs) {
+      try {
+        for (const l of await scanLoadBalancer(api, writer, lb)) {
+          const parsed = parseListenerName(l.name);
+          if (parsed?.kind !== "dcl") continue;
+          const key = `${parsed.namespace}/${parsed.name}`;
+          if (ctx.get(DCL_RESOURCE, key) || busy.has(key)) continue;
+          log(`CLB ${lb}: deleting listener ${l.listenerId} (${l.name}): its object is gone`);
+          await writer.deleteListener(lb, l.listenerId);
+        }
+      } catch (err) {
+        log(`CLB ${lb}: not read: ${(err as Error).message}`);
+      }
+    }
   }
 
   const services: ExtensionController = {
@@ -137,6 +168,12 @@ export function createDedicatedClbExtension(options: DedicatedClbOptions): Provi
       const lbs: string[] = spec.existedLbIds ?? [];
       const range = { min: Number(spec.minPort), max: Number(spec.maxPort) };
       const pods = ctx.pods(ns).filter((p) => live(p) && selects(spec.selector, p));
+      try {
+        await loadListenerQuota(api, writer, pools);
+      } catch (err) {
+        log(`DedicatedCLBService ${key}: quota not read: ${(err as Error).message}`);
+        return { retry: true };
+      }
       const children = ctx.list(DCL_RESOURCE, ns).filter((l) =>
         l.metadata.ownerReferences?.some((r) => r.uid === dcs.metadata.uid)
       );
@@ -144,6 +181,7 @@ export function createDedicatedClbExtension(options: DedicatedClbOptions): Provi
       let message = "";
       let requeueAfterMs: number | undefined;
       const wanted = new Set<string>();
+      const creates: Promise<void>[] = [];
       for (const pod of pods) {
         for (const port of ports) {
           const name = dclName(pod.metadata.name ?? "", port);
@@ -166,8 +204,8 @@ export function createDedicatedClbExtension(options: DedicatedClbOptions): Provi
             requeueAfterMs = FAILED_RETRY_MS;
             continue;
           }
-          try {
-            await ctx.create(DCL_RESOURCE, ns, {
+          creates.push(
+            ctx.create(DCL_RESOURCE, ns, {
               metadata: {
                 name,
                 namespace: ns,
@@ -190,18 +228,19 @@ export function createDedicatedClbExtension(options: DedicatedClbOptions): Provi
                 ...(spec.listenerConfig ? { listenerConfig: spec.listenerConfig } : {}),
                 backendPod: { podName: pod.metadata.name, port: port.targetPort },
               },
-            });
-          } catch (err) {
-            // Already made (the cache is behind): the same owner holds the same port.
-            if ((err as { status?: number }).status !== 409) throw err;
-          }
+            }).then(() => {}, (err) => {
+              // Already made (the cache is behind): the same owner holds the same port.
+              if ((err as { status?: number }).status !== 409) throw err;
+            }),
+          );
         }
       }
-      for (const child of children) {
-        if (!wanted.has(child.metadata.name) && !child.metadata.deletionTimestamp) {
-          await ctx.delete(DCL_RESOURCE, ns, child.metadata.name);
-        }
-      }
+      // Together, so that their listeners share the cloud calls.
+      await Promise.all(creates);
+      await Promise.all(
+        children.filter((c) => !wanted.has(c.metadata.name) && !c.metadata.deletionTimestamp)
+          .map((c) => ctx.delete(DCL_RESOURCE, ns, c.metadata.name)),
+      );
       await writeAddresses(ctx, pods, ports, byName);
       if (message) await ctx.event(DCS_RESOURCE, dcs, "Warning", "ClbPortsExhausted", message);
       const status = {
@@ -278,6 +317,17 @@ export function createDedicatedClbExtension(options: DedicatedClbOptions): Provi
     },
 
     async reconcile(key, ctx): Promise<ExtensionResult> {
+      busy.add(key);
+      try {
+        return await reconcileListener(key, ctx);
+      } finally {
+        busy.delete(key);
+      }
+    },
+  };
+
+  async function reconcileListener(key: string, ctx: ExtensionContext): Promise<ExtensionResult> {
+    {
       const dcl = ctx.get(DCL_RESOURCE, key);
       if (!dcl) return {};
       const ns = dcl.metadata.namespace ?? "";
@@ -362,8 +412,8 @@ export function createDedicatedClbExtension(options: DedicatedClbOptions): Provi
         await setStatus(ctx, dcl, { state: "Failed", message });
         return { requeueAfterMs: FAILED_RETRY_MS };
       }
-    },
-  };
+    }
+  }
 
   return {
     kinds: [
@@ -371,6 +421,17 @@ export function createDedicatedClbExtension(options: DedicatedClbOptions): Provi
       { apiVersion: CLB_API_VERSION, resource: DCL_RESOURCE, kind: "DedicatedCLBListener" },
     ],
     controllers: [services, listeners],
+
+    sweepEveryMs: options.sweepEveryMs ?? 60_000,
+
+    async sweep(ctx) {
+      const lbs = new Set<string>();
+      for (const dcs of ctx.list(DCS_RESOURCE)) {
+        for (const lb of dcs.spec?.existedLbIds ?? []) lbs.add(lb);
+      }
+      for (const dcl of ctx.list(DCL_RESOURCE)) if (dcl.spec?.lbId) lbs.add(dcl.spec.lbId);
+      await deleteOrphans(ctx, lbs);
+    },
 
     async restore(ctx) {
       const lbs = new Set<string>();
@@ -394,20 +455,7 @@ export function createDedicatedClbExtension(options: DedicatedClbOptions): Provi
         }
       }
       // Cloud listeners of listener objects deleted while gamenet was away.
-      for (const lb of lbs) {
-        try {
-          for (const l of await scanLoadBalancer(api, writer, lb)) {
-            const parsed = parseListenerName(l.name);
-            if (parsed?.kind !== "dcl" || objects.has(`${parsed.namespace}/${parsed.name}`)) {
-              continue;
-            }
-            log(`CLB ${lb}: deleting listener ${l.listenerId} (${l.name}): its object is gone`);
-            await writer.deleteListener(lb, l.listenerId);
-          }
-        } catch (err) {
-          log(`CLB ${lb}: not read: ${(err as Error).message}`);
-        }
-      }
+      await deleteOrphans(ctx, lbs);
     },
   };
 }
