@@ -30,6 +30,7 @@ import { type ClbApi, createClbApi, readCredentials } from "./providers/tencent_
 import { ClbWriter } from "./providers/tencent_clb/clb_writer.ts";
 import { unconfiguredClbApi } from "./providers/tencent_clb/unconfigured_api.ts";
 import { ClbPools } from "./providers/tencent_clb/clb_pools.ts";
+import { ClbVips } from "./providers/tencent_clb/clb_vips.ts";
 import { createDedicatedClbExtension } from "./providers/tencent_clb/dedicated_clb.ts";
 import type { Pod } from "./providers/types.ts";
 import { createApp, createWebhookApp } from "./api/app.ts";
@@ -137,6 +138,7 @@ export async function run(args: string[], env: Record<string, string>): Promise<
   // time per CLB, and no port handed out twice.
   const clbWriter = new ClbWriter(clbApi, { log: log.warn });
   const clbPools = new ClbPools();
+  const clbVips = new ClbVips(clbApi, clbWriter);
   const registry = new ProviderRegistry([
     createHostPortProvider({ allocator: hostPorts }),
     createNoneProvider(),
@@ -144,6 +146,7 @@ export async function run(args: string[], env: Record<string, string>): Promise<
       api: clbApi,
       writer: clbWriter,
       pools: clbPools,
+      vips: clbVips,
       loadBalancers: config.clbIds,
       sweepEveryMs: config.clbSweepMs,
       log: log.info,
@@ -151,6 +154,7 @@ export async function run(args: string[], env: Record<string, string>): Promise<
         api: clbApi,
         writer: clbWriter,
         pools: clbPools,
+        vips: clbVips,
         log: log.info,
       }),
     }),

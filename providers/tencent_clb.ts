@@ -37,6 +37,7 @@ import type { ProviderExtension } from "./extension.ts";
 import type { ClbApi } from "./tencent_clb/clb_api.ts";
 import type { ClbWriter } from "./tencent_clb/clb_writer.ts";
 import { ClbPools } from "./tencent_clb/clb_pools.ts";
+import { ClbVips } from "./tencent_clb/clb_vips.ts";
 import { loadListenerQuota } from "./tencent_clb/clb_quota.ts";
 import { type CloudListener, type CloudTarget, scanLoadBalancer } from "./tencent_clb/clb_scan.ts";
 import {
@@ -48,6 +49,7 @@ import {
 import {
   ConfError,
   NETWORK_DISABLED_LABEL,
+  NETWORK_STATUS_ANNOTATION,
   NETWORK_TYPE_ANNOTATION,
   type NetworkPort,
   type NetworkReport,
@@ -112,6 +114,8 @@ export interface TencentClbOptions {
   backgroundAfterMs?: number;
   /** @default {() => {}} */
   log?: (message: string) => void;
+  /** Shared with the `DedicatedCLBService` path. @default {new ClbVips(api, writer)} */
+  vips?: ClbVips;
   /** The `DedicatedCLB*` objects' controllers (sharing `pools`). */
   extension?: ProviderExtension;
 }
@@ -156,7 +160,7 @@ export function createTencentClbProvider(options: TencentClbOptions): Provider<C
   /** Reconciles that went on in the background, and how those ended. */
   const jobs = new Map<string, Promise<Outcome>>();
   const finished = new Map<string, Outcome>();
-  const vips = new Map<string, string>();
+  const vips = options.vips ?? new ClbVips(api, writer);
   /** CLBs read once (their listeners taken back or deleted); a failed read is retried. */
   const scanned = new Map<string, Promise<void>>();
   const sweepable = new Set<string>(options.loadBalancers ?? []);
@@ -168,23 +172,7 @@ export function createTencentClbProvider(options: TencentClbOptions): Provider<C
   };
   const keyOf = (pod: Pod) => `${pod.metadata.namespace ?? ""}/${pod.metadata.name ?? ""}`;
 
-  async function vipOf(lb: string): Promise<string> {
-    const known = vips.get(lb);
-    if (known) return known;
-    const res = await writer.read(
-      "DescribeLoadBalancers",
-      () => api.DescribeLoadBalancers({ LoadBalancerIds: [lb] }),
-    );
-    const vip = res.LoadBalancerSet?.[0]?.LoadBalancerVips?.[0];
-    if (!vip) {
-      throw new ConfError(
-        `CLB ${lb} does not exist in this region (or has no VIP): check ClbIds`,
-        "ClbNotFound",
-      );
-    }
-    vips.set(lb, vip);
-    return vip;
-  }
+  const vipOf = (lb: string) => vips.get(lb);
 
   function ensureScanned(lb: string): Promise<void> {
     let done = scanned.get(lb);
@@ -487,11 +475,8 @@ export function createTencentClbProvider(options: TencentClbOptions): Provider<C
       );
     }
     try {
-      let vip = "";
-      for (const lb of conf.clbIds) {
-        const v = await vipOf(lb);
-        vip ||= v;
-      }
+      // Every CLB named must exist, whichever gets the ports.
+      await Promise.all(conf.clbIds.map(vipOf));
       await Promise.all([...conf.clbIds.map(ensureScanned), loadListenerQuota(api, writer, pools)]);
       let holding = holdings.get(key);
       const stale = holding &&
@@ -512,7 +497,7 @@ export function createTencentClbProvider(options: TencentClbOptions): Provider<C
         chosen = pools.allocate(conf.clbIds, key, protocols, conf);
       }
       const lb = chosen.key;
-      vip = await vipOf(lb);
+      const vip = await vipOf(lb);
       const wanted = conf.ports.flatMap((p, i) =>
         (p.protocol === "TCPUDP" ? ["TCP", "UDP"] as const : [p.protocol]).map((protocol) => ({
           port: chosen.ports[i].port,
@@ -604,7 +589,7 @@ export function createTencentClbProvider(options: TencentClbOptions): Provider<C
               `TCP, UDP or TCPUDP, e.g. "7777/UDP"`,
           );
         }
-        const containerPort = parsePort(pod, `PortProtocols "${part}"`, portText);
+        const containerPort = parsePort(pod, "PortProtocols", portText);
         if (ports.some((p) => p.containerPort === containerPort)) {
           throw new ConfError(
             `Pod ${
@@ -647,7 +632,8 @@ export function createTencentClbProvider(options: TencentClbOptions): Provider<C
         internalAddresses: [],
         externalAddresses: [],
       };
-      if (jobs.has(key)) return { kind: "requeueAfter", ms: JOB_CHECK_MS, report: waiting };
+      const report = reportedState(pod) === "Ready" ? undefined : waiting;
+      if (jobs.has(key)) return { kind: "requeueAfter", ms: JOB_CHECK_MS, report };
       const settled = finished.get(key);
       finished.delete(key);
       // A background job's failure is the answer once, so the queue's backoff applies.
@@ -671,7 +657,9 @@ export function createTencentClbProvider(options: TencentClbOptions): Provider<C
         jobs.delete(key);
         ctx.requeue?.();
       });
-      return { kind: "requeueAfter", ms: JOB_CHECK_MS, report: waiting };
+      // A Ready Pod stays Ready while gamenet checks or repairs its listeners
+      // (a restart reads the cloud again): only a new Pod shows Waiting.
+      return { kind: "requeueAfter", ms: JOB_CHECK_MS, report };
     },
 
     async release(owner: string): Promise<void> {
@@ -773,6 +761,16 @@ export function createTencentClbProvider(options: TencentClbOptions): Provider<C
     },
   };
   return provider;
+}
+
+/** The state the Pod's network-status annotation reports now. */
+function reportedState(pod: Pod): string | undefined {
+  try {
+    const text = pod.metadata.annotations?.[NETWORK_STATUS_ANNOTATION];
+    return text ? JSON.parse(text).currentNetworkState : undefined;
+  } catch {
+    return undefined;
+  }
 }
 
 function sameTargets(a: readonly CloudTarget[], b: readonly CloudTarget[]): boolean {

@@ -32,6 +32,7 @@ import type { ClbWriter } from "./clb_writer.ts";
 import type { ClbPools } from "./clb_pools.ts";
 import { type CloudTarget, scanLoadBalancer } from "./clb_scan.ts";
 import { loadListenerQuota } from "./clb_quota.ts";
+import { ClbVips } from "./clb_vips.ts";
 import { dclListenerName, parseListenerName } from "./listener_name.ts";
 
 /** The CRDs' group and version. */
@@ -61,6 +62,8 @@ export interface DedicatedClbOptions {
   writer: ClbWriter;
   /** The same pools as the `TencentCloud-CLB` type's. */
   pools: ClbPools;
+  /** Shared with the `TencentCloud-CLB` type. @default {new ClbVips(api, writer)} */
+  vips?: ClbVips;
   /** How often listeners whose object is gone are looked for. @default {60_000} */
   sweepEveryMs?: number;
   /** @default {() => {}} */
@@ -95,24 +98,13 @@ const live = (pod: Pod) => pod.status?.phase !== "Succeeded" && pod.status?.phas
 export function createDedicatedClbExtension(options: DedicatedClbOptions): ProviderExtension {
   const { api, writer, pools } = options;
   const log = options.log ?? (() => {});
-  const vips = new Map<string, string>();
+  const vips = options.vips ?? new ClbVips(api, writer);
   /** Listener objects being reconciled. */
   const busy = new Set<string>();
   /** Targets registered behind each listener object's cloud listener, as far as known. */
   const targetsOf = new Map<string, CloudTarget[]>();
 
-  async function vipOf(lb: string): Promise<string> {
-    const known = vips.get(lb);
-    if (known) return known;
-    const res = await writer.read(
-      "DescribeLoadBalancers",
-      () => api.DescribeLoadBalancers({ LoadBalancerIds: [lb] }),
-    );
-    const vip = res.LoadBalancerSet?.[0]?.LoadBalancerVips?.[0];
-    if (!vip) throw new ConfError(`CLB ${lb} does not exist in this region`, "ClbNotFound");
-    vips.set(lb, vip);
-    return vip;
-  }
+  const vipOf = (lb: string) => vips.get(lb);
 
   /**
    * Deletes the listeners named after a listener object that is gone. The
