@@ -32,30 +32,9 @@ const NS = "demo";
 const API = "/apis/networking.cloud.tencent.com/v1alpha1";
 const LBS = ["lb-xxx", "lb-yyy", "lb-zzz"];
 
-const SEED = `
-apiVersion: networking.cloud.tencent.com/v1alpha1
-kind: DedicatedCLBService
-metadata:
-  namespace: demo
-  name: gameserver
-spec:
-  lbRegion: ap-chengdu
-  minPort: 501
-  maxPort: 600
-  selector:
-    app: gameserver
-  ports:
-  - protocol: TCP
-    targetPort: 9000
-    addressPodAnnotation: networking.cloud.tencent.com/external-address-9000
-  - protocol: UDP
-    targetPort: 8000
-    addressPodAnnotation: networking.cloud.tencent.com/external-address-8080
-  existedLbIds:
-    - lb-xxx
-    - lb-yyy
-    - lb-zzz
-`;
+const SEED = await Deno.readTextFile(
+  join(REPO_ROOT, "tests", "fixtures", "dedicated-clb-service.yaml"),
+);
 
 interface Dcl {
   metadata: { name: string; finalizers?: string[] };
