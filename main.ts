@@ -26,6 +26,7 @@ import { createHostPortProvider } from "./providers/kubernetes_host_port.ts";
 import { createNoneProvider } from "./providers/kubernetes_none.ts";
 import { ProviderRegistry } from "./providers/registry.ts";
 import { createTencentClbProvider } from "./providers/tencent_clb.ts";
+import { createAlibabaNatGwProvider } from "./providers/alibaba_natgw.ts";
 import { type ClbApi, createClbApi, readCredentials } from "./providers/tencent_clb/clb_api.ts";
 import { ClbWriter } from "./providers/tencent_clb/clb_writer.ts";
 import { unconfiguredClbApi } from "./providers/tencent_clb/unconfigured_api.ts";
@@ -142,6 +143,7 @@ export async function run(args: string[], env: Record<string, string>): Promise<
   const registry = new ProviderRegistry([
     createHostPortProvider({ allocator: hostPorts }),
     createNoneProvider(),
+    createAlibabaNatGwProvider({ entryTimeoutMs: config.natgwEntryTimeoutMs }),
     createTencentClbProvider({
       api: clbApi,
       writer: clbWriter,

@@ -49,6 +49,8 @@ export interface Config {
   clbIds: string[];
   /** How often gamenet reads its CLBs back (orphans, hand-made changes). */
   clbSweepMs: number;
+  /** A NAT gateway Pod whose entries have not come after this is NotReady. */
+  natgwEntryTimeoutMs: number;
 }
 
 /** Defaults, in one place. */
@@ -70,6 +72,7 @@ export const DEFAULTS = {
   resync: "10m",
   tencentcloudEndpoint: "clb.tencentcloudapi.com",
   clbSweep: "60s",
+  natgwEntryTimeout: "2m",
 } as const;
 
 /** A configuration mistake, reported before anything starts. */
@@ -203,6 +206,12 @@ export const FLAGS: FlagSpec[] = [
     help: "read the CLBs back this often (orphan listeners, hand-made changes)",
     default: DEFAULTS.clbSweep,
   },
+  {
+    flag: "natgw-entry-timeout",
+    env: "GAMENET_NATGW_ENTRY_TIMEOUT",
+    help: "a NAT gateway Pod whose DNAT entries have not come after this is NotReady",
+    default: DEFAULTS.natgwEntryTimeout,
+  },
 ];
 
 /** The `--help` text. */
@@ -330,6 +339,7 @@ export async function loadConfig(args: string[], env: Record<string, string>): P
     tencentcloudEndpoint: v.get("tencentcloud-endpoint") || undefined,
     clbIds: parseClbIds(v.get("clb-ids") ?? ""),
     clbSweepMs: parseDuration("--clb-sweep", v.get("clb-sweep")!),
+    natgwEntryTimeoutMs: parseDuration("--natgw-entry-timeout", v.get("natgw-entry-timeout")!),
   };
   const file = config.configFile;
   if (file) {

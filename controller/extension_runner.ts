@@ -40,6 +40,8 @@ export interface ExtensionRunnerOptions {
    * cloud, and concurrent ones share a batched cloud call. @default {64}
    */
   workers?: number;
+  /** Reconciles a Pod again. @default {() => {}} */
+  requeuePod?: (key: string) => void;
   /** Between two looks for kinds not served yet. @default {30_000} */
   discoveryRetryMs?: number;
   log: (message: string) => void;
@@ -63,7 +65,7 @@ export class ExtensionRunner {
   readonly synced: Promise<void>;
 
   constructor(options: ExtensionRunnerOptions) {
-    this.#o = { workers: 64, discoveryRetryMs: 30_000, ...options };
+    this.#o = { workers: 64, discoveryRetryMs: 30_000, requeuePod: () => {}, ...options };
     this.synced = new Promise((resolve) => this.#allServed = resolve);
     for (const c of this.#o.extension.controllers) {
       this.#queues.set(
@@ -254,6 +256,7 @@ export class ExtensionRunner {
           message,
         );
       },
+      requeuePod: (key) => this.#o.requeuePod(key),
       enqueue: (controller, key) => {
         if (!this.#started || !controllers.has(controller)) return;
         this.#queues.get(controller)!.add(key);

@@ -192,6 +192,7 @@ export class Manager {
           extension: provider.extension,
           events: this.events,
           pods: this.pods,
+          requeuePod: (key) => this.#enqueueIfReady(key),
           log,
         }),
       );

@@ -88,6 +88,8 @@ export interface ExtensionContext {
   ): Promise<void>;
   /** Queues a key of a controller (its own or another's). */
   enqueue(controller: string, key: string): void;
+  /** Reconciles a Pod (`namespace/name`) again: an object it depends on changed. */
+  requeuePod(key: string): void;
 }
 
 /** How a reconcile ended (as controller-runtime's `Result`). */

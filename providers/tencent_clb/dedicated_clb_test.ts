@@ -79,6 +79,7 @@ class Store {
         return Promise.resolve();
       },
       enqueue: () => {},
+      requeuePod: () => {},
     };
   }
 }
