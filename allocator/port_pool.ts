@@ -372,6 +372,12 @@ export class PortPool implements PortAllocator {
       for (const a of answer) if (a) this.#unmarkAll(a.port, a.protocol);
       this.#tcp.cursor = tcpCursor;
       this.#udp.cursor = udpCursor;
+      // Judged mid-request, "would the delayed ports help" missed the ports
+      // this request had taken already: judge it again on the pool as it is.
+      if (err instanceof AllocationError && err.code.startsWith("exhausted") && !contiguous) {
+        const first = specs.find((s) => s.port === undefined);
+        if (first) throw this.#exhausted(first.protocol, specs);
+      }
       throw err;
     }
     return answer;
@@ -545,7 +551,7 @@ export class PortPool implements PortAllocator {
 
   /** `exhausted`, or `exhausted-delayed` when the delayed ports would have been enough. */
   #exhausted(protocol: RequestProtocol, specs: readonly PortSpec[], block = 1): AllocationError {
-    const what = block > 1 ? `${block} consecutive ${protocol} ports` : `a free ${protocol} port`;
+    const what = block > 1 ? `${block} consecutive ${protocol} ports` : `free ${protocol} port`;
     const message = `No ${what} left in ${this.min}-${this.max}`;
     const need: ProtocolCounts = { TCP: 0, UDP: 0 };
     for (const s of specs) for (const p of expand(s.protocol)) need[p]++;

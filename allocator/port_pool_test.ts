@@ -268,3 +268,18 @@ Deno.test("allocate() refuses a port named twice in one request", () => {
   );
   assert.equal(pool.ownerCount, 0);
 });
+
+Deno.test("allocate() says exhausted-delayed when only the delay stands in the way of a many-port request", () => {
+  let now = 1_000;
+  const pool = new PortPool(1000, 1003, { reuseDelayMs: 25, clock: () => now });
+  pool.reserve(1001, "TCP", "e");
+  pool.release("e");
+  pool.restore("a", [{ port: 1002, protocol: "TCP" }, { port: 1000, protocol: "TCP" }]);
+  // One free port and one delayed: two ports come once the delay is over.
+  assert.throws(
+    () => pool.allocate("d", { count: 2, protocol: "TCP" }),
+    (err) => err instanceof AllocationError && err.code === "exhausted-delayed",
+  );
+  now += 25;
+  assert.equal(pool.allocate("d", { count: 2, protocol: "TCP" }).length, 2);
+});
