@@ -148,6 +148,8 @@ export function createAlibabaNatGwProvider(options: AlibabaNatGwOptions = {}): P
       const found = conf.ports.map((port) =>
         entries.find((e) =>
           Number(e.internalPort) === port &&
+          // An entry still pointing at a previous Pod of this name is not this Pod's yet.
+          (!e.internalIP || e.internalIP === ip) &&
           (!e.ipProtocol || e.ipProtocol.toUpperCase() === conf.protocol) && e.externalIP &&
           Number(e.externalPort) > 0
         )

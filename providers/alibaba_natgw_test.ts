@@ -103,7 +103,14 @@ Deno.test("reconcile() is Waiting until every port has an entry, then Ready with
   };
   outcome = await provider.reconcile(p, conf, ctx);
   assert.equal(outcome.kind, "requeueAfter", "one port of two");
-  dnat["games/gs-0"].status.entries.push(entry("81", "513"));
+  dnat["games/gs-0"].status.entries.push({ ...entry("81", "513"), internalIP: "10.0.0.4" });
+  outcome = await provider.reconcile(p, conf, ctx);
+  assert.equal(
+    outcome.kind,
+    "requeueAfter",
+    "an entry for the previous Pod's IP is not this Pod's",
+  );
+  dnat["games/gs-0"].status.entries[1] = entry("81", "513");
   outcome = await provider.reconcile(p, conf, ctx);
   assert.equal(outcome.kind, "done");
   assert.deepEqual(outcome.kind === "done" && outcome.report, {
