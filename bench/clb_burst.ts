@@ -40,12 +40,13 @@
 import { FakeTencentCloud } from "../tests/fakes/tencentcloud/fake_tencent_cloud.ts";
 import type { Fault } from "../tests/fakes/tencentcloud/fault_injector.ts";
 import { WRITE_ACTIONS } from "../tests/fakes/tencentcloud/clb_state.ts";
-import { type ClbApi, createClbApi, toClbError } from "../providers/tencent_clb/clb_api.ts";
+import { type ClbApi, toClbError } from "../providers/tencent_clb/clb_api.ts";
 import { ClbWriter } from "../providers/tencent_clb/clb_writer.ts";
 import { createTencentClbProvider, listenerName } from "../providers/tencent_clb.ts";
 import { WorkQueue } from "../controller/work_queue.ts";
 import type { HandleResult } from "../controller/work_queue.ts";
 import { NETWORK_CONF_ANNOTATION, NETWORK_TYPE_ANNOTATION, type Pod } from "../providers/types.ts";
+import { clbApiFor } from "../tests/fakes/tencentcloud/clb_api_for.ts";
 
 const PODS = Number(Deno.args[0] ?? 1000);
 const LBS = Number(Deno.args[1] ?? 10);
@@ -205,16 +206,10 @@ async function runScenario(key: string): Promise<Result> {
     taskDurationMs: TASK_MS,
     faults: scenario.faults,
   });
-  const cfg = cloud.clientConfig();
   const tally: Tally = { answers: {}, lastAt: {}, createBatches: [], registerBatches: [] };
   // As main.ts's tencentCloudApi: the SDK client on an http:// endpoint.
   const api = noting(
-    createClbApi({
-      ...cfg.credential,
-      region: cfg.region,
-      endpoint: cfg.profile.httpProfile.endpoint,
-      protocol: "http://",
-    }),
+    clbApiFor(cloud),
     tally,
   );
   let writerLogs = 0;

@@ -2,7 +2,6 @@
 // the fake's listeners and targets are the truth.
 import assert from "node:assert/strict";
 import { FakeTencentCloud } from "../tests/fakes/tencentcloud/fake_tencent_cloud.ts";
-import { createClbApi } from "./tencent_clb/clb_api.ts";
 import { ClbWriter } from "./tencent_clb/clb_writer.ts";
 import { createTencentClbProvider, listenerName } from "./tencent_clb.ts";
 import {
@@ -12,6 +11,7 @@ import {
   NETWORK_TYPE_ANNOTATION,
   type Pod,
 } from "./types.ts";
+import { clbApiFor } from "../tests/fakes/tencentcloud/clb_api_for.ts";
 
 const STS = { apiVersion: "apps/v1", kind: "StatefulSet", name: "gs", uid: "sts-1" };
 
@@ -40,13 +40,7 @@ function pod(
 
 async function setup(lbs = [{ id: "lb-aaaa1", vip: "203.0.113.1" }]) {
   const cloud = await FakeTencentCloud.start({ loadBalancers: lbs, rateLimitPerSecond: Infinity });
-  const cfg = cloud.clientConfig();
-  const api = createClbApi({
-    ...cfg.credential,
-    region: cfg.region,
-    endpoint: cfg.profile.httpProfile.endpoint,
-    protocol: "http://",
-  });
+  const api = clbApiFor(cloud);
   const make = () =>
     createTencentClbProvider({
       api,
@@ -54,24 +48,6 @@ async function setup(lbs = [{ id: "lb-aaaa1", vip: "203.0.113.1" }]) {
       backgroundAfterMs: Infinity,
     });
   return { cloud, api, provider: make(), make };
-}
-
-async function setupApiCloud() {
-  const cloud = await FakeTencentCloud.start({
-    loadBalancers: [{ id: "lb-aaaa1", vip: "203.0.113.1" }],
-    rateLimitPerSecond: Infinity,
-  });
-  return { cloud, api: await setupApi(cloud) };
-}
-
-async function setupApi(cloud: FakeTencentCloud) {
-  const cfg = cloud.clientConfig();
-  return await Promise.resolve(createClbApi({
-    ...cfg.credential,
-    region: cfg.region,
-    endpoint: cfg.profile.httpProfile.endpoint,
-    protocol: "http://",
-  }));
 }
 
 const ctxOf = (owner: string) => ({ owner, node: () => undefined });
@@ -281,7 +257,7 @@ Deno.test("release() of a Fixed Pod keeps its listener without target; the next 
 });
 
 Deno.test("sweep() deletes a parked Fixed listener once its workload is gone, also after a restart", async () => {
-  const { cloud, provider, make } = await setup();
+  const { cloud, api, provider } = await setup();
   await using _ = cloud;
   const conf = { ...UDP_CONF, Fixed: "true" };
   const p = pod("gs-0", conf, { ip: "10.0.0.1" });
@@ -289,12 +265,11 @@ Deno.test("sweep() deletes a parked Fixed listener once its workload is gone, al
   await provider.release("admission/1");
   // A restarted gamenet that only knows the CLB from its flags keeps the listener...
   const next = createTencentClbProvider({
-    api: await setupApi(cloud),
-    writer: new ClbWriter(await setupApi(cloud), { lingerMs: 5, retryInitialMs: 5 }),
+    api,
+    writer: new ClbWriter(api, { lingerMs: 5, retryInitialMs: 5 }),
     loadBalancers: ["lb-aaaa1"],
     backgroundAfterMs: Infinity,
   });
-  void make;
   await next.restore!([], { node: () => undefined });
   await next.sweep!(sweepCtx());
   assert.equal(cloud.loadBalancer("lb-aaaa1")!.listeners.length, 1, "kept: the StatefulSet lives");
@@ -353,7 +328,7 @@ Deno.test("sweep() deletes a duplicate listener of a Pod and leaves other people
 });
 
 Deno.test("reconcile() answers Waiting while cloud writes go on, and asks to be called again when they end", async () => {
-  const { cloud, api } = await setupApiCloud();
+  const { cloud, api } = await setup();
   await using _ = cloud;
   cloud.taskDurationMs = 300;
   const provider = createTencentClbProvider({

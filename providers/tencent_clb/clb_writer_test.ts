@@ -2,8 +2,9 @@
 // the fake holds at the end is the truth, not what the writer says.
 import assert from "node:assert/strict";
 import { FakeTencentCloud } from "../../tests/fakes/tencentcloud/fake_tencent_cloud.ts";
-import { type ClbError, createClbApi } from "./clb_api.ts";
+import type { ClbError } from "./clb_api.ts";
 import { ClbWriter, type ClbWriterOptions } from "./clb_writer.ts";
+import { clbApiFor } from "../../tests/fakes/tencentcloud/clb_api_for.ts";
 
 const fast: ClbWriterOptions = {
   lingerMs: 5,
@@ -14,14 +15,7 @@ const fast: ClbWriterOptions = {
 };
 
 function writerFor(cloud: FakeTencentCloud, options: ClbWriterOptions = {}): ClbWriter {
-  const cfg = cloud.clientConfig();
-  const api = createClbApi({
-    ...cfg.credential,
-    region: cfg.region,
-    endpoint: cfg.profile.httpProfile.endpoint,
-    protocol: "http://",
-    timeoutSeconds: 2,
-  });
+  const api = clbApiFor(cloud, { timeoutSeconds: 2 });
   return new ClbWriter(api, { ...fast, ...options });
 }
 
@@ -164,14 +158,7 @@ Deno.test("a request's own error is reported with the cloud's code, not retried"
 
 Deno.test("wrong credentials surface as AuthFailure.SignatureFailure", async () => {
   await using cloud = await FakeTencentCloud.start({ loadBalancers: [{ id: "lb-a" }] });
-  const cfg = cloud.clientConfig();
-  const api = createClbApi({
-    secretId: cfg.credential.secretId,
-    secretKey: "not-the-key",
-    region: cfg.region,
-    endpoint: cfg.profile.httpProfile.endpoint,
-    protocol: "http://",
-  });
+  const api = clbApiFor(cloud, { secretKey: "not-the-key" });
   const writer = new ClbWriter(api, fast);
   await assert.rejects(
     writer.createListener("lb-a", { port: 501, protocol: "TCP", name: "gn" }),

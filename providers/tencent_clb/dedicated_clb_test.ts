@@ -5,7 +5,6 @@ import assert from "node:assert/strict";
 import { FakeTencentCloud } from "../../tests/fakes/tencentcloud/fake_tencent_cloud.ts";
 import type { ExtensionContext, ExtensionObject } from "../extension.ts";
 import type { Pod } from "../types.ts";
-import { createClbApi } from "./clb_api.ts";
 import { ClbPools } from "./clb_pools.ts";
 import { ClbWriter } from "./clb_writer.ts";
 import {
@@ -15,6 +14,7 @@ import {
   DCS_RESOURCE,
 } from "./dedicated_clb.ts";
 import { dclListenerName } from "./listener_name.ts";
+import { clbApiFor } from "../../tests/fakes/tencentcloud/clb_api_for.ts";
 
 /** A store that behaves like the API server for what the controllers do. */
 class Store {
@@ -122,13 +122,7 @@ async function setup() {
     })),
     rateLimitPerSecond: Infinity,
   });
-  const cfg = cloud.clientConfig();
-  const api = createClbApi({
-    ...cfg.credential,
-    region: cfg.region,
-    endpoint: cfg.profile.httpProfile.endpoint,
-    protocol: "http://",
-  });
+  const api = clbApiFor(cloud);
   const pools = new ClbPools();
   const writer = new ClbWriter(api, { lingerMs: 5, retryInitialMs: 5, taskPollMs: 5 });
   const extension = createDedicatedClbExtension({ api, writer, pools });

@@ -16,7 +16,6 @@ import { FakeTencentCloud } from "../fakes/tencentcloud/fake_tencent_cloud.ts";
 import { Manager } from "../../controller/manager.ts";
 import { ProviderRegistry } from "../../providers/registry.ts";
 import { createTencentClbProvider } from "../../providers/tencent_clb.ts";
-import { createClbApi } from "../../providers/tencent_clb/clb_api.ts";
 import { ClbPools } from "../../providers/tencent_clb/clb_pools.ts";
 import { ClbWriter } from "../../providers/tencent_clb/clb_writer.ts";
 import {
@@ -27,6 +26,7 @@ import { dclListenerName } from "../../providers/tencent_clb/listener_name.ts";
 import type { Pod } from "../../providers/types.ts";
 import { createNamespace, eventually, listPods } from "./helpers.ts";
 import { scaleWorkload } from "./workloads.ts";
+import { clbApiFor } from "../fakes/tencentcloud/clb_api_for.ts";
 
 const NS = "demo";
 const API = "/apis/networking.cloud.tencent.com/v1alpha1";
@@ -119,13 +119,7 @@ Deno.test("DedicatedCLBService: the seed's service over 120 Pods, then 40", asyn
     rateLimitPerSecond: 20,
     taskDurationMs: 100,
   });
-  const cfg = cloud.clientConfig();
-  const api = createClbApi({
-    ...cfg.credential,
-    region: cfg.region,
-    endpoint: cfg.profile.httpProfile.endpoint,
-    protocol: "http://",
-  });
+  const api = clbApiFor(cloud);
   const logs: string[] = [];
   const writer = new ClbWriter(api, { log: (m) => logs.push(m) });
   const pools = new ClbPools();
