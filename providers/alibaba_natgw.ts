@@ -21,16 +21,10 @@
  */
 
 import { checkConfKeys, confValue, parseNetworkConf, parsePort, podRef } from "./network_conf.ts";
+import { networkDisabled, waitingReport } from "./network_report.ts";
 import type { ExtensionContext } from "./extension.ts";
 import type { Provider } from "./provider.ts";
-import {
-  ConfError,
-  type JsonPatchOp,
-  NETWORK_DISABLED_LABEL,
-  type NetworkReport,
-  type Outcome,
-  type Pod,
-} from "./types.ts";
+import { ConfError, type JsonPatchOp, type Outcome, type Pod } from "./types.ts";
 
 /** The canonical name. */
 export const ALIBABA_NATGW = "AlibabaCloud-NATGW";
@@ -136,13 +130,8 @@ export function createAlibabaNatGwProvider(options: AlibabaNatGwOptions = {}): P
 
     reconcile(pod: Pod, conf: NatGwConf): Promise<Outcome> {
       const ip = pod.status?.podIP;
-      const disabled = pod.metadata.labels?.[NETWORK_DISABLED_LABEL] === "true";
-      const waiting: NetworkReport = {
-        currentNetworkState: "Waiting",
-        desiredNetworkState: disabled ? "NotReady" : "Ready",
-        internalAddresses: [],
-        externalAddresses: [],
-      };
+      const disabled = networkDisabled(pod);
+      const waiting = waitingReport(pod);
       const key = `${pod.metadata.namespace}/${pod.metadata.name}`;
       const entries: DnatEntry[] = cloud?.get(POD_DNAT_RESOURCE, key)?.status?.entries ?? [];
       const found = conf.ports.map((port) =>

@@ -35,7 +35,6 @@ import {
   ConfError,
   type ContainerPort,
   type JsonPatchOp,
-  NETWORK_DISABLED_LABEL,
   NETWORK_TYPE_ANNOTATION,
   type NetworkPort,
   type NetworkReport,
@@ -43,6 +42,7 @@ import {
   type Pod,
   type Protocol,
 } from "./types.ts";
+import { networkDisabled } from "./network_report.ts";
 
 /** The canonical name. */
 export const KUBERNETES_HOST_PORT = "Kubernetes-HostPort";
@@ -271,7 +271,7 @@ export function createHostPortProvider(options: HostPortProviderOptions): Provid
     },
 
     reconcile(pod: Pod, conf: HostPortConf, ctx): Promise<Outcome> {
-      const disabled = pod.metadata.labels?.[NETWORK_DISABLED_LABEL] === "true";
+      const disabled = networkDisabled(pod);
       const desiredNetworkState = disabled ? "NotReady" : "Ready";
       const waiting = (state: "NotReady" | "Waiting"): NetworkReport => ({
         currentNetworkState: state,

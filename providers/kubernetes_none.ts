@@ -20,13 +20,8 @@ import {
 } from "./network_conf.ts";
 import { podAddresses, portName } from "./addresses.ts";
 import type { Provider } from "./provider.ts";
-import {
-  ConfError,
-  NETWORK_DISABLED_LABEL,
-  type NetworkPort,
-  type Outcome,
-  type Pod,
-} from "./types.ts";
+import { ConfError, type NetworkPort, type Outcome, type Pod } from "./types.ts";
+import { networkDisabled } from "./network_report.ts";
 
 /** The canonical name. */
 export const KUBERNETES_NONE = "Kubernetes-None";
@@ -55,7 +50,7 @@ export function createNoneProvider(): Provider<RequestedPort[]> {
     },
 
     reconcile(pod: Pod, ports: RequestedPort[]): Promise<Outcome> {
-      const disabled = pod.metadata.labels?.[NETWORK_DISABLED_LABEL] === "true";
+      const disabled = networkDisabled(pod);
       const networkPorts: NetworkPort[] = ports.flatMap((p) =>
         (p.protocol === "TCPUDP" ? ["TCP", "UDP"] as const : [p.protocol]).map((protocol) => ({
           name: portName(p.container, p.containerPort!),

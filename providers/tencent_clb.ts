@@ -32,6 +32,7 @@ import { AllocationError } from "../allocator/errors.ts";
 import type { AllocatedPort } from "../allocator/mod.ts";
 import { portName } from "./addresses.ts";
 import { checkConfKeys, confValue, parseNetworkConf, parsePort, podRef } from "./network_conf.ts";
+import { networkDisabled, waitingReport } from "./network_report.ts";
 import type { Provider, ProviderView, SweepContext } from "./provider.ts";
 import type { ProviderExtension } from "./extension.ts";
 import type { ClbApi } from "./tencent_clb/clb_api.ts";
@@ -48,7 +49,6 @@ import {
 } from "./tencent_clb/listener_name.ts";
 import {
   ConfError,
-  NETWORK_DISABLED_LABEL,
   NETWORK_STATUS_ANNOTATION,
   NETWORK_TYPE_ANNOTATION,
   type NetworkPort,
@@ -443,13 +443,8 @@ export function createTencentClbProvider(options: TencentClbOptions): Provider<C
 
   async function reconcile(pod: Pod, conf: ClbConf, key: string): Promise<Outcome> {
     const ip = pod.status?.podIP;
-    const disabled = pod.metadata.labels?.[NETWORK_DISABLED_LABEL] === "true";
-    const waiting: NetworkReport = {
-      currentNetworkState: "Waiting",
-      desiredNetworkState: disabled ? "NotReady" : "Ready",
-      internalAddresses: [],
-      externalAddresses: [],
-    };
+    const disabled = networkDisabled(pod);
+    const waiting = waitingReport(pod);
     if (!ip) return { kind: "requeueAfter", ms: WAIT_FOR_POD_IP_MS, report: waiting };
     const [namespace, name] = [pod.metadata.namespace ?? "", pod.metadata.name ?? ""];
     const fixed = conf.fixed ? workloadOf(pod) : undefined;
@@ -626,13 +621,7 @@ export function createTencentClbProvider(options: TencentClbOptions): Provider<C
     async reconcile(pod: Pod, conf: ClbConf, ctx): Promise<Outcome> {
       const key = keyOf(pod);
       podOfOwner.set(ctx.owner, key);
-      const waiting: NetworkReport = {
-        currentNetworkState: "Waiting",
-        desiredNetworkState: "Ready",
-        internalAddresses: [],
-        externalAddresses: [],
-      };
-      const report = reportedState(pod) === "Ready" ? undefined : waiting;
+      const report = reportedState(pod) === "Ready" ? undefined : waitingReport(pod);
       if (jobs.has(key)) return { kind: "requeueAfter", ms: JOB_CHECK_MS, report };
       const settled = finished.get(key);
       finished.delete(key);
