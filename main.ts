@@ -207,6 +207,7 @@ export async function run(args: string[], env: Record<string, string>): Promise<
         isReady: () => m.readiness,
         metrics,
         log: log.error,
+        warn: log.warn,
         admit: (req) =>
           m.admit({
             uid: req.uid,

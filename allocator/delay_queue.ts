@@ -38,15 +38,19 @@ export class DelayQueue {
     this.tally[key & 1]++;
   }
 
-  /** Removes every entry due at `now` (until ≤ now), calling `back` with each key in order. */
-  expire(now: number, back: (key: number) => void): void {
+  /**
+   * Removes every entry due at `now` (until ≤ now), calling `back` with each
+   * key (and the time it was due) in order.
+   */
+  expire(now: number, back: (key: number, until: number) => void): void {
     let h = this.#head;
     const keys = this.#keys;
     if (h === keys.length || this.#until[h] > now) return;
     while (h < keys.length && this.#until[h] <= now) {
+      const until = this.#until[h];
       const key = keys[h++];
       this.tally[key & 1]--;
-      back(key);
+      back(key, until);
     }
     if (h === keys.length) {
       this.#keys = [];

@@ -5,25 +5,27 @@
  * but not yet bound, and the scheduler's host-port filter then puts the
  * Pod on a node where they are free.
  *
- * Each port number has a usage count: the nodes where it is used in any
- * protocol (a node's TCP use of a number makes it a poor UDP choice there
- * too, and TCPUDP needs nothing more), plus pending claims, plus freed
- * ports still in their reuse delay. A min-tree over the counts (two
- * `Int32Array`s, 8 bytes per port) finds the least used port after the
+ * TCP and UDP are separate spaces, as they are for the scheduler (its
+ * filter compares port, protocol and host IP): each port number has three
+ * usage counts, one per {@linkcode RequestProtocol} — the nodes where it is
+ * taken in TCP, in UDP, and in either (what a `TCPUDP` entry needs free) —
+ * each plus the pending claims and reuse delays that touch it. A
+ * {@linkcode MinTree} over each count finds the least used port after the
  * next-fit cursor in O(log range) and takes an update in O(log range), so
  * neither the choice nor a node's change scans nodes or ports.
  *
  * Each node has a TCP and a UDP {@linkcode PortBitmap} (carved from shared
- * slabs); owners are kept once for all nodes, each as one small array of
- * numbers (node id, then `port * 2 + (UDP ? 1 : 0)` per port), which keeps
- * a restore of 100,000 Pods light on the garbage collector. The name of
- * the owner holding a clashing port comes from an index built the first
- * time a clash needs it.
+ * slabs) and knows its owners, so removing a node costs what it holds.
+ * Owners are kept once for all nodes, each as one small array of numbers
+ * (node id, then `port * 2 + (UDP ? 1 : 0)` per port), which keeps a
+ * restore of 100,000 Pods light on the garbage collector. The name of the
+ * owner holding a clashing port comes from an index built the first time a
+ * clash needs it.
  *
- * A reuse delay here keeps a freed port counted for a while: it becomes
- * less preferred rather than forbidden, because the scheduler, not
+ * A reuse delay keeps a freed port taken on its node for a while: it
+ * becomes less preferred rather than forbidden, because the scheduler, not
  * gamenet, places the Pod (a port is never refused while a node has it
- * free).
+ * free). A Pod the scheduler puts on that very port ends the delay there.
  *
  * @example
  * ```ts
@@ -40,49 +42,68 @@ import { bitmapWords, PortBitmap } from "./port_bitmap.ts";
 import type { HeldPort, PoolSnapshot, Protocol, ProtocolCounts, RequestProtocol } from "./types.ts";
 import { WordSlab } from "./word_slab.ts";
 import { DelayQueue } from "./delay_queue.ts";
+import { MinTree } from "./min_tree.ts";
 
 /** Options of {@linkcode HostPortChooser}. */
 export interface HostPortChooserOptions {
-  /** A freed port stays counted (less preferred) this long. @default {0} */
+  /** A freed port stays taken on its node (less preferred) this long. @default {0} */
   reuseDelayMs?: number;
   /** Milliseconds now; tests pass their own. @default {Date.now} */
   clock?: () => number;
+}
+
+/** Options of {@linkcode HostPortChooser.choose}. */
+export interface ChooseOptions {
+  /** Compute the answer, change nothing. @default {false} */
+  dryRun?: boolean;
+}
+
+/** A choice made at admission, not yet bound to a node. */
+export interface PendingChoice {
+  owner: string;
+  /** One port per requested entry, in request order. */
+  ports: number[];
+  /** The protocol each entry asked for. */
+  protocols: RequestProtocol[];
 }
 
 /** A read-only view of the chooser. */
 export interface HostPortSnapshot {
   min: number;
   max: number;
-  /** The lowest usage count: the best port is used on this many nodes (pending claims included). */
-  leastUsage: number;
-  /** Per node (sorted by name): used and free ports, and its owners with their ports. */
+  /** Per protocol: the best port is taken on this many nodes (pending claims included). */
+  leastUsage: Record<RequestProtocol, number>;
+  /** Per node (sorted by name): used, free and delayed ports, and its owners with their ports. */
   nodes: { node: string; pool: PoolSnapshot }[];
   /** Choices made at admission, not yet bound to a node. */
-  pending: { owner: string; ports: number[]; since?: number }[];
-  /** Freed ports still counted because of the reuse delay. */
+  pending: PendingChoice[];
+  /** Freed ports (per node and protocol) still in their reuse delay. */
   delayed: number;
 }
 
-/** Larger than any usage count: marks padding leaves and ports excluded from one choice. */
-const INF = 0x3fffffff;
 /** Index keys: `node id * KEYS + port * 2 + udp`. */
 const KEYS = 131_072;
+/** Bits of a port's occupancy of one node. */
+const TAKEN_TCP = 1;
+const TAKEN_UDP = 2;
 
 interface NodeRec {
   readonly name: string;
+  /** Never reused: a delay entry of a removed node cannot reach its successor. */
   readonly id: number;
   readonly tcp: PortBitmap;
   readonly udp: PortBitmap;
+  readonly owners: Set<string>;
+  /** Freed ports in their reuse delay here: `port * 2 + udp` → when they come back. */
+  readonly delayed: Map<number, number>;
+  /** Entries of `delayed` per protocol: TCP, UDP. */
+  readonly delayedCount: [number, number];
 }
 
-/** A choice made at admission, not yet bound. */
+/** A choice made at admission, as kept. */
 interface Pending {
   readonly ports: number[];
-  /**
-   * When it was first seen by `sweepPending` (or restored): `choose` reads
-   * no clock, which costs as much as the rest of a choice.
-   */
-  since?: number;
+  readonly protocols: RequestProtocol[];
 }
 
 /** Node id, then `port * 2 + udp` per held port. Never changed in place. */
@@ -96,25 +117,23 @@ export class HostPortChooser {
   readonly #slab: WordSlab;
   readonly #nodes = new Map<string, NodeRec>();
   readonly #byId: (NodeRec | undefined)[] = [];
-  readonly #freeIds: number[] = [];
   /** Bound owners; `null` marks a released one (see `PortPool` on V8's `Map`). */
   #owners = new Map<string, Holding | null>();
   #live = 0;
   /** Index key → owner, built on first need and kept up to date after. */
   #index?: Map<number, string>;
-  /** Usage count of each port offset. */
-  readonly #count: Int32Array;
-  /** Min-tree: leaf `#leaves + i` is `#count[i]`, each inner node the min of its two children. */
-  readonly #tree: Int32Array;
-  readonly #leaves: number;
+  /** Usage counts per port offset, by what a request entry needs free. */
+  readonly #use: Record<RequestProtocol, MinTree>;
   #cursor = 0;
   /** Reused by `bind`. */
   readonly #scratch: number[] = [];
   /** Admitted, not yet bound; `null` marks a dropped one (see `#owners`). */
   #pending = new Map<string, Pending | null>();
   #livePending = 0;
-  /** Freed ports counted until their time, in release order. */
+  /** Freed ports as index keys, in release order; an entry a later bind ended is skipped. */
   readonly #delay = new DelayQueue();
+  /** Entries of the nodes' `delayed` maps. */
+  #delayedLive = 0;
   readonly #reuseDelayMs: number;
   readonly #clock: () => number;
 
@@ -129,15 +148,11 @@ export class HostPortChooser {
     this.max = max;
     this.#size = max - min + 1;
     this.#slab = new WordSlab(2 * bitmapWords(this.#size));
-    this.#count = new Int32Array(this.#size);
-    let leaves = 1;
-    while (leaves < this.#size) leaves *= 2;
-    this.#leaves = leaves;
-    this.#tree = new Int32Array(2 * leaves).fill(INF);
-    this.#tree.fill(0, leaves, leaves + this.#size);
-    for (let j = leaves - 1; j >= 1; j--) {
-      this.#tree[j] = Math.min(this.#tree[2 * j], this.#tree[2 * j + 1]);
-    }
+    this.#use = {
+      TCP: new MinTree(this.#size),
+      UDP: new MinTree(this.#size),
+      TCPUDP: new MinTree(this.#size),
+    };
     this.#reuseDelayMs = options.reuseDelayMs ?? 0;
     this.#clock = options.clock ?? Date.now;
   }
@@ -152,53 +167,68 @@ export class HostPortChooser {
     return this.#live;
   }
 
-  /** How many nodes use `port` plus pending claims and delays on it (0 outside the range). */
-  usage(port: number): number {
+  /**
+   * On how many nodes `port` is taken for a `protocol` entry, plus the
+   * pending claims on it (0 outside the range). `TCPUDP`: taken in either.
+   *
+   * @example
+   * ```ts
+   * chooser.usage(8000, "UDP"); // e.g. 3
+   * ```
+   */
+  usage(port: number, protocol: RequestProtocol = "TCPUDP"): number {
     this.#expire();
-    return this.#count[port - this.min] ?? 0;
+    if (!(port >= this.min && port <= this.max)) return 0;
+    return this.#use[protocol].get(port - this.min);
   }
 
-  /** Sets leaf `i` of the min-tree and fixes its ancestors (stops once one is unchanged). */
-  #setLeaf(i: number, value: number): void {
-    const tree = this.#tree;
-    let j = this.#leaves + i;
-    tree[j] = value;
-    while (j > 1) {
-      const parent = j >>> 1;
-      const m = Math.min(tree[j], tree[j ^ 1]);
-      if (tree[parent] === m) return;
-      tree[parent] = m;
-      j = parent;
+  /** What `port` occupies on `n`: taken (bound or delayed) in TCP, UDP, both or neither. */
+  #occupancy(n: NodeRec, port: number): number {
+    const key = port * 2;
+    return (n.tcp.has(port) || (n.delayedCount[0] > 0 && n.delayed.has(key)) ? TAKEN_TCP : 0) |
+      (n.udp.has(port) || (n.delayedCount[1] > 0 && n.delayed.has(key + 1)) ? TAKEN_UDP : 0);
+  }
+
+  /** Moves offset `i`'s counts from one node occupancy to another. */
+  #occupancyChanged(i: number, before: number, after: number): void {
+    if (before === after) return;
+    const tcp = (after & TAKEN_TCP) - (before & TAKEN_TCP);
+    const udp = ((after & TAKEN_UDP) - (before & TAKEN_UDP)) >> 1;
+    const either = (after !== 0 ? 1 : 0) - (before !== 0 ? 1 : 0);
+    if (tcp !== 0) this.#use.TCP.add(i, tcp);
+    if (udp !== 0) this.#use.UDP.add(i, udp);
+    if (either !== 0) this.#use.TCPUDP.add(i, either);
+  }
+
+  /** Counts (`sign` 1) or uncounts (-1) a pending choice: one node's worth per entry. */
+  #countPending(p: Pending, sign: 1 | -1): void {
+    for (let k = 0; k < p.ports.length; k++) {
+      const i = p.ports[k] - this.min;
+      const protocol = p.protocols[k];
+      if (protocol !== "UDP") this.#use.TCP.add(i, sign);
+      if (protocol !== "TCP") this.#use.UDP.add(i, sign);
+      this.#use.TCPUDP.add(i, sign);
     }
-  }
-
-  #add(i: number, delta: number): void {
-    const c = this.#count[i] + delta;
-    this.#count[i] = c;
-    this.#setLeaf(i, c);
-  }
-
-  /** First offset at or after `from` whose count is at most `target`, or -1. */
-  #firstAtMost(from: number, target: number): number {
-    const tree = this.#tree;
-    let j = this.#leaves + from;
-    if (tree[j] <= target) return from;
-    // Climb until a right sibling holds a small enough leaf, then descend to its leftmost one.
-    while (true) {
-      if ((j & 1) === 0 && tree[j + 1] <= target) {
-        j++;
-        break;
-      }
-      j >>>= 1;
-      if (j <= 1) return -1;
-    }
-    while (j < this.#leaves) j = tree[2 * j] <= target ? 2 * j : 2 * j + 1;
-    return j - this.#leaves;
   }
 
   #expire(): void {
     if (this.#delay.size === 0) return;
-    this.#delay.expire(this.#clock(), (i) => this.#add(i, -1));
+    this.#delay.expire(this.#clock(), (entry, until) => {
+      const n = this.#byId[Math.floor(entry / KEYS)];
+      const key = entry % KEYS;
+      // Node gone, or the delay ended by a bind (and perhaps begun again later).
+      if (!n || n.delayed.get(key) !== until) return;
+      const port = key >>> 1;
+      const before = this.#occupancy(n, port);
+      this.#endDelay(n, key);
+      this.#occupancyChanged(port - this.min, before, this.#occupancy(n, port));
+    });
+  }
+
+  #endDelay(n: NodeRec, key: number): void {
+    n.delayed.delete(key);
+    n.delayedCount[key & 1]--;
+    this.#delayedLive--;
   }
 
   /**
@@ -217,22 +247,24 @@ export class HostPortChooser {
     const found = this.#nodes.get(name);
     if (found) return found;
     const region = this.#slab.take();
-    const id = this.#freeIds.pop() ?? this.#byId.length;
     const words = bitmapWords(this.#size);
     const rec: NodeRec = {
       name,
-      id,
+      id: this.#byId.length,
       tcp: new PortBitmap(this.min, this.max, region.words, region.offset),
       udp: new PortBitmap(this.min, this.max, region.words, region.offset + words),
+      owners: new Set(),
+      delayed: new Map(),
+      delayedCount: [0, 0],
     };
     this.#nodes.set(name, rec);
-    this.#byId[id] = rec;
+    this.#byId.push(rec);
     return rec;
   }
 
   /**
-   * Removes a node: what was bound there is forgotten (no reuse delay,
-   * the node is gone) and its owners are returned.
+   * Removes a node: what was bound or delayed there is forgotten (the node
+   * is gone) and its owners are returned. Costs what the node holds.
    *
    * @example
    * ```ts
@@ -242,46 +274,46 @@ export class HostPortChooser {
   removeNode(name: string): string[] {
     const n = this.#nodes.get(name);
     if (!n) return [];
-    const owners: string[] = [];
-    for (const [owner, rec] of this.#owners) {
-      if (rec && rec[0] === n.id) owners.push(owner);
-    }
+    this.#expire();
+    const owners = [...n.owners];
     for (const owner of owners) {
       const rec = this.#owners.get(owner)!;
       for (let k = 1; k < rec.length; k++) this.#index?.delete(n.id * KEYS + rec[k]);
       this.#owners.set(owner, null);
       this.#live--;
     }
-    for (let i = 0; i < this.#size; i++) {
-      const port = this.min + i;
-      if (n.tcp.has(port) || n.udp.has(port)) this.#add(i, -1);
+    const ports = new Set<number>();
+    n.tcp.forEach((port) => ports.add(port));
+    n.udp.forEach((port) => ports.add(port));
+    for (const key of n.delayed.keys()) ports.add(key >>> 1);
+    for (const port of ports) {
+      this.#occupancyChanged(port - this.min, this.#occupancy(n, port), 0);
     }
+    this.#delayedLive -= n.delayed.size;
     this.#nodes.delete(name);
     this.#byId[n.id] = undefined;
-    this.#freeIds.push(n.id);
     this.#slab.give(n.tcp.storage);
     this.#compactIfSparse();
     return owners;
   }
 
   /**
-   * Chooses one port per entry for `owner`, used on the fewest nodes
-   * (next-fit among equals), and counts them as pending until
-   * {@linkcode bind}. Idempotent per owner. With `dryRun`, the answer is
-   * computed and nothing changes.
+   * Chooses one port per entry for `owner`, each taken on the fewest
+   * nodes for its protocol (next-fit among equals), and counts them as
+   * pending until {@linkcode bind}. Entries of one protocol get distinct
+   * numbers; a TCP and a UDP entry may share one, as the scheduler allows.
+   * Idempotent per owner.
    *
    * @example
    * ```ts
    * chooser.choose("default/gs-0", ["UDP", "TCPUDP"]); // e.g. [8012, 8013]
    * ```
-   * @throws {AllocationError} `exhausted` when even the least used port is used on every node;
+   * @throws {AllocationError} `exhausted` when even the least used port is
+   * taken on every node (`exhausted-delayed`, with `retryAfterMs`, when
+   * freed ports in their reuse delay are part of the reason);
    * `invalid-request`, `too-many`, `owner-mismatch`.
    */
-  choose(
-    owner: string,
-    protocols: RequestProtocol[],
-    options: { dryRun?: boolean } = {},
-  ): number[] {
+  choose(owner: string, protocols: RequestProtocol[], options: ChooseOptions = {}): number[] {
     const existing = this.#pending.get(owner);
     if (existing) return [...existing.ports];
     const bound = this.#owners.get(owner);
@@ -302,48 +334,85 @@ export class HostPortChooser {
         );
       }
     }
-    if (protocols.length > this.#size) {
+    // Each protocol needs its own numbers; TCPUDP entries count in both.
+    const both = protocols.filter((p) => p === "TCPUDP").length;
+    const most = Math.max(
+      both + protocols.filter((p) => p === "TCP").length,
+      both + protocols.filter((p) => p === "UDP").length,
+    );
+    if (most > this.#size) {
       throw new AllocationError(
         "too-many",
-        `${protocols.length} ports asked, but ${this.min}-${this.max} holds only ${this.#size}`,
+        `${most} ports of one protocol asked, but ${this.min}-${this.max} holds only ${this.#size}`,
       );
     }
     this.#expire();
+    const use = this.#use;
     const k = protocols.length;
-    const chosen: number[] = new Array(k);
+    const nodes = this.#nodes.size;
+    const offsets: number[] = new Array(k);
     let from = this.#cursor;
-    let worst = 0;
-    for (let n = 0; n < k; n++) {
-      const least = this.#tree[1];
-      let i = this.#firstAtMost(from, least);
-      if (i < 0) i = this.#firstAtMost(0, least);
-      chosen[n] = i;
-      if (this.#count[i] > worst) worst = this.#count[i];
-      // Out of this choice's reach until it is made: one port per entry.
-      if (k > 1) this.#setLeaf(i, INF);
+    let short: RequestProtocol | undefined;
+    // TCPUDP entries first: a port free in both is also what a TCP or a UDP
+    // entry could take, never the other way round, so this order fails only
+    // when no assignment exists.
+    const order = [...protocols.keys()].sort((a, b) =>
+      (protocols[a] === "TCPUDP" ? 0 : 1) - (protocols[b] === "TCPUDP" ? 0 : 1) || a - b
+    );
+    for (const n of order) {
+      const protocol = protocols[n];
+      const tree = use[protocol];
+      const least = tree.min;
+      let i = tree.firstAtMost(from, least);
+      if (i < 0) i = tree.firstAtMost(0, least);
+      offsets[n] = i;
+      if (nodes > 0 && tree.get(i) >= nodes) short ??= protocol;
+      // Out of this choice's reach for the entries it would clash with: a
+      // number serves one TCP and one UDP entry, or one TCPUDP entry.
+      if (k > 1) {
+        if (protocol !== "UDP") use.TCP.hide(i);
+        if (protocol !== "TCP") use.UDP.hide(i);
+        use.TCPUDP.hide(i);
+      }
       from = i + 1 === this.#size ? 0 : i + 1;
     }
-    const nodes = this.#nodes.size;
-    const fails = nodes > 0 && worst >= nodes;
-    const keep = !fails && options.dryRun !== true;
-    for (let n = 0; n < k; n++) {
-      const i = chosen[n];
-      if (keep) this.#add(i, 1);
-      else if (k > 1) this.#setLeaf(i, this.#count[i]);
-      chosen[n] = this.min + i;
+    if (k > 1) {
+      for (const i of offsets) {
+        use.TCP.show(i);
+        use.UDP.show(i);
+        use.TCPUDP.show(i);
+      }
     }
-    if (fails) {
-      throw new AllocationError(
-        "exhausted",
-        `No host port in ${this.min}-${this.max} is free on any of the ${nodes} nodes ` +
-          `(counting Pods admitted but not yet scheduled); widen the range or add nodes`,
-      );
-    }
-    if (keep) {
+    if (short) throw this.#exhausted(short, nodes);
+    const ports = offsets.map((i) => this.min + i);
+    if (options.dryRun !== true) {
+      const pending: Pending = { ports, protocols: [...protocols] };
+      this.#countPending(pending, 1);
       this.#cursor = from;
-      this.#setPending(owner, { ports: chosen });
+      this.#setPending(owner, pending);
     }
-    return chosen.slice();
+    return ports.slice();
+  }
+
+  #exhausted(protocol: RequestProtocol, nodes: number): AllocationError {
+    const what = protocol === "TCPUDP"
+      ? "host port free in both TCP and UDP"
+      : `${protocol} host port`;
+    const message = `No ${what} in ${this.min}-${this.max} is free on any of the ${nodes} ` +
+      `nodes (counting Pods admitted but not yet scheduled)`;
+    const advice = "widen the range or add nodes";
+    const earliest = this.#delay.earliest;
+    if (this.#delayedLive === 0 || earliest === undefined) {
+      return new AllocationError("exhausted", `${message}; ${advice}`);
+    }
+    const retryAfterMs = Math.max(0, earliest - this.#clock());
+    return new AllocationError(
+      "exhausted-delayed",
+      `${message}; ${this.#delayedLive} freed host port(s) are held back by the reuse delay, ` +
+        `the first for another ${Math.ceil(retryAfterMs / 1000)} s; wait, shorten the reuse ` +
+        `delay, ${advice}`,
+      { retryAfterMs },
+    );
   }
 
   /**
@@ -366,8 +435,8 @@ export class HostPortChooser {
         throw new AllocationError("invalid-request", `Protocol must be TCP or UDP, not "${p}"`);
       }
     }
-    // A pending port that becomes used on the node keeps its count: no update either way.
     const pending = this.#takePending(owner);
+    if (pending) this.#countPending(pending, -1);
     const n = this.#node(node);
     let rec = this.#owners.get(owner);
     if (rec && rec[0] !== n.id) {
@@ -393,19 +462,16 @@ export class HostPortChooser {
         if (!clashes.includes(holder)) clashes.push(holder);
         continue;
       }
-      const wasUsed = n.tcp.has(port) || n.udp.has(port);
+      const before = this.#occupancy(n, port);
       bits.allocate(port);
-      if (!wasUsed) {
-        const j = pending ? pending.indexOf(port) : -1;
-        if (j >= 0) pending![j] = -1;
-        else this.#add(port - this.min, 1);
-      }
+      if (n.delayedCount[udp] > 0 && n.delayed.has(key)) this.#endDelay(n, key);
+      this.#occupancyChanged(port - this.min, before, this.#occupancy(n, port));
       scratch[end++] = key;
     }
-    if (pending) { for (const p of pending) if (p >= 0) this.#add(p - this.min, -1); }
     if (end > 1) {
       const next = rec ? rec.concat(scratch.slice(1, end)) : scratch.slice(0, end);
       this.#owners.set(owner, next);
+      n.owners.add(owner);
       // Only now: an index built during the loop (for a clash) could not see these.
       const index = this.#index;
       if (index) {
@@ -423,16 +489,8 @@ export class HostPortChooser {
     if (!had) this.#livePending++;
   }
 
-  /** Drops `owner`'s pending claim and its usage; false when it had none. */
-  #dropPending(owner: string): boolean {
-    const ports = this.#takePending(owner);
-    if (!ports) return false;
-    for (const p of ports) this.#add(p - this.min, -1);
-    return true;
-  }
-
-  /** Removes `owner`'s pending claim and returns its ports; their usage is the caller's to undo. */
-  #takePending(owner: string): number[] | undefined {
+  /** Removes `owner`'s pending choice and returns it; its counts are the caller's to undo. */
+  #takePending(owner: string): Pending | undefined {
     const pending = this.#pending.get(owner);
     if (!pending) return undefined;
     this.#pending.set(owner, null);
@@ -443,7 +501,7 @@ export class HostPortChooser {
       for (const [k, v] of this.#pending) if (v) live.set(k, v);
       this.#pending = live;
     }
-    return pending.ports;
+    return pending;
   }
 
   /** Index key → owner. */
@@ -457,23 +515,29 @@ export class HostPortChooser {
     return this.#index = index;
   }
 
-  /** Frees what `owner` holds on its node; its ports stay counted through the reuse delay. */
+  /** Frees what `owner` holds on its node; with a reuse delay its ports stay taken there a while. */
   #unbind(owner: string, rec: Holding): void {
     this.#owners.set(owner, null);
     this.#live--;
     const n = this.#byId[rec[0]]!;
+    n.owners.delete(owner);
     const until = this.#reuseDelayMs > 0 ? this.#clock() + this.#reuseDelayMs : 0;
     for (let k = 1; k < rec.length; k++) {
       const key = rec[k];
       const port = key >>> 1;
-      (key & 1 ? n.udp : n.tcp).release(port);
+      const udp = key & 1;
       this.#index?.delete(n.id * KEYS + key);
-      // Still used there in the other protocol: still counted once.
-      if (n.tcp.has(port) || n.udp.has(port)) continue;
       if (until > 0) {
-        this.#delay.push(port - this.min, until);
+        // Taken before and after (bound, then delayed): no count changes.
+        (udp ? n.udp : n.tcp).release(port);
+        n.delayed.set(key, until);
+        n.delayedCount[udp]++;
+        this.#delayedLive++;
+        this.#delay.push(n.id * KEYS + key, until);
       } else {
-        this.#add(port - this.min, -1);
+        const before = this.#occupancy(n, port);
+        (udp ? n.udp : n.tcp).release(port);
+        this.#occupancyChanged(port - this.min, before, this.#occupancy(n, port));
       }
     }
   }
@@ -496,7 +560,8 @@ export class HostPortChooser {
    * ```
    */
   release(owner: string): void {
-    this.#dropPending(owner);
+    const pending = this.#takePending(owner);
+    if (pending) this.#countPending(pending, -1);
     const rec = this.#owners.get(owner);
     if (rec) {
       this.#unbind(owner, rec);
@@ -505,47 +570,26 @@ export class HostPortChooser {
   }
 
   /**
-   * Registers a pending claim found at start-up (a Pod admitted, not yet
-   * bound). Ports outside the range are ignored; an owner already known
-   * is left as it is.
+   * Registers a pending choice found at start-up (a Pod admitted, not yet
+   * bound): a number held in both TCP and UDP is one `TCPUDP` entry. Ports
+   * outside the range are ignored; an owner already known is left as it is.
    *
    * @example
    * ```ts
-   * chooser.restorePending("default/gs-3", [8040]);
+   * chooser.restorePending("default/gs-3", [{ port: 8040, protocol: "UDP" }]);
    * ```
    */
-  restorePending(owner: string, ports: number[], since: number = this.#clock()): void {
+  restorePending(owner: string, held: readonly HeldPort[]): void {
     if (this.#pending.get(owner) || this.#owners.get(owner)) return;
-    const kept = [...new Set(ports)].filter((p) =>
-      Number.isInteger(p) && p >= this.min && p <= this.max
-    );
-    for (const p of kept) this.#add(p - this.min, 1);
-    this.#setPending(owner, { ports: kept, since });
-  }
-
-  /**
-   * Pending owners that `isLive` denies and that have waited at least
-   * `olderThanMs`: released and returned. A choice's wait is counted from
-   * the first sweep that sees it (or from `restorePending`'s `since`), so
-   * it is dropped after `olderThanMs` plus at most one sweep interval,
-   * never sooner.
-   *
-   * @example
-   * ```ts
-   * chooser.sweepPending((owner) => livePods.has(owner), 60_000);
-   * ```
-   */
-  sweepPending(isLive: (owner: string) => boolean, olderThanMs: number): string[] {
-    const now = this.#clock();
-    const cutoff = now - olderThanMs;
-    const gone: string[] = [];
-    for (const [owner, p] of this.#pending) {
-      if (!p) continue;
-      if (p.since === undefined) p.since = now;
-      else if (p.since <= cutoff && !isLive(owner)) gone.push(owner);
+    const byPort = new Map<number, RequestProtocol>();
+    for (const { port, protocol } of held) {
+      if (!Number.isInteger(port) || port < this.min || port > this.max) continue;
+      const had = byPort.get(port);
+      byPort.set(port, had && had !== protocol ? "TCPUDP" : protocol);
     }
-    for (const owner of gone) this.release(owner);
-    return gone;
+    const pending: Pending = { ports: [...byPort.keys()], protocols: [...byPort.values()] };
+    this.#countPending(pending, 1);
+    this.#setPending(owner, pending);
   }
 
   /** Whether `owner` has a pending choice. */
@@ -572,13 +616,21 @@ export class HostPortChooser {
     return this.#holders().get(n.id * KEYS + port * 2 + (protocol === "UDP" ? 1 : 0));
   }
 
-  /** Used and free ports of `node` per protocol, if known. */
-  nodeUsage(node: string): { used: ProtocolCounts; free: ProtocolCounts } | undefined {
+  /** Used, free and delayed ports of `node` per protocol, if known. */
+  nodeUsage(
+    node: string,
+  ): { used: ProtocolCounts; free: ProtocolCounts; delayed: ProtocolCounts } | undefined {
+    this.#expire();
     const n = this.#nodes.get(node);
-    if (!n) return undefined;
+    return n && this.#counts(n);
+  }
+
+  #counts(n: NodeRec): { used: ProtocolCounts; free: ProtocolCounts; delayed: ProtocolCounts } {
+    const [dt, du] = n.delayedCount;
     return {
       used: { TCP: n.tcp.used, UDP: n.udp.used },
-      free: { TCP: n.tcp.free, UDP: n.udp.free },
+      free: { TCP: n.tcp.free - dt, UDP: n.udp.free - du },
+      delayed: { TCP: dt, UDP: du },
     };
   }
 
@@ -592,37 +644,32 @@ export class HostPortChooser {
    */
   snapshot(): HostPortSnapshot {
     this.#expire();
-    const byNode = new Map<number, { owner: string; ports: HeldPort[] }[]>();
-    for (const [owner, rec] of this.#owners) {
-      if (!rec) continue;
-      let list = byNode.get(rec[0]);
-      if (!list) byNode.set(rec[0], list = []);
-      list.push({ owner, ports: heldOf(rec) });
-    }
+    const byName = (a: string, b: string) => (a < b ? -1 : a > b ? 1 : 0);
     const nodes = [...this.#nodes.values()].map((n) => ({
       node: n.name,
       pool: {
         min: this.min,
         max: this.max,
-        used: { TCP: n.tcp.used, UDP: n.udp.used },
-        free: { TCP: n.tcp.free, UDP: n.udp.free },
-        delayed: { TCP: 0, UDP: 0 },
-        owners: (byNode.get(n.id) ?? []).sort((a, b) =>
-          a.owner < b.owner ? -1 : a.owner > b.owner ? 1 : 0
-        ),
+        ...this.#counts(n),
+        owners: [...n.owners].sort(byName).map((owner) => ({
+          owner,
+          ports: heldOf(this.#owners.get(owner)!),
+        })),
       },
-    })).sort((a, b) => (a.node < b.node ? -1 : a.node > b.node ? 1 : 0));
+    })).sort((a, b) => byName(a.node, b.node));
     return {
       min: this.min,
       max: this.max,
-      leastUsage: this.#tree[1],
+      leastUsage: {
+        TCP: this.#use.TCP.min,
+        UDP: this.#use.UDP.min,
+        TCPUDP: this.#use.TCPUDP.min,
+      },
       nodes,
       pending: [...this.#pending].flatMap(([owner, p]) =>
-        p
-          ? [{ owner, ports: [...p.ports], ...(p.since === undefined ? {} : { since: p.since }) }]
-          : []
+        p ? [{ owner, ports: [...p.ports], protocols: [...p.protocols] }] : []
       ),
-      delayed: this.#delay.size,
+      delayed: this.#delayedLive,
     };
   }
 }

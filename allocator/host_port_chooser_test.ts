@@ -3,17 +3,60 @@ import fc from "fast-check";
 import { AllocationError } from "./errors.ts";
 import { HostPortChooser } from "./host_port_chooser.ts";
 
-Deno.test("choose() picks the ports used on the fewest nodes, ties broken next-fit", () => {
+Deno.test("choose() picks the ports taken on the fewest nodes per protocol, ties broken next-fit", () => {
   const c = new HostPortChooser(8000, 8004);
   for (const n of ["n1", "n2", "n3"]) c.addNode(n);
   c.bind("x", "n1", [{ port: 8000, protocol: "TCP" }]);
   c.bind("y", "n2", [{ port: 8000, protocol: "UDP" }, { port: 8001, protocol: "UDP" }]);
-  // 8000 is used on 2 nodes, 8001 on 1, the rest on none.
+  // UDP: 8000 and 8001 on one node each. TCP: 8000 on one. Either: 8000 on two, 8001 on one.
   assert.deepEqual(c.choose("a", ["UDP", "TCP"]), [8002, 8003]);
   assert.deepEqual(c.choose("b", ["TCPUDP"]), [8004]);
-  // Now 8001..8004 are at 1, 8000 at 2: next-fit goes on after 8004, wrapping to 8001.
-  assert.deepEqual(c.choose("c", ["UDP"]), [8001]);
-  assert.equal(c.usage(8001), 2);
+  // UDP now: 8000, 8001, 8002 (a), 8004 (b) at 1; 8003 is held only in TCP (a): free in UDP.
+  assert.deepEqual(c.choose("c", ["UDP"]), [8003]);
+  assert.equal(c.usage(8003, "UDP"), 1);
+  assert.equal(c.usage(8003, "TCP"), 1);
+  assert.equal(c.usage(8003), 2, "two claims on 8003, in one protocol each");
+  // TCP: 8001 is the only number no node or claim takes in TCP.
+  assert.deepEqual(c.choose("d", ["TCP"]), [8001]);
+});
+
+Deno.test("choose() gives a UDP port while TCP Pods hold every number on the only node", () => {
+  const c = new HostPortChooser(8000, 8001);
+  c.addNode("n1");
+  c.bind("tcp-0", "n1", [{ port: 8000, protocol: "TCP" }]);
+  c.bind("tcp-1", "n1", [{ port: 8001, protocol: "TCP" }]);
+  assert.deepEqual(c.choose("udp", ["UDP"]), [8000]);
+  assert.throws(
+    () => c.choose("more-tcp", ["TCP"]),
+    (e) =>
+      e instanceof AllocationError && e.code === "exhausted" &&
+      /No TCP host port in 8000-8001 is free on any of the 1 nodes/.test(e.message),
+  );
+  assert.throws(
+    () => c.choose("both", ["TCPUDP"]),
+    (e) =>
+      e instanceof AllocationError && e.code === "exhausted" &&
+      /No host port free in both TCP and UDP in 8000-8001/.test(e.message),
+  );
+  assert.deepEqual(c.choose("udp-2", ["UDP"]), [8001]);
+  assert.equal(c.snapshot().nodes[0].pool.free.UDP, 2, "pending choices are not on a node yet");
+});
+
+Deno.test("choose() takes TCPUDP entries first, so a TCP entry never takes the one number free in both", () => {
+  const c = new HostPortChooser(8000, 8002);
+  c.addNode("n1");
+  c.bind("u", "n1", [{ port: 8000, protocol: "UDP" }, { port: 8002, protocol: "UDP" }]);
+  // Only 8001 is free in both; 8000 and 8002 are free in TCP.
+  const [tcp, both] = c.choose("a", ["TCP", "TCPUDP"]);
+  assert.equal(both, 8001);
+  assert.notEqual(tcp, 8001);
+});
+
+Deno.test("choose() lets a TCP and a UDP entry share a number when it is the only one left", () => {
+  const c = new HostPortChooser(8000, 8000);
+  c.addNode("n1");
+  assert.deepEqual(c.choose("a", ["UDP", "TCP"]), [8000, 8000]);
+  assert.throws(() => c.choose("b", ["UDP", "UDP"]), /too-many|holds only 1/);
 });
 
 Deno.test("choose() is idempotent per owner and bind() moves the pending claim onto the node", () => {
@@ -61,7 +104,7 @@ Deno.test("bind() names the holder of a port it took in the same call before a c
 Deno.test("choose() fails as exhausted when every port is used on every node, and bad requests are refused", () => {
   const c = new HostPortChooser(8000, 8001);
   c.addNode("n1");
-  c.choose("a", ["TCP", "UDP"]);
+  c.choose("a", ["TCPUDP", "TCPUDP"]);
   assert.throws(
     () => c.choose("b", ["TCP"]),
     (e) => e instanceof AllocationError && e.code === "exhausted",
@@ -93,23 +136,33 @@ Deno.test("removeNode() frees what was bound there and forgets its owners", () =
   assert.equal(c.usage(8003), 0, "releasing a forgotten owner changes nothing");
 });
 
-Deno.test("sweepPending() drops a choice whose Pod never came, never before olderThanMs", () => {
-  let now = 0;
-  const c = new HostPortChooser(8000, 8009, { clock: () => now });
+Deno.test("release() drops a pending choice and its counts", () => {
+  const c = new HostPortChooser(8000, 8009);
   c.addNode("n1");
-  const [ghostPort] = c.choose("ghost", ["UDP"]);
-  c.choose("live", ["UDP"]);
-  c.restorePending("old", [8009], -100_000);
-  now = 30_000;
-  // choose() reads no clock: a choice's wait starts at the first sweep that sees it.
-  assert.deepEqual(c.sweepPending((o) => o === "live", 60_000), ["old"]);
-  now = 89_000;
-  assert.deepEqual(c.sweepPending((o) => o === "live", 60_000), [], "seen 59 s ago");
-  now = 90_000;
-  assert.deepEqual(c.sweepPending((o) => o === "live", 60_000), ["ghost"]);
-  assert.equal(c.usage(ghostPort), 0);
-  assert.ok(c.isPending("live"));
-  assert.deepEqual(c.snapshot().pending, [{ owner: "live", ports: [8001], since: 30_000 }]);
+  const [udp, both] = c.choose("ghost", ["UDP", "TCPUDP"]);
+  assert.deepEqual(c.snapshot().pending, [
+    { owner: "ghost", ports: [udp, both], protocols: ["UDP", "TCPUDP"] },
+  ]);
+  assert.equal(c.usage(both, "TCP"), 1);
+  c.release("ghost");
+  assert.equal(c.usage(udp), 0);
+  assert.equal(c.usage(both), 0);
+  assert.ok(!c.isPending("ghost"));
+});
+
+Deno.test("restorePending() keeps a number held in TCP and UDP as one TCPUDP entry", () => {
+  const c = new HostPortChooser(8000, 8009);
+  c.restorePending("gs", [
+    { port: 8003, protocol: "TCP" },
+    { port: 8003, protocol: "UDP" },
+    { port: 8004, protocol: "UDP" },
+    { port: 80, protocol: "TCP" },
+  ]);
+  assert.deepEqual(c.snapshot().pending, [
+    { owner: "gs", ports: [8003, 8004], protocols: ["TCPUDP", "UDP"] },
+  ]);
+  assert.equal(c.usage(8004, "TCP"), 0);
+  assert.equal(c.usage(8004, "UDP"), 1);
 });
 
 Deno.test("a reuse delay keeps a freed port least preferred until it expires", () => {
@@ -127,14 +180,75 @@ Deno.test("a reuse delay keeps a freed port least preferred until it expires", (
   assert.equal(c.usage(p), 0);
 });
 
-Deno.test("HostPortChooser keeps usage counts equal to a reference model and always picks the least used", () => {
+Deno.test("snapshot() counts each node's delayed ports, per protocol, out of its free ones", () => {
+  let now = 0;
+  const c = new HostPortChooser(8000, 8009, { reuseDelayMs: 30_000, clock: () => now });
+  c.bind("a", "n1", [{ port: 8000, protocol: "UDP" }, { port: 8001, protocol: "TCP" }]);
+  c.release("a");
+  const pool = c.snapshot().nodes[0].pool;
+  assert.deepEqual(pool.used, { TCP: 0, UDP: 0 });
+  assert.deepEqual(pool.delayed, { TCP: 1, UDP: 1 });
+  assert.deepEqual(pool.free, { TCP: 9, UDP: 9 });
+  assert.equal(c.snapshot().delayed, 2);
+  // The scheduler may still put a Pod on a delayed port: that ends the delay there.
+  c.bind("b", "n1", [{ port: 8000, protocol: "UDP" }]);
+  assert.deepEqual(c.nodeUsage("n1"), {
+    used: { TCP: 0, UDP: 1 },
+    free: { TCP: 9, UDP: 9 },
+    delayed: { TCP: 1, UDP: 0 },
+  });
+  assert.equal(c.usage(8000, "UDP"), 1, "bound once, not also delayed");
+  now = 30_000;
+  assert.equal(c.usage(8000, "UDP"), 1, "the ended delay does not uncount the new Pod");
+  assert.equal(c.usage(8001, "TCP"), 0);
+  assert.deepEqual(c.nodeUsage("n1")!.delayed, { TCP: 0, UDP: 0 });
+});
+
+Deno.test("choose() says when only ports in their reuse delay stand in the way", () => {
+  let now = 0;
+  const c = new HostPortChooser(8000, 8000, { reuseDelayMs: 30_000, clock: () => now });
+  c.bind("a", "n1", [{ port: 8000, protocol: "UDP" }]);
+  c.release("a");
+  now = 10_000;
+  assert.throws(
+    () => c.choose("b", ["UDP"]),
+    (e) =>
+      e instanceof AllocationError && e.code === "exhausted-delayed" && e.retryAfterMs === 20_000 &&
+      /1 freed host port\(s\) are held back by the reuse delay, the first for another 20 s/.test(
+        e.message,
+      ),
+  );
+  now = 30_000;
+  assert.deepEqual(c.choose("b", ["UDP"]), [8000]);
+});
+
+Deno.test("removeNode() costs what the node holds and forgets its delayed ports", () => {
+  let now = 0;
+  const c = new HostPortChooser(8000, 8009, { reuseDelayMs: 1_000, clock: () => now });
+  c.bind("a", "n1", [{ port: 8000, protocol: "UDP" }]);
+  c.bind("b", "n1", [{ port: 8001, protocol: "TCP" }]);
+  c.bind("c", "n2", [{ port: 8000, protocol: "UDP" }]);
+  c.release("a");
+  assert.equal(c.usage(8000, "UDP"), 2);
+  assert.deepEqual(c.removeNode("n1"), ["b"]);
+  assert.equal(c.usage(8000, "UDP"), 1, "n1's delay went with it");
+  assert.equal(c.usage(8001, "TCP"), 0);
+  assert.equal(c.snapshot().delayed, 0);
+  c.addNode("n1");
+  now = 1_000;
+  assert.equal(c.usage(8000, "UDP"), 1, "the old entry does not touch the new n1");
+});
+
+Deno.test("HostPortChooser keeps per-protocol usage equal to a reference model and chooses the least used", () => {
   const nodes = ["n1", "n2", "n3"];
   const owners = ["a", "b", "c", "d", "e", "f"];
   type Proto = "TCP" | "UDP";
+  type Asked = Proto | "TCPUDP";
+  const PROTOCOLS: Asked[] = ["TCP", "UDP", "TCPUDP"];
   type Op =
     | { k: "add" | "remove"; node: string }
-    | { k: "choose"; owner: string; n: number }
-    | { k: "bind"; owner: string; node: string; extra: number; proto: Proto; pendingProto: Proto }
+    | { k: "choose"; owner: string; protocols: Asked[] }
+    | { k: "bind"; owner: string; node: string; extra: number; proto: Proto }
     | { k: "release"; owner: string }
     | { k: "tick"; ms: number };
   const op: fc.Arbitrary<Op> = fc.oneof(
@@ -145,7 +259,7 @@ Deno.test("HostPortChooser keeps usage counts equal to a reference model and alw
     fc.record({
       k: fc.constant("choose" as const),
       owner: fc.constantFrom(...owners),
-      n: fc.integer({ min: 1, max: 3 }),
+      protocols: fc.array(fc.constantFrom(...PROTOCOLS), { minLength: 1, maxLength: 3 }),
     }),
     fc.record({
       k: fc.constant("bind" as const),
@@ -154,7 +268,6 @@ Deno.test("HostPortChooser keeps usage counts equal to a reference model and alw
       // 8 is outside the range 100-107: ignored.
       extra: fc.integer({ min: 0, max: 8 }),
       proto: fc.constantFrom<Proto>("TCP", "UDP"),
-      pendingProto: fc.constantFrom<Proto>("TCP", "UDP"),
     }),
     fc.record({ k: fc.constant("release" as const), owner: fc.constantFrom(...owners) }),
     fc.record({ k: fc.constant("tick" as const), ms: fc.integer({ min: 0, max: 30 }) }),
@@ -163,37 +276,46 @@ Deno.test("HostPortChooser keeps usage counts equal to a reference model and alw
     fc.property(fc.constantFrom(0, 0, 20), fc.array(op, { maxLength: 40 }), (delay, ops) => {
       const min = 100;
       const max = 107;
+      const range = Array.from({ length: max - min + 1 }, (_, i) => min + i);
       let now = 0;
       const c = new HostPortChooser(min, max, { reuseDelayMs: delay, clock: () => now });
       const live = new Set<string>();
-      const pending = new Map<string, number[]>();
+      const pending = new Map<string, { ports: number[]; protocols: Asked[] }>();
       /** owner → node and "port/proto" keys. */
       const bound = new Map<string, { node: string; keys: string[] }>();
-      /** Freed ports still counted: port and until. */
-      let delayed: { port: number; until: number }[] = [];
-      const portOf = (key: string) => Number(key.split("/")[0]);
-      const usedOn = (node: string, port: number) =>
-        [...bound.values()].some((b) => b.node === node && b.keys.some((k) => portOf(k) === port));
-      const usage = (port: number) => {
-        let n = [...pending.values()].filter((ps) => ps.includes(port)).length;
-        for (const node of new Set([...bound.values()].map((b) => b.node))) {
-          if (usedOn(node, port)) n++;
+      /** Freed ports still taken on their node until their time. */
+      let delayed: { node: string; key: string; until: number }[] = [];
+      const taken = (node: string, port: number, proto: Proto) =>
+        [...bound.values()].some((b) => b.node === node && b.keys.includes(`${port}/${proto}`)) ||
+        delayed.some((d) => d.node === node && d.key === `${port}/${proto}`);
+      const usage = (port: number, asked: Asked) => {
+        let n = 0;
+        for (const { ports, protocols } of pending.values()) {
+          ports.forEach((p, k) => {
+            if (
+              p === port &&
+              (asked === "TCPUDP" || protocols[k] === asked || protocols[k] === "TCPUDP")
+            ) n++;
+          });
         }
-        return n + delayed.filter((d) => d.port === port).length;
+        for (const node of live) {
+          const tcp = taken(node, port, "TCP");
+          const udp = taken(node, port, "UDP");
+          if (asked === "TCP" ? tcp : asked === "UDP" ? udp : tcp || udp) n++;
+        }
+        return n;
       };
       const unbind = (owner: string) => {
         const b = bound.get(owner);
         if (!b) return;
         bound.delete(owner);
-        for (const port of new Set(b.keys.map(portOf))) {
-          if (delay > 0 && !usedOn(b.node, port)) delayed.push({ port, until: now + delay });
+        if (delay > 0) {
+          for (const key of b.keys) delayed.push({ node: b.node, key, until: now + delay });
         }
       };
       for (const o of ops) {
-        delayed = delayed.filter((d) => d.until > now);
         if (o.k === "tick") {
           now += o.ms;
-          delayed = delayed.filter((d) => d.until > now);
         } else if (o.k === "add") {
           c.addNode(o.node);
           live.add(o.node);
@@ -202,40 +324,73 @@ Deno.test("HostPortChooser keeps usage counts equal to a reference model and alw
           const expected = [...bound].filter(([, b]) => b.node === o.node).map(([w]) => w).sort();
           assert.deepEqual(gone, expected, "removeNode returns the node's owners");
           for (const w of expected) bound.delete(w);
+          delayed = delayed.filter((d) => d.node !== o.node);
           live.delete(o.node);
         } else if (o.k === "choose") {
+          delayed = delayed.filter((d) => d.until > now);
           if (bound.has(o.owner)) {
-            assert.throws(() => c.choose(o.owner, ["UDP"]), /already bound/);
+            assert.throws(() => c.choose(o.owner, o.protocols), /already bound/);
             continue;
           }
-          const before = new Map(Array.from({ length: 8 }, (_, i) => [min + i, usage(min + i)]));
+          const before = (port: number, asked: Asked) => usage(port, asked);
+          const snapshot = new Map(
+            range.flatMap((p) => PROTOCOLS.map((a) => [`${p}/${a}`, before(p, a)] as const)),
+          );
+          const u = (p: number, a: Asked) => snapshot.get(`${p}/${a}`)!;
+          const asked = o.protocols;
+          const m = asked.filter((a) => a === "TCPUDP").length;
+          const feasible = (a: Asked) => range.filter((p) => u(p, a) < live.size).length;
+          const possible = live.size === 0 ||
+            (feasible("TCPUDP") >= m &&
+              feasible("TCP") - m >= asked.filter((a) => a === "TCP").length &&
+              feasible("UDP") - m >= asked.filter((a) => a === "UDP").length);
+          let ports: number[];
           try {
-            const ports = c.choose(o.owner, Array(o.n).fill("UDP"));
-            if (pending.has(o.owner)) {
-              assert.deepEqual(ports, pending.get(o.owner), "idempotent");
-              continue;
-            }
-            assert.equal(ports.length, o.n);
-            assert.equal(new Set(ports).size, ports.length, "distinct ports");
-            // No port left out was used less than a chosen one.
-            const worstChosen = Math.max(...ports.map((p) => before.get(p)!));
-            for (const [p, u] of before) {
-              if (!ports.includes(p)) assert.ok(u >= Math.min(...ports.map((q) => before.get(q)!)));
-            }
-            assert.ok(
-              [...before.values()].filter((u) => u < worstChosen).length < o.n,
-              "every chosen port is among the n least used",
-            );
-            assert.ok(live.size === 0 || worstChosen < live.size, "exhaustion is reported");
-            pending.set(o.owner, ports);
+            ports = c.choose(o.owner, asked);
           } catch (err) {
-            assert.ok(err instanceof AllocationError && err.code === "exhausted", String(err));
-            const sorted = [...before.values()].sort((x, y) => x - y);
-            assert.ok(live.size > 0 && sorted[o.n - 1] >= live.size, "exhausted only when so");
+            assert.ok(
+              err instanceof AllocationError &&
+                (err.code === "exhausted" || err.code === "exhausted-delayed"),
+              String(err),
+            );
+            assert.ok(!possible, "exhausted only when no assignment exists");
+            continue;
           }
+          if (pending.has(o.owner)) {
+            assert.deepEqual(ports, pending.get(o.owner)!.ports, "idempotent");
+            continue;
+          }
+          assert.ok(possible, "a choice is made only when one exists");
+          assert.equal(ports.length, asked.length);
+          // In the chooser's order (TCPUDP first), each entry took a least used port
+          // among those the earlier entries left it.
+          const order = [...asked.keys()].sort((a, b) =>
+            (asked[a] === "TCPUDP" ? 0 : 1) - (asked[b] === "TCPUDP" ? 0 : 1) || a - b
+          );
+          const clash = (a: Asked, b: Asked) => a === "TCPUDP" || b === "TCPUDP" || a === b;
+          const done: number[] = [];
+          for (const n of order) {
+            const hidden = new Set(
+              done.filter((k) => clash(asked[k], asked[n])).map((k) => ports[k]),
+            );
+            assert.ok(!hidden.has(ports[n]), "no number twice where the protocols clash");
+            for (const q of range) {
+              if (!hidden.has(q)) assert.ok(u(q, asked[n]) >= u(ports[n], asked[n]), "least used");
+            }
+            assert.ok(live.size === 0 || u(ports[n], asked[n]) < live.size, "free on some node");
+            done.push(n);
+          }
+          pending.set(o.owner, { ports, protocols: [...asked] });
         } else if (o.k === "bind") {
+          delayed = delayed.filter((d) => d.until > now);
+          const chosen = pending.get(o.owner);
           const ports = [
-            ...(pending.get(o.owner) ?? []).map((port) => ({ port, protocol: o.pendingProto })),
+            ...(chosen?.ports ?? []).flatMap((port, k) =>
+              (chosen!.protocols[k] === "TCPUDP"
+                ? ["TCP", "UDP"] as Proto[]
+                : [chosen!.protocols[k] as Proto])
+                .map((protocol) => ({ port, protocol }))
+            ),
             { port: min + o.extra, protocol: o.proto },
           ];
           const holders = c.bind(o.owner, o.node, ports);
@@ -251,8 +406,12 @@ Deno.test("HostPortChooser keeps usage counts equal to a reference model and alw
             if (port > max) continue;
             const key = `${port}/${protocol}`;
             const holder = others.find(([, b]) => b.keys.includes(key));
-            if (holder) expectHolders.add(holder[0]);
-            else mine.add(key);
+            if (holder) {
+              expectHolders.add(holder[0]);
+            } else {
+              mine.add(key);
+              delayed = delayed.filter((d) => !(d.node === o.node && d.key === key));
+            }
           }
           assert.deepEqual(holders.sort(), [...expectHolders].sort(), "clashes name the holders");
           if (mine.size > 0) bound.set(o.owner, { node: o.node, keys: [...mine] });
@@ -262,12 +421,22 @@ Deno.test("HostPortChooser keeps usage counts equal to a reference model and alw
           pending.delete(o.owner);
           unbind(o.owner);
         }
-        for (let p = min; p <= max; p++) assert.equal(c.usage(p), usage(p), `usage of ${p}`);
+        delayed = delayed.filter((d) => d.until > now);
+        for (const p of range) {
+          for (const a of PROTOCOLS) assert.equal(c.usage(p, a), usage(p, a), `usage of ${p}/${a}`);
+        }
         for (const [w, b] of bound) {
           assert.equal(c.nodeOf(w), b.node);
           for (const key of b.keys) {
             const [port, proto] = key.split("/");
             assert.equal(c.ownerOf(b.node, Number(port), proto as Proto), w);
+          }
+        }
+        for (const { node, pool } of c.snapshot().nodes) {
+          for (const proto of ["TCP", "UDP"] as const) {
+            const d = delayed.filter((x) => x.node === node && x.key.endsWith(`/${proto}`)).length;
+            assert.equal(pool.delayed[proto], d, `delayed ${proto} on ${node}`);
+            assert.equal(pool.used[proto] + pool.free[proto] + pool.delayed[proto], range.length);
           }
         }
       }

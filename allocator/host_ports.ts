@@ -1,30 +1,41 @@
 /**
  * Host ports across named ranges (Agones' `PortRanges`, e.g. `default:
- * 8000-9000, game: 9000-10000`): one {@linkcode HostPortChooser} per
+ * 8000-8999, game: 9000-9999`): one {@linkcode HostPortChooser} per
  * range; the ranges may not overlap. A bound port is registered in the
- * range that contains it, and ports outside every range are ignored
- * (nothing is ever chosen there, so nothing can collide with them).
+ * range that contains it. Ports outside every range are only recorded, so
+ * that every host port a Pod holds can be shown: nothing is ever chosen
+ * there, so nothing can collide with them.
  *
  * @example
  * ```ts
- * const hostPorts = new HostPorts({ default: { min: 8000, max: 9000 }, game: { min: 9001, max: 10000 } });
- * hostPorts.choose("admission/1", "game", ["UDP"], false);
+ * const hostPorts = new HostPorts({ default: { min: 8000, max: 8999 }, game: { min: 9000, max: 9999 } });
+ * hostPorts.choose("admission/1", "game", ["UDP"]);
  * ```
  * @module
  */
 
 import { AllocationError } from "./errors.ts";
 import {
+  type ChooseOptions,
   HostPortChooser,
   type HostPortChooserOptions,
   type HostPortSnapshot,
 } from "./host_port_chooser.ts";
 import type { HeldPort, RequestProtocol } from "./types.ts";
 
+/** Host ports an owner holds on a node outside every range. */
+export interface OutsideHolding {
+  owner: string;
+  node: string;
+  ports: HeldPort[];
+}
+
 /** The ranges: see the module documentation. */
 export class HostPorts {
   readonly #choosers = new Map<string, HostPortChooser>();
   readonly #ranges: Record<string, { min: number; max: number }>;
+  /** Owner → what it holds outside every range (few: static ports, host-network Pods). */
+  readonly #outside = new Map<string, { node: string; ports: HeldPort[] }>();
 
   constructor(
     ranges: Record<string, { min: number; max: number }>,
@@ -77,12 +88,17 @@ export class HostPorts {
    *
    * @example
    * ```ts
-   * hostPorts.choose("default/gs-0", "game", ["UDP", "TCP"], false); // e.g. [9001, 9002]
+   * hostPorts.choose("default/gs-0", "game", ["UDP", "TCP"]); // e.g. [9001, 9002]
    * ```
    * @throws {AllocationError} `unknown-pool` for a range not configured, and those of
    * {@linkcode HostPortChooser.choose}.
    */
-  choose(owner: string, range: string, protocols: RequestProtocol[], dryRun: boolean): number[] {
+  choose(
+    owner: string,
+    range: string,
+    protocols: RequestProtocol[],
+    options: ChooseOptions = {},
+  ): number[] {
     const chooser = this.#choosers.get(range);
     if (!chooser) {
       throw new AllocationError(
@@ -90,12 +106,13 @@ export class HostPorts {
         `No port range "${range}"; configured: ${this.rangeNames().join(", ")}`,
       );
     }
-    return chooser.choose(owner, protocols, { dryRun });
+    return chooser.choose(owner, protocols, options);
   }
 
   /**
    * Holds `ports` on `node` in the range containing each (a pending choice
-   * moves there); returns the owners already holding one of them there.
+   * moves there), and records those outside every range; returns the
+   * owners already holding one of them there.
    *
    * @example
    * ```ts
@@ -104,11 +121,16 @@ export class HostPorts {
    */
   bind(owner: string, node: string, ports: HeldPort[]): string[] {
     const clashes = new Set<string>();
+    let outside = ports;
     for (const chooser of this.#choosers.values()) {
       const inRange = ports.filter((p) => p.port >= chooser.min && p.port <= chooser.max);
+      if (inRange.length > 0) outside = outside.filter((p) => !inRange.includes(p));
       if (inRange.length === 0 && !chooser.isPending(owner)) continue;
       for (const c of chooser.bind(owner, node, inRange)) clashes.add(c);
     }
+    if (outside.length > 0) {
+      this.#outside.set(owner, { node, ports: outside.map((p) => ({ ...p })) });
+    } else this.#outside.delete(owner);
     return [...clashes];
   }
 
@@ -122,6 +144,7 @@ export class HostPorts {
    */
   release(owner: string): void {
     for (const chooser of this.#choosers.values()) chooser.release(owner);
+    this.#outside.delete(owner);
   }
 
   /**
@@ -135,24 +158,7 @@ export class HostPorts {
    */
   restorePending(owner: string, range: string, ports: HeldPort[]): void {
     const chooser = this.#choosers.get(range) ?? this.#choosers.get("default");
-    chooser?.restorePending(owner, ports.map((p) => p.port));
-  }
-
-  /**
-   * Releases pending choices older than `olderThanMs` whose owner `isLive`
-   * denies (admissions whose Pod never appeared); returns those owners.
-   *
-   * @example
-   * ```ts
-   * hostPorts.sweepPending((owner) => livePods.has(owner), 60_000);
-   * ```
-   */
-  sweepPending(isLive: (owner: string) => boolean, olderThanMs: number): string[] {
-    const gone: string[] = [];
-    for (const chooser of this.#choosers.values()) {
-      gone.push(...chooser.sweepPending(isLive, olderThanMs));
-    }
-    return gone;
+    chooser?.restorePending(owner, ports);
   }
 
   /**
@@ -168,6 +174,11 @@ export class HostPorts {
       if (present) chooser.addNode(name);
       else chooser.removeNode(name);
     }
+    if (!present) {
+      for (const [owner, held] of this.#outside) {
+        if (held.node === name) this.#outside.delete(owner);
+      }
+    }
   }
 
   /**
@@ -180,5 +191,22 @@ export class HostPorts {
    */
   snapshot(): { range: string; state: HostPortSnapshot }[] {
     return [...this.#choosers].map(([range, c]) => ({ range, state: c.snapshot() }));
+  }
+
+  /**
+   * Host ports held outside every range, by owner: nothing is chosen there,
+   * but they are in use and `/allocations` shows them.
+   *
+   * @example
+   * ```ts
+   * hostPorts.outside(); // [{ owner: "default/gs-0", node: "n1", ports: [{ port: 80, protocol: "TCP" }] }]
+   * ```
+   */
+  outside(): OutsideHolding[] {
+    return [...this.#outside].map(([owner, { node, ports }]) => ({
+      owner,
+      node,
+      ports: ports.map((p) => ({ ...p })),
+    }));
   }
 }

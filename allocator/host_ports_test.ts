@@ -21,10 +21,10 @@ Deno.test("new HostPorts() refuses overlapping ranges, no range and a bad range"
 Deno.test("choose() picks in the named range and refuses an unknown one", () => {
   const h = new HostPorts(RANGES);
   h.setNode("n1", true);
-  assert.deepEqual(h.choose("a", "game", ["UDP"], false), [9000]);
-  assert.deepEqual(h.choose("b", "default", ["TCPUDP"], false), [7000]);
+  assert.deepEqual(h.choose("a", "game", ["UDP"]), [9000]);
+  assert.deepEqual(h.choose("b", "default", ["TCPUDP"]), [7000]);
   assert.throws(
-    () => h.choose("c", "lobby", ["UDP"], false),
+    () => h.choose("c", "lobby", ["UDP"]),
     (e) =>
       e instanceof AllocationError && e.code === "unknown-pool" &&
       /No port range "lobby"; configured: default, game/.test(e.message),
@@ -37,14 +37,14 @@ Deno.test("choose() with dryRun changes nothing", () => {
   const h = new HostPorts(RANGES);
   h.setNode("n1", true);
   const before = h.snapshot();
-  assert.deepEqual(h.choose("a", "game", ["UDP", "UDP"], true), [9000, 9001]);
+  assert.deepEqual(h.choose("a", "game", ["UDP", "UDP"], { dryRun: true }), [9000, 9001]);
   assert.deepEqual(h.snapshot(), before);
-  assert.deepEqual(h.choose("a", "game", ["UDP"], false), [9000], "the cursor did not move");
+  assert.deepEqual(h.choose("a", "game", ["UDP"]), [9000], "the cursor did not move");
 });
 
 Deno.test("bind() registers each port in the range holding it and ignores the rest", () => {
   const h = new HostPorts(RANGES);
-  const [port] = h.choose("a", "game", ["UDP"], false);
+  const [port] = h.choose("a", "game", ["UDP"]);
   assert.deepEqual(
     h.bind("a", "n1", [
       { port, protocol: "UDP" },
@@ -57,20 +57,30 @@ Deno.test("bind() registers each port in the range holding it and ignores the re
   assert.equal(h.chooser("game")!.isPending("a"), false);
   assert.equal(h.chooser("default")!.ownerOf("n1", 7005, "TCP"), "a");
   assert.deepEqual(h.bind("b", "n1", [{ port: 7005, protocol: "TCP" }]), ["a"]);
+  assert.deepEqual(h.outside(), [
+    { owner: "a", node: "n1", ports: [{ port: 80, protocol: "TCP" }] },
+  ]);
   h.release("a");
   assert.equal(h.chooser("game")!.usage(port), 0);
   assert.equal(h.chooser("default")!.usage(7005), 0);
+  assert.deepEqual(h.outside(), [], "released outside the ranges too");
 });
 
-Deno.test("restorePending() and sweepPending() keep and drop admissions by age", () => {
-  let now = 0;
-  const h = new HostPorts(RANGES, { clock: () => now });
-  h.restorePending("ghost", "game", [{ port: 9004, protocol: "UDP" }]);
-  h.restorePending("live", "nowhere", [{ port: 7004, protocol: "UDP" }]);
+Deno.test("outside() forgets a node's ports when the node goes", () => {
+  const h = new HostPorts(RANGES);
+  h.bind("a", "n1", [{ port: 80, protocol: "TCP" }]);
+  h.bind("b", "n2", [{ port: 80, protocol: "TCP" }]);
+  h.setNode("n1", false);
+  assert.deepEqual(h.outside().map((o) => o.owner), ["b"]);
+});
+
+Deno.test("restorePending() keeps an admission in its range, else in default", () => {
+  const h = new HostPorts(RANGES);
+  h.restorePending("a", "game", [{ port: 9004, protocol: "UDP" }]);
+  h.restorePending("b", "nowhere", [{ port: 7004, protocol: "UDP" }]);
   assert.equal(h.chooser("game")!.usage(9004), 1);
   assert.equal(h.chooser("default")!.usage(7004), 1, "an unknown range falls back to default");
-  now = 61_000;
-  assert.deepEqual(h.sweepPending((o) => o === "live", 60_000), ["ghost"]);
+  h.release("a");
   assert.equal(h.chooser("game")!.usage(9004), 0);
-  assert.equal(h.chooser("default")!.isPending("live"), true);
+  assert.equal(h.chooser("default")!.isPending("b"), true);
 });

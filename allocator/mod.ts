@@ -31,10 +31,13 @@ export {
 } from "./port_pool.ts";
 export { type PoolChoice, PoolSet, type PoolSetOptions, type PoolSetSnapshot } from "./pool_set.ts";
 export {
+  type ChooseOptions,
   HostPortChooser,
   type HostPortChooserOptions,
   type HostPortSnapshot,
+  type PendingChoice,
 } from "./host_port_chooser.ts";
-export { HostPorts } from "./host_ports.ts";
+export { HostPorts, type OutsideHolding } from "./host_ports.ts";
+export { MinTree } from "./min_tree.ts";
 export { DelayQueue } from "./delay_queue.ts";
 export { type SlabRegion, WordSlab, type WordSlabOptions } from "./word_slab.ts";

@@ -4,9 +4,11 @@
  * do with the Pod, and answers with the JSON patch. gamenet assigns host
  * ports here, before the scheduler places the Pod.
  *
- * The handler never throws at the API server: a bad body is a 400, an
- * error in `admit` a denied review with code 500, so the Pod's controller
- * sees the reason in its events instead of a broken connection.
+ * The handler never throws at the API server: a bad body is a 400, a
+ * review whose object is not a readable Pod a denied review with code 400
+ * naming the field, an error in `admit` a denied review with code 500, so
+ * the Pod's controller sees the reason in its events instead of a broken
+ * connection.
  *
  * @example
  * ```ts
@@ -21,6 +23,7 @@
 import { Hono } from "hono";
 import type { JsonPatchOp } from "../providers/types.ts";
 import { checkReadiness, type ReadinessCheck } from "./health.ts";
+import { podShapeProblem } from "./pod_shape.ts";
 
 // One definition for providers, controller and webhook alike.
 export type { JsonPatchOp };
@@ -166,6 +169,8 @@ export interface WebhookRouteOptions {
   duration?: DurationObserver;
   /** Where `admit`'s exceptions are logged. @default {console.error} */
   log?: (message: string) => void;
+  /** Where refusals of malformed Pods are logged (the caller's mistake). @default {console.warn} */
+  warn?: (message: string) => void;
   /** @default {"/mutate-pods"} */
   path?: string;
 }
@@ -187,6 +192,7 @@ export function createWebhookRoute(
   options: WebhookRouteOptions,
 ): Hono {
   const log = options.log ?? ((m: string) => console.error(m));
+  const warn = options.warn ?? ((m: string) => console.warn(m));
   const app = new Hono();
   app.post(options.path ?? "/mutate-pods", async (c) => {
     const started = performance.now();
@@ -199,8 +205,12 @@ export function createWebhookRoute(
     const problem = reviewProblem(body);
     if (problem) return c.text(`${problem}\n`, 400);
     const req = (body as AdmissionReview).request!;
+    const malformed = podShapeProblem(req.object);
     let result: AdmitResult;
-    if (!checkReadiness(options.isReady).ready) {
+    if (malformed) {
+      warn(`Admission ${req.uid} refused: ${malformed}`);
+      result = { allowed: false, code: 400, message: `gamenet cannot read the Pod: ${malformed}` };
+    } else if (!checkReadiness(options.isReady).ready) {
       result = { allowed: false, code: 503, message: NOT_READY_MESSAGE };
     } else {
       try {

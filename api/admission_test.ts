@@ -25,6 +25,7 @@ function review(request: Partial<AdmissionRequest> = {}): AdmissionReview {
           generateName: "gs-",
           annotations: { "game.kruise.io/network-type": "Kubernetes-HostPort" },
         },
+        spec: { containers: [{ name: "gs", ports: [{ containerPort: 7777, protocol: "UDP" }] }] },
       },
       dryRun: false,
       userInfo: { username: "system:serviceaccount:kube-system:replicaset-controller" },
@@ -237,4 +238,66 @@ Deno.test("POST /mutate-pods observes its latency by operation and allowed", asy
 Deno.test("GET /mutate-pods is not routed", async () => {
   const app = createWebhookRoute(() => Promise.resolve({ allowed: true }), { isReady: () => true });
   assert.equal((await app.request("/mutate-pods")).status, 404);
+});
+
+Deno.test("POST /mutate-pods refuses a request.object that is not a readable Pod with 400, naming the field", async () => {
+  let calls = 0;
+  const warnings: string[] = [];
+  const errors: string[] = [];
+  const app = createWebhookRoute(() => {
+    calls++;
+    return Promise.resolve({ allowed: true });
+  }, { isReady: () => true, log: (m) => errors.push(m), warn: (m) => warnings.push(m) });
+  const pod = (o: Record<string, unknown>) => review({ object: o });
+  const cases: [AdmissionReview, string][] = [
+    [pod({ spec: { containers: [] } }), "request.object.metadata is missing"],
+    [
+      pod({ metadata: {}, spec: { containers: "gs" } }),
+      "request.object.spec.containers is a string; expected a list",
+    ],
+    [
+      pod({ metadata: { name: 7 }, spec: { containers: [] } }),
+      "request.object.metadata.name is a number; expected a string",
+    ],
+    [
+      pod({
+        metadata: { annotations: { "game.kruise.io/network-type": 1 } },
+        spec: { containers: [] },
+      }),
+      'request.object.metadata.annotations["game.kruise.io/network-type"] is a number; expected a string',
+    ],
+    [
+      pod({
+        metadata: {},
+        spec: { containers: [{ name: "gs", ports: [{ containerPort: "80" }] }] },
+      }),
+      "request.object.spec.containers[0].ports[0].containerPort is a string; expected a port number",
+    ],
+    [
+      pod({ metadata: {}, spec: { containers: [{ ports: [] }] } }),
+      "request.object.spec.containers[0].name is missing",
+    ],
+    [review({ object: null }), "request.object is missing; expected the Pod being created"],
+    [
+      pod({ kind: "Service", metadata: {}, spec: { containers: [] } }),
+      'request.object.kind is "Service"; expected Pod',
+    ],
+  ];
+  for (const [body, field] of cases) {
+    const res = await post(app, body);
+    assert.equal(res.status, 200);
+    const answer = (await res.json() as AdmissionReview).response!;
+    assert.equal(answer.allowed, false);
+    assert.deepEqual(answer.status, {
+      code: 400,
+      message: `gamenet cannot read the Pod: ${field}`,
+    });
+  }
+  assert.equal(calls, 0, "admit() never sees a malformed Pod");
+  assert.equal(warnings.length, cases.length);
+  assert.match(
+    warnings[0],
+    /^Admission 705ab4f5-6393-11e8-b7cc-42010a800002 refused: request\.object\.metadata/,
+  );
+  assert.deepEqual(errors, [], "the caller's mistake is not an error of gamenet's");
 });

@@ -83,6 +83,8 @@ export interface WebhookAppDeps {
   metrics?: Pick<Metrics, "webhookDuration">;
   /** `admit`'s exceptions and unexpected errors. @default {console.error} */
   log?: (message: string) => void;
+  /** Refusals of malformed Pods. @default {console.warn} */
+  warn?: (message: string) => void;
 }
 
 /**
@@ -103,6 +105,7 @@ export function createWebhookApp(deps: WebhookAppDeps): Hono {
       isReady: deps.isReady,
       duration: deps.metrics?.webhookDuration,
       log: deps.log,
+      warn: deps.warn,
     }),
   );
   app.route("/", createHealthRoutes(deps));

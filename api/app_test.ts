@@ -35,7 +35,7 @@ const REVIEW: AdmissionReview = {
     resource: { group: "", version: "v1", resource: "pods" },
     operation: "CREATE",
     namespace: "games",
-    object: { metadata: { name: "gs-0" } },
+    object: { metadata: { name: "gs-0" }, spec: { containers: [{ name: "gs" }] } },
     userInfo: {},
   },
 };
