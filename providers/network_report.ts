@@ -10,9 +10,20 @@
 
 import { NETWORK_DISABLED_LABEL, type NetworkReport, type Pod } from "./types.ts";
 
-/** Whether the Pod's network is switched off (`game.kruise.io/network-disabled=true`). */
+/**
+ * What Go's `strconv.ParseBool` reads as true: OpenKruiseGame parses the
+ * label with it, and the two controllers must agree on the desired state.
+ */
+const TRUE_WORDS = new Set(["1", "t", "T", "TRUE", "true", "True"]);
+
+/**
+ * Whether the Pod's network is switched off: the label
+ * `game.kruise.io/network-disabled` (a label, as OpenKruiseGame sets and
+ * reads it; an annotation of that name is not read) says true.
+ */
 export function networkDisabled(pod: Pod): boolean {
-  return pod.metadata.labels?.[NETWORK_DISABLED_LABEL] === "true";
+  const value = pod.metadata.labels?.[NETWORK_DISABLED_LABEL];
+  return value !== undefined && TRUE_WORDS.has(value);
 }
 
 /** Nothing to report yet: `Waiting`, no addresses, desired as the disabled label says. */
