@@ -46,6 +46,10 @@ export interface Metrics {
   readonly allocations: Gauge<"type">;
   /** `gamenet_pool_free_ports{kind,key,protocol}`: free ports per pool. */
   readonly poolFreePorts: Gauge<"kind" | "key" | "protocol">;
+  /** `gamenet_pool_delayed_ports{kind,key,protocol}`: freed ports still in their reuse delay. */
+  readonly poolDelayedPorts: Gauge<"kind" | "key" | "protocol">;
+  /** `gamenet_unknown_network_type_total`: admitted Pods naming a type gamenet does not know. */
+  readonly unknownNetworkTypes: Counter;
   /** `gamenet_reconcile_duration_seconds{result}`. */
   readonly reconcileDuration: Histogram<"result">;
   /** `gamenet_webhook_duration_seconds{operation,allowed}`. */
@@ -64,6 +68,8 @@ export interface Metrics {
   reconciled(result: string, seconds: number): void;
   /** Counts one error of `kind`. */
   error(kind: string): void;
+  /** Counts one Pod admitted with a network type gamenet does not know. */
+  unknownNetworkType(): void;
 }
 
 /** Admission must answer well within the API server's 10 s webhook timeout. */
@@ -117,17 +123,39 @@ export function createMetrics(options: MetricsOptions = {}): Metrics {
       for (const a of view().allocations) allocations.inc({ type: a.type });
     }),
   });
-  const poolFreePorts: Gauge<"kind" | "key" | "protocol"> = new Gauge({
-    name: "gamenet_pool_free_ports",
-    help: "Free ports per pool (kind node: host ports of a node; kind lb: a load balancer)",
-    labelNames: ["kind", "key", "protocol"] as const,
+  const poolGauge = (
+    name: string,
+    help: string,
+    count: (p: AllocationsView["pools"][number]) => number,
+  ): Gauge<"kind" | "key" | "protocol"> => {
+    const gauge: Gauge<"kind" | "key" | "protocol"> = new Gauge({
+      name,
+      help,
+      labelNames: ["kind", "key", "protocol"] as const,
+      registers,
+      collect: view && (() => {
+        gauge.reset();
+        for (const p of view().pools) {
+          gauge.inc({ kind: p.kind, key: p.key, protocol: p.protocol ?? "" }, count(p));
+        }
+      }),
+    });
+    return gauge;
+  };
+  const poolFreePorts = poolGauge(
+    "gamenet_pool_free_ports",
+    "Free ports per pool (kind node: host ports of a node; kind lb: a load balancer)",
+    (p) => p.free,
+  );
+  const poolDelayedPorts = poolGauge(
+    "gamenet_pool_delayed_ports",
+    "Freed ports per pool still held back by the reuse delay (neither used nor free)",
+    (p) => p.delayed,
+  );
+  const unknownNetworkTypes = new Counter({
+    name: "gamenet_unknown_network_type_total",
+    help: "Pods admitted with a game.kruise.io/network-type gamenet does not know (left alone)",
     registers,
-    collect: view && (() => {
-      poolFreePorts.reset();
-      for (const p of view().pools) {
-        poolFreePorts.inc({ kind: p.kind, key: p.key, protocol: p.protocol ?? "" }, p.free);
-      }
-    }),
   });
   const reconcileDuration = new Histogram({
     name: "gamenet_reconcile_duration_seconds",
@@ -165,6 +193,8 @@ export function createMetrics(options: MetricsOptions = {}): Metrics {
     registry,
     allocations,
     poolFreePorts,
+    poolDelayedPorts,
+    unknownNetworkTypes,
     reconcileDuration,
     webhookDuration,
     workqueueDepth,
@@ -172,6 +202,7 @@ export function createMetrics(options: MetricsOptions = {}): Metrics {
     errors,
     reconciled: (result, seconds) => reconcileDuration.observe({ result }, seconds),
     error: (kind) => errors.inc({ kind }),
+    unknownNetworkType: () => unknownNetworkTypes.inc(),
   };
 }
 

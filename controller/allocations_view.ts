@@ -16,6 +16,7 @@ import type { AllocationsView, AllocationView } from "../api/allocations.ts";
 import type { ProviderRegistry } from "../providers/registry.ts";
 import type { Pod } from "../providers/types.ts";
 import { readPodStatus } from "./status_writer.ts";
+import type { Admission } from "./admission_ledger.ts";
 
 /** The type shown for host ports of Pods gamenet does not manage. */
 export const UNMANAGED_TYPE = "Unmanaged";
@@ -32,6 +33,7 @@ export function buildAllocationsView(
   registry: ProviderRegistry,
   tracked: ReadonlyMap<string, { provider: string; owner: string }>,
   pod: (key: string) => Pod | undefined,
+  admission: (owner: string) => Admission | undefined = () => undefined,
 ): AllocationsView {
   const keyOfOwner = new Map<string, string>();
   for (const [key, t] of tracked) keyOfOwner.set(t.owner, key);
@@ -65,7 +67,14 @@ export function buildAllocationsView(
           row = describe(h.owner.slice(FOREIGN_PREFIX.length), UNMANAGED_TYPE, h.owner);
         } else {
           // Admitted, Pod not seen yet; or a leak, if it stays.
-          row = { type: provider.name, namespace: "", pod: "", owner: h.owner, ports: [] };
+          const a = admission(h.owner);
+          row = {
+            type: provider.name,
+            namespace: a?.namespace ?? "",
+            pod: a?.pod ?? "",
+            owner: h.owner,
+            ports: [],
+          };
         }
         byOwner.set(h.owner, row);
         view.allocations.push(row);

@@ -111,3 +111,29 @@ Deno.test("buildAllocationsView() joins holdings with Pods and shows leaks and f
     },
   ]);
 });
+
+Deno.test("buildAllocationsView() names the namespace and Pod of an admission whose Pod is not seen yet", () => {
+  const registry = new ProviderRegistry([
+    fakeProvider({
+      pools: [],
+      holdings: [{
+        owner: "admission/u9",
+        ports: [{ port: 8004, protocol: "UDP" }, { port: 8005, protocol: "TCPUDP" }],
+      }],
+    }),
+  ]);
+  const admissions = new Map([["admission/u9", {
+    namespace: "games",
+    pod: "gs-*",
+    type: "Kubernetes-HostPort",
+    at: 0,
+  }]]);
+  const view = buildAllocationsView(registry, new Map(), () => undefined, (o) => admissions.get(o));
+  assert.deepEqual(view.allocations, [{
+    type: "Kubernetes-HostPort",
+    namespace: "games",
+    pod: "gs-*",
+    owner: "admission/u9",
+    ports: [{ port: 8004, protocol: "UDP" }, { port: 8005, protocol: "TCPUDP" }],
+  }]);
+});

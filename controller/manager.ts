@@ -27,6 +27,7 @@ import {
   type PodAdmission,
   type PodAdmissionResult,
   PodController,
+  type PodControllerMetrics,
   podObjectRef,
 } from "./pod_controller.ts";
 import type { ProviderRegistry } from "../providers/registry.ts";
@@ -47,11 +48,8 @@ export interface ManagerSettings {
   identity: string;
 }
 
-/** Metrics hooks, all optional. */
-export interface ManagerMetrics {
-  reconciled?(result: string, seconds: number): void;
-  error?(kind: string): void;
-}
+/** Metrics hooks, all optional (those of {@linkcode PodControllerMetrics}). */
+export type ManagerMetrics = PodControllerMetrics;
 
 /** Options of {@linkcode Manager}. */
 export interface ManagerOptions {
@@ -73,7 +71,11 @@ export interface Readiness {
 
 const LAST_APPLIED = "kubectl.kubernetes.io/last-applied-configuration";
 const DISCOVERY_RETRY_MS = 60_000;
-const SWEEP_EVERY_MS = 15_000;
+/**
+ * How often admissions past their grace are looked for: an unclaimed
+ * allocation goes back within this much of admission time + grace.
+ */
+const ADMISSION_CHECK_EVERY_MS = 1_000;
 /** A provider's cloud sweep, when it names no interval. */
 const PROVIDER_SWEEP_EVERY_MS = 60_000;
 
@@ -266,7 +268,9 @@ export class Manager {
       runner.lead().catch((err) => this.#o.log(`Extension: ${(err as Error).message}`));
     }
     for (const key of this.pods.store.keys()) this.queue.add(key);
-    this.#timers.push(setInterval(() => this.#sweep(), SWEEP_EVERY_MS));
+    this.#timers.push(
+      setInterval(() => this.#releaseUnclaimedAdmissions(), ADMISSION_CHECK_EVERY_MS),
+    );
     if (this.#o.settings.resyncMs > 0) {
       this.#timers.push(setInterval(() => {
         for (const key of this.pods.store.keys()) this.queue.add(key);
@@ -343,16 +347,27 @@ export class Manager {
     for (const [key, pod] of this.pods.store) if (pod.spec?.nodeName === node) this.queue.add(key);
   }
 
-  /** Releases admission allocations whose Pod never appeared within the grace period. */
-  #sweep(): void {
-    const live = new Set<string>();
-    for (const [key, pod] of this.pods.store) live.add(ownerOf(key, pod));
-    for (const p of this.#o.registry.all) {
-      const released = p.sweepAdmissions?.((owner) =>
-        live.has(owner), this.#o.settings.admissionGraceMs) ?? [];
+  /** Gives back what admissions allocated for Pods that never appeared within the grace period. */
+  async #releaseUnclaimedAdmissions(): Promise<void> {
+    // Built only when an admission is old enough to ask about.
+    let live: Set<string> | undefined;
+    const isLive = (owner: string) => {
+      if (!live) {
+        live = new Set();
+        for (const [key, pod] of this.pods.store) live.add(ownerOf(key, pod));
+      }
+      return live.has(owner);
+    };
+    try {
+      const released = await this.controller.releaseUnclaimedAdmissions(
+        this.#o.settings.admissionGraceMs,
+        isLive,
+      );
       for (const owner of released) {
         this.#o.log(`Released ${owner}: its Pod never appeared (admission refused later?)`);
       }
+    } catch (err) {
+      this.#o.log(`Releasing unclaimed admissions: ${(err as Error).message}`);
     }
   }
 
@@ -428,6 +443,7 @@ export class Manager {
       this.#o.registry,
       this.controller.tracked,
       (key) => this.pods.get(key),
+      (owner) => this.controller.admission(owner),
     );
   }
 

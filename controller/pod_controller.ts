@@ -24,10 +24,12 @@ import {
 } from "./status_writer.ts";
 import { KubeApiError } from "./kube_client.ts";
 import type { ProviderRegistry } from "../providers/registry.ts";
+import { type Admission, AdmissionLedger } from "./admission_ledger.ts";
 import type { Provider } from "../providers/provider.ts";
 import {
   ConfError,
   type JsonPatchOp,
+  NETWORK_DISABLED_LABEL,
   NETWORK_TYPE_ANNOTATION,
   type NetworkReport,
   type NetworkStatus,
@@ -49,6 +51,8 @@ export interface PodControllerCache {
 export interface PodControllerMetrics {
   reconciled?(result: string, seconds: number): void;
   error?(kind: string): void;
+  /** An admitted Pod named a network type no provider has (a typo, or another controller's). */
+  unknownNetworkType?(): void;
 }
 
 /** Dependencies of {@linkcode PodController}. */
@@ -102,6 +106,8 @@ export class PodController {
   readonly #o: Required<Omit<PodControllerOptions, "metrics">> & { metrics: PodControllerMetrics };
   /** Pods a provider holds something for: released when they go. */
   readonly #tracked = new Map<string, Tracked>();
+  /** Admissions whose Pod has not been seen yet. */
+  readonly #admissions = new AdmissionLedger();
 
   constructor(options: PodControllerOptions) {
     this.#o = {
@@ -125,12 +131,37 @@ export class PodController {
     this.#tracked.set(key, { provider, owner });
   }
 
+  /** The admission of `owner` while its Pod has not been seen (for `/allocations`). */
+  admission(owner: string): Admission | undefined {
+    return this.#admissions.get(owner);
+  }
+
+  /**
+   * Gives back what was allocated at admissions made `graceMs` ago or
+   * earlier whose Pod never appeared (`isLive` denies their owner: asked
+   * only about admissions that old). Returns their owners.
+   */
+  async releaseUnclaimedAdmissions(
+    graceMs: number,
+    isLive: (owner: string) => boolean,
+  ): Promise<string[]> {
+    if (this.#admissions.size === 0) return [];
+    const due = this.#admissions.takeDue(this.#o.now().getTime() - graceMs, isLive);
+    for (const [owner, { type }] of due) await this.#o.registry.get(type)?.release(owner);
+    return due.map(([owner]) => owner);
+  }
+
   /** Admission of a Pod being created. Never throws. */
   async admit(req: PodAdmission): Promise<PodAdmissionResult> {
     const pod = req.pod;
     pod.metadata.namespace ??= req.namespace;
-    const provider = this.#o.registry.get(pod.metadata.annotations?.[NETWORK_TYPE_ANNOTATION]);
-    if (!provider) return { allowed: true, patch: [] };
+    const type = pod.metadata.annotations?.[NETWORK_TYPE_ANNOTATION];
+    const provider = this.#o.registry.get(type);
+    if (!provider) {
+      if (type === undefined) return { allowed: true, patch: [] };
+      this.#o.metrics.unknownNetworkType?.();
+      return { allowed: true, patch: [], warnings: [this.#unknownTypeWarning(type)] };
+    }
     let conf: unknown;
     try {
       conf = provider.parse(pod);
@@ -141,14 +172,39 @@ export class PodController {
     // A reinvoked admission already carries the owner it was given.
     const existing = pod.metadata.annotations?.[OWNER_ANNOTATION];
     const owner = existing ?? `admission/${req.uid}`;
+    const dryRun = req.dryRun ?? false;
+    const at = this.#o.now().getTime();
     try {
-      const result = await provider.admit(pod, conf, { owner, dryRun: req.dryRun ?? false });
+      const result = await provider.admit(pod, conf, { owner, dryRun });
+      if (!dryRun && !existing) {
+        const { name, generateName } = pod.metadata;
+        this.#admissions.record(owner, {
+          namespace: pod.metadata.namespace ?? req.namespace,
+          pod: name || `${generateName ?? ""}*`,
+          type: provider.name,
+          at,
+        });
+      }
       const patch: JsonPatchOp[] = existing ? [] : [{
         op: "add",
         path: `/metadata/annotations/${escapePointer(OWNER_ANNOTATION)}`,
         value: owner,
       }];
-      return { allowed: true, patch: [...patch, ...result.patch], warnings: result.warnings };
+      const warnings = [...(result.warnings ?? [])];
+      if (
+        pod.metadata.annotations?.[NETWORK_DISABLED_LABEL] !== undefined &&
+        pod.metadata.labels?.[NETWORK_DISABLED_LABEL] === undefined
+      ) {
+        warnings.push(
+          `${NETWORK_DISABLED_LABEL} is read from the Pod's labels, not its annotations ` +
+            `(as OpenKruiseGame does): this one has no effect`,
+        );
+      }
+      return {
+        allowed: true,
+        patch: [...patch, ...result.patch],
+        warnings: warnings.length > 0 ? warnings : undefined,
+      };
     } catch (err) {
       if (err instanceof ConfError) return { allowed: false, code: 422, message: err.message };
       this.#o.metrics.error?.("admission");
@@ -207,6 +263,7 @@ export class PodController {
       return {};
     }
     this.#tracked.set(key, { provider, owner });
+    this.#admissions.seen(owner);
     const outcome: Outcome = await provider.reconcile(pod!, conf, {
       owner,
       node: (name) => this.#o.cache.node(name),
@@ -230,6 +287,20 @@ export class PodController {
         if (outcome.report) await this.#writeStatus(key, pod!, outcome.report);
         return { retry: true };
     }
+  }
+
+  /**
+   * What kubectl prints for a network type no provider has: the closest
+   * known name, and that the Pod is left to other controllers. Short: the
+   * API server may cut warnings beyond 256 characters.
+   */
+  #unknownTypeWarning(type: string): string {
+    const registry = this.#o.registry;
+    const closest = registry.closest(type);
+    const known = registry.all.map((p) => p.name).join(", ");
+    return `${NETWORK_TYPE_ANNOTATION} "${type}" is not a type gamenet knows` +
+      (closest ? ` (did you mean "${closest}"?)` : "") +
+      `; the Pod is left to other controllers. Known: ${known}`;
   }
 
   async #writeStatus(key: string, pod: Pod, report: NetworkReport): Promise<void> {

@@ -71,7 +71,7 @@ export interface HostPortAllocator {
     owner: string,
     range: string,
     protocols: ("TCP" | "UDP" | "TCPUDP")[],
-    dryRun: boolean,
+    options: { dryRun?: boolean },
   ): number[];
   /**
    * Holds `ports` on `node` for `owner` (moving a pending choice there).
@@ -83,12 +83,12 @@ export interface HostPortAllocator {
   release(owner: string): void;
   /** Registers a pending choice found at start-up (a Pod not yet bound). */
   restorePending(owner: string, range: string, ports: HostPortSpec[]): void;
-  /** Admission choices older than `olderThanMs` whose owner `isLive` denies: released and returned. */
-  sweepPending(isLive: (owner: string) => boolean, olderThanMs: number): string[];
   /** Node pools follow the cluster's nodes. */
   setNode(name: string, present: boolean): void;
   /** Per range: every node's pool and owners, and the choices not yet bound. */
   snapshot(): { range: string; state: HostPortRangeState }[];
+  /** Host ports held outside every range (never chosen, but in use). */
+  outside(): { owner: string; node: string; ports: HostPortSpec[] }[];
 }
 
 /** One range of {@linkcode HostPortAllocator.snapshot}. */
@@ -104,7 +104,7 @@ export interface HostPortRangeState {
       owners: { owner: string; ports: readonly HostPortSpec[] }[];
     };
   }[];
-  pending: { owner: string; ports: number[] }[];
+  pending: { owner: string; ports: number[]; protocols: ("TCP" | "UDP" | "TCPUDP")[] }[];
 }
 
 /** Allocator refusals at admission, as reasons a person reads in the workload's events. */
@@ -196,6 +196,17 @@ export function createHostPortProvider(options: HostPortProviderOptions): Provid
         );
       }
       const ports = parseContainerPorts(pod, conf, { required: true, allowSameAsHost: true });
+      if (pod.spec?.hostNetwork === true && policyText === "Dynamic") {
+        // The API server sets hostPort := containerPort on such a Pod and
+        // refuses any other pair: there is no host port left to choose.
+        throw new ConfError(
+          `Pod ${podRef(pod)}: hostNetwork: true serves on the node's own ports, so each host ` +
+            `port is its container port and gamenet cannot choose one; set PortPolicy ` +
+            `Passthrough (gamenet chooses the port and sets the container port to it; the ` +
+            `server must listen there) or remove hostNetwork`,
+          "HostNetworkNeedsPassthrough",
+        );
+      }
       return { ports, policy: policyText, range };
     },
 
@@ -222,7 +233,7 @@ export function createHostPortProvider(options: HostPortProviderOptions): Provid
             ctx.owner,
             conf.range,
             toChoose.map((r) => r.protocol),
-            ctx.dryRun,
+            { dryRun: ctx.dryRun },
           );
         }
       } catch (err) {
@@ -238,6 +249,13 @@ export function createHostPortProvider(options: HostPortProviderOptions): Provid
           ),
         );
       }
+      // On a host-network Pod the API server copied every containerPort into
+      // hostPort: those are defaults, not the user's choice, and are replaced.
+      const assignedHere = new Set<ContainerPort>();
+      const free = (p: ContainerPort) =>
+        !assignedHere.has(p) &&
+        (p.hostPort === undefined ||
+          (pod.spec?.hostNetwork === true && p.hostPort === p.containerPort));
       const newPorts = new Map<number, ContainerPort[]>();
       containers.forEach((c, i) => newPorts.set(i, (c.ports ?? []).map((p) => ({ ...p }))));
       toChoose.forEach((req, n) => {
@@ -249,12 +267,12 @@ export function createHostPortProvider(options: HostPortProviderOptions): Provid
           : req.containerPort;
         for (const protocol of protocolsOf(req)) {
           const existing = list.find((p) =>
-            p.hostPort === undefined && p.containerPort === req.containerPort &&
-            (p.protocol ?? "TCP") === protocol
+            free(p) && p.containerPort === req.containerPort && (p.protocol ?? "TCP") === protocol
           );
           if (existing) {
             existing.hostPort = hostPort;
             existing.containerPort = containerPort;
+            assignedHere.add(existing);
           } else {
             list.push({ containerPort, hostPort, protocol });
           }
@@ -413,10 +431,6 @@ export function createHostPortProvider(options: HostPortProviderOptions): Provid
       allocator.setNode(name, present);
     },
 
-    sweepAdmissions(isLive, olderThanMs): string[] {
-      return allocator.sweepPending(isLive, olderThanMs);
-    },
-
     view(): ProviderView {
       const view: ProviderView = { pools: [], holdings: [] };
       for (const { range, state } of allocator.snapshot()) {
@@ -437,12 +451,15 @@ export function createHostPortProvider(options: HostPortProviderOptions): Provid
             view.holdings.push({ owner, node, ports: ports.map((p) => ({ ...p })) });
           }
         }
-        for (const { owner, ports } of state.pending) {
+        for (const { owner, ports, protocols } of state.pending) {
           view.holdings.push({
             owner,
-            ports: ports.map((port) => ({ port, protocol: "TCPUDP" as const })),
+            ports: ports.map((port, k) => ({ port, protocol: protocols[k] })),
           });
         }
+      }
+      for (const { owner, node, ports } of allocator.outside()) {
+        view.holdings.push({ owner, node, ports: ports.map((p) => ({ ...p })) });
       }
       return view;
     },

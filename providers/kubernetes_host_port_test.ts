@@ -327,3 +327,59 @@ Deno.test("view() lists one TCP and one UDP pool per node and range", () => {
     delayed: 0,
   });
 });
+
+/** A host-network Pod as the API server hands it over: every containerPort copied into hostPort. */
+function hostNetworkPod(conf: Record<string, string>, node?: string): Pod {
+  const p = pod(conf, { node, ports: [{ containerPort: 7777, hostPort: 7777, protocol: "UDP" }] });
+  p.spec!.hostNetwork = true;
+  return p;
+}
+
+Deno.test("parse() refuses hostNetwork with PortPolicy Dynamic and says what to do", () => {
+  const { provider } = setup();
+  assert.throws(
+    () => provider.parse(hostNetworkPod({ ContainerPorts: "gs:7777/UDP" })),
+    (err: unknown) =>
+      err instanceof ConfError && err.reason === "HostNetworkNeedsPassthrough" &&
+      /hostNetwork: true .* set PortPolicy Passthrough .* or remove hostNetwork/.test(err.message),
+  );
+});
+
+Deno.test("admit() with hostNetwork and Passthrough replaces the defaulted host port", async () => {
+  const { provider } = setup();
+  const p = await admitted(
+    provider,
+    hostNetworkPod({ ContainerPorts: "gs:7777/UDP", PortPolicy: "Passthrough" }),
+  );
+  const ports = p.spec!.containers[0].ports!;
+  assert.equal(ports.length, 1, "no second entry beside the defaulted one");
+  assert.equal(ports[0].hostPort, ports[0].containerPort);
+  assert.ok(ports[0].hostPort! >= 8000 && ports[0].hostPort! <= 8009);
+});
+
+Deno.test("view() shows host ports outside every range and choices as asked", async () => {
+  const { provider } = setup();
+  const outside = pod({ ContainerPorts: "gs:7777/UDP" }, {
+    name: "static",
+    node: "node-1",
+    ports: [{ containerPort: 7777, hostPort: 80, protocol: "UDP" }],
+  });
+  await provider.reconcile(outside, provider.parse(outside), ctx("default/static"));
+  await admitted(
+    provider,
+    pod({ ContainerPorts: "gs:7777/UDP,7778/TCPUDP" }, {
+      ports: [{ containerPort: 7777, protocol: "UDP" }, { containerPort: 7778 }],
+    }),
+    "admission/9",
+  );
+  const holdings = provider.view!().holdings;
+  assert.deepEqual(holdings.find((h) => h.owner === "default/static"), {
+    owner: "default/static",
+    node: "node-1",
+    ports: [{ port: 80, protocol: "UDP" }],
+  });
+  const pending = holdings.find((h) => h.owner === "admission/9")!;
+  assert.deepEqual(pending.ports.map((p) => p.protocol), ["UDP", "TCPUDP"]);
+  await provider.release("default/static");
+  assert.equal(provider.view!().holdings.find((h) => h.owner === "default/static"), undefined);
+});

@@ -20,7 +20,11 @@ import type { ProviderExtension } from "./extension.ts";
 export interface AdmitContext {
   /** The allocation key for this Pod (also written to the Pod as `gamenet.io/owner`). */
   owner: string;
-  /** `dryRun` admission: compute the patch, allocate nothing. */
+  /**
+   * `dryRun` admission: compute the patch, allocate nothing. Otherwise,
+   * whatever is allocated under `owner` and never claimed by a Pod is given
+   * back with {@linkcode Provider.release} a grace period after admission.
+   */
   dryRun: boolean;
 }
 
@@ -79,7 +83,7 @@ export interface ProviderHolding {
   owner: string;
   node?: string;
   lb?: string;
-  /** `TCPUDP`: a choice made at admission, not yet bound, keeps the number in both. */
+  /** As held; a choice made at admission shows each port as it was asked (`TCPUDP`: both). */
   ports: { port: number; protocol: "TCP" | "UDP" | "TCPUDP" }[];
 }
 
@@ -132,8 +136,6 @@ export interface Provider<Conf = unknown> {
   observe?(key: string, pod: Pod | undefined): void;
   /** A Node appeared (`present`) or went; called for every cached Node before `restore`. */
   observeNode?(name: string, present: boolean): void;
-  /** Admission allocations older than `olderThanMs` whose Pod never appeared: release them. */
-  sweepAdmissions?(isLive: (owner: string) => boolean, olderThanMs: number): string[];
   /** The allocator's state, for `/allocations`; cheap enough to call per request. */
   view?(): ProviderView;
   /** Kinds and controllers of the provider's own (CRDs), run by the core. */

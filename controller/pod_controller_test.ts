@@ -1,0 +1,133 @@
+import assert from "node:assert/strict";
+import { PodController } from "./pod_controller.ts";
+import type { StatusWriter } from "./status_writer.ts";
+import type { EventRecorder } from "./event_recorder.ts";
+import { ProviderRegistry } from "../providers/registry.ts";
+import { createHostPortProvider } from "../providers/kubernetes_host_port.ts";
+import { createNoneProvider } from "../providers/kubernetes_none.ts";
+import { HostPorts } from "../allocator/host_ports.ts";
+import {
+  NETWORK_CONF_ANNOTATION,
+  NETWORK_DISABLED_LABEL,
+  NETWORK_TYPE_ANNOTATION,
+  type Pod,
+} from "../providers/types.ts";
+
+function setup() {
+  let now = 1_000_000;
+  const hostPorts = new HostPorts({ default: { min: 8000, max: 8009 } });
+  hostPorts.setNode("node-1", true);
+  const registry = new ProviderRegistry([
+    createHostPortProvider({ allocator: hostPorts }),
+    createNoneProvider(),
+  ]);
+  let unknown = 0;
+  const controller = new PodController({
+    registry,
+    cache: { pod: () => undefined, node: () => undefined },
+    // Admission writes nothing to the API server.
+    writer: {} as StatusWriter,
+    events: {} as EventRecorder,
+    metrics: { unknownNetworkType: () => unknown++ },
+    now: () => new Date(now),
+  });
+  return {
+    controller,
+    hostPorts,
+    unknownCount: () => unknown,
+    advance: (ms: number) => now += ms,
+  };
+}
+
+function pod(type: string, extra: Partial<Pod["metadata"]> = {}): Pod {
+  return {
+    metadata: {
+      generateName: "gs-",
+      ...extra,
+      annotations: {
+        [NETWORK_TYPE_ANNOTATION]: type,
+        [NETWORK_CONF_ANNOTATION]: '[{"name":"ContainerPorts","value":"gs:7777/UDP"}]',
+        ...extra.annotations,
+      },
+    },
+    spec: { containers: [{ name: "gs", ports: [{ containerPort: 7777, protocol: "UDP" }] }] },
+  };
+}
+
+Deno.test("admit() allows an unknown network type with a warning naming the closest and the known ones", async () => {
+  const { controller, unknownCount } = setup();
+  const result = await controller.admit({
+    uid: "u1",
+    namespace: "games",
+    pod: pod("kubernetes-hostport"),
+  });
+  assert.equal(result.allowed, true);
+  assert.ok(result.allowed);
+  assert.deepEqual(result.patch, [], "nothing allocated, nothing written");
+  assert.deepEqual(result.warnings, [
+    'game.kruise.io/network-type "kubernetes-hostport" is not a type gamenet knows ' +
+    '(did you mean "Kubernetes-HostPort"?); the Pod is left to other controllers. ' +
+    "Known: Kubernetes-HostPort, Kubernetes-None",
+  ]);
+  assert.ok(result.warnings![0].length <= 256, "short enough for the API server");
+  assert.equal(unknownCount(), 1);
+});
+
+Deno.test("admit() warns that network-disabled is a label, not an annotation", async () => {
+  const { controller } = setup();
+  const asAnnotation = await controller.admit({
+    uid: "u1",
+    namespace: "games",
+    pod: pod("Kubernetes-None", { annotations: { [NETWORK_DISABLED_LABEL]: "true" } }),
+  });
+  assert.ok(asAnnotation.allowed);
+  assert.match(asAnnotation.warnings![0], /is read from the Pod's labels, not its annotations/);
+  const asLabel = await controller.admit({
+    uid: "u2",
+    namespace: "games",
+    pod: pod("Kubernetes-None", { labels: { [NETWORK_DISABLED_LABEL]: "true" } }),
+  });
+  assert.ok(asLabel.allowed);
+  assert.equal(asLabel.warnings, undefined);
+});
+
+Deno.test("releaseUnclaimedAdmissions() gives back an admission's ports one grace after it, not before", async () => {
+  const { controller, hostPorts, advance } = setup();
+  const result = await controller.admit({
+    uid: "u1",
+    namespace: "games",
+    pod: pod("Kubernetes-HostPort"),
+  });
+  assert.ok(result.allowed);
+  assert.deepEqual(controller.admission("admission/u1"), {
+    namespace: "games",
+    pod: "gs-*",
+    type: "Kubernetes-HostPort",
+    at: 1_000_000,
+  });
+  const [chosen] = hostPorts.snapshot()[0].state.pending;
+  assert.equal(chosen.owner, "admission/u1");
+  advance(59_999);
+  assert.deepEqual(await controller.releaseUnclaimedAdmissions(60_000, () => false), []);
+  advance(1);
+  assert.deepEqual(await controller.releaseUnclaimedAdmissions(60_000, () => false), [
+    "admission/u1",
+  ]);
+  assert.deepEqual(hostPorts.snapshot()[0].state.pending, []);
+  assert.equal(controller.admission("admission/u1"), undefined);
+});
+
+Deno.test("releaseUnclaimedAdmissions() keeps what a live Pod holds and a dry run records nothing", async () => {
+  const { controller, hostPorts, advance } = setup();
+  await controller.admit({ uid: "u1", namespace: "games", pod: pod("Kubernetes-HostPort") });
+  await controller.admit({
+    uid: "u2",
+    namespace: "games",
+    dryRun: true,
+    pod: pod("Kubernetes-HostPort"),
+  });
+  assert.equal(controller.admission("admission/u2"), undefined);
+  advance(120_000);
+  assert.deepEqual(await controller.releaseUnclaimedAdmissions(60_000, () => true), []);
+  assert.equal(hostPorts.snapshot()[0].state.pending.length, 1);
+});
