@@ -12,34 +12,23 @@
 
 import assert from "node:assert/strict";
 import { join } from "node:path";
-import { parse as parseYaml, parseAllDocuments } from "yaml";
+import { parse as parseYaml } from "yaml";
 import { ControlPlane } from "../controlplane/control_plane.ts";
 import { objectPath } from "../controlplane/apply.ts";
-import { REPO_ROOT } from "../controlplane/assets.ts";
 import { errorFromResponse, KubeApiError, type KubeClient } from "../../controller/kube_client.ts";
 import { applyPoolsFile, FLAGS, loadConfig } from "../../controller/config.ts";
 import { createNamespace, eventually } from "./helpers.ts";
+import {
+  CHART,
+  DEPLOY,
+  findHelm,
+  kustomizationFiles,
+  type Obj,
+  objectsOf,
+  run,
+} from "./manifests.ts";
 
-const DEPLOY = join(REPO_ROOT, "deploy");
-const CHART = join(DEPLOY, "helm", "gamenet");
 const NETWORK_TYPE = "game.kruise.io/network-type";
-
-// deno-lint-ignore no-explicit-any
-type Obj = Record<string, any>;
-
-/** Every object of a YAML stream (empty documents skipped). */
-function objectsOf(text: string): Obj[] {
-  return parseAllDocuments(text).flatMap((doc) => {
-    if (doc.errors.length > 0) throw new Error(`Bad YAML: ${doc.errors[0].message}`);
-    const obj = doc.toJS() as Obj | null;
-    return obj ? [obj] : [];
-  });
-}
-
-async function kustomizationFiles(): Promise<string[]> {
-  const k = parseYaml(await Deno.readTextFile(join(DEPLOY, "kustomization.yaml")));
-  return k.resources as string[];
-}
 
 const keyOf = (o: Obj) => `${o.kind} ${o.metadata.namespace ?? ""}/${o.metadata.name}`;
 
@@ -63,32 +52,6 @@ async function applyStrict(client: KubeClient, obj: Obj): Promise<string[]> {
     throw new Error(`${keyOf(obj)}: ${err.message}`, { cause: err });
   }
   return res.headers.get("warning") ? [`${keyOf(obj)}: ${res.headers.get("warning")}`] : [];
-}
-
-/** `helm`, if this machine has one. */
-async function findHelm(): Promise<string | undefined> {
-  const candidates = [Deno.env.get("HELM"), join(REPO_ROOT, ".tools", "bin", "helm"), "helm"];
-  for (const bin of candidates) {
-    if (!bin) continue;
-    try {
-      const out = await new Deno.Command(bin, { args: ["version", "--short"], stdout: "null" })
-        .output();
-      if (out.success) return bin;
-    } catch {
-      // not this one
-    }
-  }
-  return undefined;
-}
-
-async function run(bin: string, args: string[], env?: Record<string, string>): Promise<string> {
-  const out = await new Deno.Command(bin, { args, env, stdout: "piped", stderr: "piped" })
-    .output();
-  const dec = new TextDecoder();
-  if (!out.success) {
-    throw new Error(`${bin} ${args.join(" ")} failed:\n${dec.decode(out.stderr)}`);
-  }
-  return dec.decode(out.stdout);
 }
 
 /** A Pod that waits forever for a node: only admission matters here. */
@@ -265,7 +228,7 @@ Deno.test("deploy/: the manifests and the chart are accepted by the API server a
     applyPoolsFile(config, "config.yaml", find("ConfigMap", "gamenet-config").data["config.yaml"]);
     assert.deepEqual(config.hostPortRanges, {
       default: { min: 8000, max: 9000 },
-      game: { min: 9000, max: 10000 },
+      game: { min: 9001, max: 10000 },
     });
   });
 

@@ -58,6 +58,11 @@ async function webhookCerts(cp: ControlPlane) {
   return c;
 }
 
+/** The webhook's serving certificate and key files, issued by the CA the API server is told to trust. */
+export async function webhookFiles(cp: ControlPlane): Promise<CertificateFiles> {
+  return (await webhookCerts(cp)).serving;
+}
+
 /**
  * Points the API server's admission chain at `port`: only Pods with a
  * network-type annotation are sent, as `deploy/` configures it.
@@ -138,14 +143,13 @@ export class GamenetProcess implements AsyncDisposable {
     cp: ControlPlane,
     options: GamenetProcessOptions & { webhookPort?: number; httpPort?: number } = {},
   ): Promise<GamenetProcess> {
-    const { serving, ca } = await webhookCerts(cp);
+    const { serving } = await webhookCerts(cp);
     const httpPort = options.httpPort ?? freePort();
     const webhookPort = options.webhookPort ?? freePort();
     const identity = options.identity ?? "gamenet-0";
     if (options.registerWebhook ?? true) await registerWebhook(cp, webhookPort);
-    const logFile = join(cp.dir, `gamenet-${identity}.log`);
-    const log = await Deno.open(logFile, { create: true, append: true, write: true });
-    const child = new Deno.Command(Deno.execPath(), {
+    return await GamenetProcess.launch(cp, {
+      command: Deno.execPath(),
       args: [
         "run",
         // As the image runs it (its permissions are wider: the test's paths).
@@ -164,6 +168,34 @@ export class GamenetProcess implements AsyncDisposable {
         ...(options.args ?? []),
       ],
       env: { NO_COLOR: "1", ...options.env },
+      httpPort,
+      webhookPort,
+      identity,
+    });
+  }
+
+  /**
+   * Runs gamenet by a command of the caller's (e.g. inside a mount
+   * namespace that gives it a Pod's volumes); the webhook certificate of
+   * {@linkcode webhookFiles} is the one the API server trusts.
+   */
+  static async launch(cp: ControlPlane, run: {
+    command: string;
+    args: string[];
+    env: Record<string, string>;
+    /** Only `env`, as a container gets. @default {false} */
+    clearEnv?: boolean;
+    httpPort: number;
+    webhookPort: number;
+    identity: string;
+  }): Promise<GamenetProcess> {
+    const { ca } = await webhookCerts(cp);
+    const logFile = join(cp.dir, `gamenet-${run.identity}.log`);
+    const log = await Deno.open(logFile, { create: true, append: true, write: true });
+    const child = new Deno.Command(run.command, {
+      args: run.args,
+      env: run.env,
+      clearEnv: run.clearEnv ?? false,
       stdin: "null",
       stdout: "piped",
       stderr: "piped",
@@ -180,9 +212,9 @@ export class GamenetProcess implements AsyncDisposable {
     return new GamenetProcess(
       child,
       status,
-      httpPort,
-      webhookPort,
-      identity,
+      run.httpPort,
+      run.webhookPort,
+      run.identity,
       logFile,
       ca.certPem,
     );
@@ -264,6 +296,15 @@ export class GamenetProcess implements AsyncDisposable {
       `gamenet ${this.identity} not ready (${exited ? "exited" : "timeout"}); log:\n${await this
         .logTail()}`,
     );
+  }
+
+  /** Everything gamenet logged so far. */
+  async logText(): Promise<string> {
+    try {
+      return await Deno.readTextFile(this.logFile);
+    } catch {
+      return "";
+    }
   }
 
   /** The last lines gamenet logged. */
