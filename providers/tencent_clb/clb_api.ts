@@ -1,7 +1,9 @@
 /**
  * The part of Tencent Cloud's CLB API gamenet calls, through the official
  * `tencentcloud-sdk-nodejs` client (only its CLB service is imported: the
- * whole SDK is 58 MB), and how its failures are classified.
+ * whole SDK is 58 MB), and how its failures are classified. The SDK is
+ * loaded on the first call, so a gamenet that never talks to Tencent Cloud
+ * never loads it.
  *
  * Credentials come from the environment or mounted files only, are handed
  * to the SDK and nowhere else: never logged, never in `/allocations`.
@@ -14,7 +16,8 @@
  * @module
  */
 
-import { clb } from "tencentcloud-sdk-nodejs/tencentcloud/services/clb/index.js";
+import process from "node:process";
+import type { clb } from "tencentcloud-sdk-nodejs/tencentcloud/services/clb/index.js";
 
 /** The SDK's CLB client. */
 export type ClbClient = InstanceType<typeof clb.v20180317.Client>;
@@ -51,8 +54,42 @@ export interface ClbApiOptions extends ClbCredentials {
   timeoutSeconds?: number;
 }
 
+const ACTIONS = [
+  "DescribeLoadBalancers",
+  "CreateListener",
+  "DescribeListeners",
+  "DeleteLoadBalancerListeners",
+  "BatchRegisterTargets",
+  "BatchDeregisterTargets",
+  "DescribeTargets",
+  "DescribeTaskStatus",
+  "DescribeQuota",
+] as const satisfies readonly (keyof ClbApi)[];
+
 /**
- * A CLB client on the official SDK.
+ * The SDK's CLB service, imported once on first use. Its HTTP stack
+ * (node-fetch → whatwg-url → tr46) requires Node's deprecated `punycode`,
+ * which printed a DEP0040 warning on every start: deprecation warnings are
+ * off while it loads, and only then.
+ */
+let sdk: Promise<typeof import("tencentcloud-sdk-nodejs/tencentcloud/services/clb/index.js")>;
+function loadSdk() {
+  sdk ??= (async () => {
+    // Node's own switch (`--no-deprecation`), missing from the typings.
+    const node = process as typeof process & { noDeprecation?: boolean };
+    const before = node.noDeprecation;
+    node.noDeprecation = true;
+    try {
+      return await import("tencentcloud-sdk-nodejs/tencentcloud/services/clb/index.js");
+    } finally {
+      node.noDeprecation = before;
+    }
+  })();
+  return sdk;
+}
+
+/**
+ * A CLB client on the official SDK (loaded on the first call).
  *
  * @example
  * ```ts
@@ -60,17 +97,28 @@ export interface ClbApiOptions extends ClbCredentials {
  * ```
  */
 export function createClbApi(options: ClbApiOptions): ClbApi {
-  return new clb.v20180317.Client({
-    credential: { secretId: options.secretId, secretKey: options.secretKey },
-    region: options.region,
-    profile: {
-      httpProfile: {
-        endpoint: options.endpoint ?? "clb.tencentcloudapi.com",
-        protocol: options.protocol ?? "https://",
-        reqTimeout: options.timeoutSeconds ?? 10,
-      },
-    },
-  });
+  let client: Promise<ClbClient> | undefined;
+  const connect = () =>
+    client ??= loadSdk().then(({ clb }) =>
+      new clb.v20180317.Client({
+        credential: { secretId: options.secretId, secretKey: options.secretKey },
+        region: options.region,
+        profile: {
+          httpProfile: {
+            endpoint: options.endpoint ?? "clb.tencentcloudapi.com",
+            protocol: options.protocol ?? "https://",
+            reqTimeout: options.timeoutSeconds ?? 10,
+          },
+        },
+      })
+    );
+  const api: Record<string, (request: unknown) => Promise<unknown>> = {};
+  for (const action of ACTIONS) {
+    api[action] = async (request) =>
+      // deno-lint-ignore no-explicit-any
+      await ((await connect())[action] as (r: any) => Promise<unknown>)(request);
+  }
+  return api as unknown as ClbApi;
 }
 
 /** Credentials were not given, or given half. */

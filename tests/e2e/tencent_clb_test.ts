@@ -481,6 +481,8 @@ Deno.test("TencentCloud-CLB: gamenet process against the fake Tencent Cloud", as
         },
       );
       console.log(`step 1: cloud ${JSON.stringify(cloud.stats())}`);
+      // The SDK's HTTP stack requires Node's deprecated punycode module: not on the user's log.
+      assert.doesNotMatch(await gamenet!.logText(), /DeprecationWarning/);
     } catch (err) {
       if (gamenet) console.error(await gamenet.logTail(40));
       throw err;
