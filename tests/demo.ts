@@ -7,8 +7,9 @@
  * admission webhook registered), and two StatefulSets of sample game
  * servers: `hostport-gs` (`Kubernetes-HostPort`, UDP 7777 + TCP 7778) and
  * `direct-gs` (`Kubernetes-None`). Prints the allocations table and how to
- * reach everything, then stays up until Ctrl-C, which stops it all and
- * removes the temp folder.
+ * reach everything, then stays up until Ctrl-C (or SIGINT/SIGTERM to its
+ * process, or the exit of the command that started it), which stops it
+ * all and removes the temp folder.
  *
  * Environment: `GAMENET_DEMO_HTTP_PORT` (default 8080; a free port is
  * taken when it is busy).
@@ -26,6 +27,7 @@ import { KubeletStandIn } from "./controlplane/kubelet_standin.ts";
 import { GamenetProcess } from "./e2e/gamenet_process.ts";
 import { createNamespace, eventually, listPods, networkStatus } from "./e2e/helpers.ts";
 import { createWorkload } from "./e2e/workloads.ts";
+import { watchLaunchers } from "./launcher_watch.ts";
 
 const NAMESPACE = "demo";
 
@@ -43,6 +45,11 @@ async function demo(): Promise<void> {
   let stop!: () => void;
   const stopping = new Promise<void>((resolve) => stop = resolve);
   for (const sig of ["SIGINT", "SIGTERM"] as const) Deno.addSignalListener(sig, () => stop());
+  // A signal sent to npx alone never gets here (see launcher_watch.ts); its exit does.
+  const launchers = watchLaunchers(() => {
+    console.log("The command that started the demo exited: stopping.");
+    stop();
+  });
 
   console.log("Starting the control plane (the first run builds it: about 10 minutes)…");
   await using cp = await ControlPlane.start({ log: (l) => console.log(`  ${l}`) });
@@ -104,6 +111,7 @@ async function demo(): Promise<void> {
     ].join("\n"),
   );
   await stopping;
+  launchers.stop();
   console.log("Stopping…");
 }
 
