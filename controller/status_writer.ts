@@ -57,6 +57,35 @@ function canonical(v: unknown): string {
   );
 }
 
+/**
+ * What gamenet writes to an OpenKruiseGame GameServer's
+ * `status.networkStatus`: the Pod's status, but with the GameServer's own
+ * `createTime`, and its `lastTransitionTime` while neither state changed.
+ * OpenKruiseGame's GameServer controller writes this field too, from the
+ * same Pod annotation, keeping its own times (`syncNetworkStatus`): with
+ * both arriving at the same object, neither rewrites the other's.
+ *
+ * @example
+ * ```ts
+ * kruiseNetworkStatus(gs.status?.networkStatus, podStatus);
+ * ```
+ */
+export function kruiseNetworkStatus(
+  current: Partial<NetworkStatus> | undefined,
+  status: NetworkStatus,
+): NetworkStatus {
+  if (!current?.createTime) return status;
+  const sameStates = current.currentNetworkState === status.currentNetworkState &&
+    current.desiredNetworkState === status.desiredNetworkState;
+  return {
+    ...status,
+    createTime: current.createTime,
+    lastTransitionTime: sameStates && current.lastTransitionTime
+      ? current.lastTransitionTime
+      : status.lastTransitionTime,
+  };
+}
+
 /** The writer: see the module documentation. */
 export class StatusWriter {
   readonly #client: KubeClient;
@@ -79,12 +108,16 @@ export class StatusWriter {
     return true;
   }
 
-  /** Writes `status.networkStatus` of an OpenKruiseGame GameServer unless it already holds it. */
+  /**
+   * Writes `status.networkStatus` of an OpenKruiseGame GameServer (see
+   * {@linkcode kruiseNetworkStatus}) unless it already holds it.
+   */
   async writeKruiseGameServer(gs: KruiseGameServer, status: NetworkStatus): Promise<boolean> {
-    if (sameStatus(gs.status?.networkStatus, status)) return false;
+    const next = kruiseNetworkStatus(gs.status?.networkStatus, status);
+    if (sameStatus(gs.status?.networkStatus, next)) return false;
     const path =
       `/apis/game.kruise.io/v1alpha1/namespaces/${gs.metadata.namespace}/gameservers/${gs.metadata.name}/status`;
-    return await this.#patchIgnoringGone(path, { status: { networkStatus: status } });
+    return await this.#patchIgnoringGone(path, { status: { networkStatus: next } });
   }
 
   /** Writes the network-status annotation of an Agones GameServer unless it already holds it. */
