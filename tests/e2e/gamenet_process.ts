@@ -233,10 +233,36 @@ export class GamenetProcess implements AsyncDisposable {
   }
 
   /**
-   * Sends one AdmissionReview for a HostPort Pod straight to this process's
-   * webhook (bypassing the API server); returns `allowed` or the refusal.
+   * Sends one AdmissionReview straight to this process's webhook
+   * (bypassing the API server), for `object` (by default a HostPort Pod in
+   * `default`); returns `allowed` or the refusal's message.
    */
-  async admitDirectly(): Promise<string> {
+  async admitDirectly(object?: unknown, namespace = "default"): Promise<string> {
+    const answer = await this.review(
+      object ?? {
+        metadata: {
+          generateName: "gs-",
+          annotations: {
+            "game.kruise.io/network-type": "Kubernetes-HostPort",
+            "game.kruise.io/network-conf": '[{"name":"ContainerPorts","value":"gs:7777/UDP"}]',
+          },
+        },
+        spec: {
+          containers: [{ name: "gs", ports: [{ containerPort: 7777, protocol: "UDP" }] }],
+        },
+      },
+      namespace,
+    );
+    return answer.allowed ? "allowed" : String(answer.status?.message);
+  }
+
+  /** Sends one AdmissionReview of `object` straight to the webhook; returns its `response`. */
+  async review(
+    object: unknown,
+    namespace = "default",
+  ): Promise<
+    { allowed: boolean; status?: { code: number; message: string }; warnings?: string[] }
+  > {
     const client = Deno.createHttpClient({ caCerts: [this.#caPem] });
     try {
       const res = await fetch(`https://127.0.0.1:${this.webhookPort}/mutate-pods`, {
@@ -251,27 +277,14 @@ export class GamenetProcess implements AsyncDisposable {
             kind: { group: "", version: "v1", kind: "Pod" },
             resource: { group: "", version: "v1", resource: "pods" },
             operation: "CREATE",
-            namespace: "default",
+            namespace,
             userInfo: { username: "test" },
-            object: {
-              metadata: {
-                generateName: "gs-",
-                annotations: {
-                  "game.kruise.io/network-type": "Kubernetes-HostPort",
-                  "game.kruise.io/network-conf":
-                    '[{"name":"ContainerPorts","value":"gs:7777/UDP"}]',
-                },
-              },
-              spec: {
-                containers: [{ name: "gs", ports: [{ containerPort: 7777, protocol: "UDP" }] }],
-              },
-            },
+            object,
           },
         }),
         signal: AbortSignal.timeout(5_000),
       });
-      const review = await res.json();
-      return review.response.allowed ? "allowed" : String(review.response.status?.message);
+      return (await res.json()).response;
     } finally {
       client.close();
     }
