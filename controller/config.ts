@@ -169,7 +169,7 @@ export const FLAGS: FlagSpec[] = [
   {
     flag: "reuse-delay",
     env: "GAMENET_REUSE_DELAY",
-    help: "keep freed ports out of circulation this long (e.g. 30s)",
+    help: "keep freed host ports out of circulation this long (e.g. 30s)",
     default: DEFAULTS.reuseDelay,
   },
   {

@@ -80,3 +80,22 @@ export async function run(
   }
   return dec.decode(out.stdout);
 }
+
+/**
+ * `helm template` of the chart as release `gamenet` in `gamenet-system`
+ * for the test cluster's version, with `args` added (`--set ...`).
+ */
+export async function renderChart(helm: string, args: string[] = []): Promise<Obj[]> {
+  return objectsOf(
+    await run(helm, [
+      "template",
+      "gamenet",
+      CHART,
+      "--namespace",
+      "gamenet-system",
+      "--kube-version",
+      "1.35.4",
+      ...args,
+    ]),
+  );
+}

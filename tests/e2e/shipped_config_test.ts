@@ -24,7 +24,7 @@ import {
 } from "../../providers/types.ts";
 import { GamenetProcess } from "./gamenet_process.ts";
 import { createNamespace, eventually, networkStatus } from "./helpers.ts";
-import { CHART, deployObjects, findHelm, HELM_INSTALL, objectsOf, run } from "./manifests.ts";
+import { deployObjects, findHelm, HELM_INSTALL, renderChart } from "./manifests.ts";
 import { type ShippedPod, shippedPod, startShippedPod } from "./shipped_pod.ts";
 
 const NS = "shipped-e2e";
@@ -104,18 +104,10 @@ Deno.test("shipped: gamenet runs as deploy/, the chart and README configure it, 
   kubelet.start();
   await createNamespace(admin, NS);
 
-  const chart = objectsOf(
-    await run(helm, [
-      "template",
-      "gamenet",
-      CHART,
-      "--namespace",
-      "gamenet-system",
-      "--kube-version",
-      "1.35.4",
-    ]),
-  );
-  const shipped = [shippedPod(await deployObjects(), "deploy/"), shippedPod(chart, "the chart")];
+  const shipped = [
+    shippedPod(await deployObjects(), "deploy/"),
+    shippedPod(await renderChart(helm), "the chart"),
+  ];
   for (const [n, pod] of shipped.entries()) {
     await t.step(
       `${pod.source}: its Pod becomes ready and serves each range of its pools file`,
