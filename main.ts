@@ -2,8 +2,8 @@
  * gamenet: gives every game-server Pod its own reachable address.
  *
  * Reads the configuration (flags, environment, optional YAML pools file),
- * connects to the API server with a bearer token, builds the allocator and
- * the network types, and runs the {@linkcode Manager} behind two
+ * builds the network types `providers/mod.ts` lists from it, connects to
+ * the API server with a bearer token, and runs the {@linkcode Manager} behind two
  * listeners: plain HTTP (`/healthz`, `/readyz`, `/allocations`, `/metrics`)
  * and TLS (the admission webhook). SIGTERM and SIGINT stop it cleanly (a
  * leader hands its Lease over); losing the Lease exits with status 1 so
@@ -20,19 +20,8 @@ import { ConfigError, loadConfig, usage } from "./controller/config.ts";
 import type { Config } from "./controller/config.ts";
 import { KubeClient } from "./controller/kube_client.ts";
 import { Manager } from "./controller/manager.ts";
-import { HostPorts } from "./allocator/host_ports.ts";
-import { AllocationError } from "./allocator/errors.ts";
-import { createHostPortProvider } from "./providers/kubernetes_host_port.ts";
-import { createNoneProvider } from "./providers/kubernetes_none.ts";
-import { ProviderRegistry } from "./providers/registry.ts";
-import { createTencentClbProvider } from "./providers/tencent_clb.ts";
-import { createAlibabaNatGwProvider } from "./providers/alibaba_natgw.ts";
-import { type ClbApi, createClbApi, readCredentials } from "./providers/tencent_clb/clb_api.ts";
-import { ClbWriter } from "./providers/tencent_clb/clb_writer.ts";
-import { unconfiguredClbApi } from "./providers/tencent_clb/unconfigured_api.ts";
-import { ClbPools } from "./providers/tencent_clb/clb_pools.ts";
-import { ClbVips } from "./providers/tencent_clb/clb_vips.ts";
-import { createDedicatedClbExtension } from "./providers/tencent_clb/dedicated_clb.ts";
+import { createRegistry, NETWORK_TYPES, sectionsOf, settingsOf } from "./providers/mod.ts";
+import type { ProviderRegistry } from "./providers/registry.ts";
 import type { Pod } from "./providers/types.ts";
 import { createApp, createWebhookApp } from "./api/app.ts";
 import { createMetrics } from "./api/metrics.ts";
@@ -63,39 +52,6 @@ function createLogger(level: Config["logLevel"]) {
 }
 
 /**
- * The CLB API from the flags and the credentials (environment or mounted
- * files); without them, an API that tells each `TencentCloud-CLB` Pod what
- * is missing. The credentials are never logged.
- */
-function tencentCloudApi(
-  config: Config,
-  env: Record<string, string>,
-  warn: (message: string) => void,
-): ClbApi {
-  if (!config.tencentcloudRegion) {
-    return unconfiguredClbApi(
-      "TencentCloud-CLB is not configured: start gamenet with --tencentcloud-region " +
-        "(TENCENTCLOUD_REGION) and the credentials TENCENTCLOUD_SECRET_ID/TENCENTCLOUD_SECRET_KEY",
-    );
-  }
-  let credentials;
-  try {
-    credentials = readCredentials(env);
-  } catch (err) {
-    warn(`TencentCloud-CLB: ${(err as Error).message}`);
-    return unconfiguredClbApi((err as Error).message);
-  }
-  const endpoint = config.tencentcloudEndpoint ?? "clb.tencentcloudapi.com";
-  const plain = endpoint.startsWith("http://");
-  return createClbApi({
-    ...credentials,
-    region: config.tencentcloudRegion,
-    endpoint: endpoint.replace(/^https?:\/\//, ""),
-    protocol: plain ? "http://" : "https://",
-  });
-}
-
-/**
  * Runs gamenet until a signal or a lost Lease; returns the exit status.
  * Bad configuration returns 2 with the reason on stderr before anything
  * connects.
@@ -111,56 +67,41 @@ export async function run(args: string[], env: Record<string, string>): Promise<
     return 0;
   }
   if (args.includes("--help") || args.includes("-h")) {
-    console.log(`gamenet ${VERSION}: one address per game-server Pod\n\n${usage()}`);
+    console.log(`gamenet ${VERSION}: one address per game-server Pod\n\n${usage(NETWORK_TYPES)}`);
     return 0;
   }
 
   let config: Config;
-  let hostPorts: HostPorts;
+  let registry: ProviderRegistry;
+  let log: ReturnType<typeof createLogger>;
+  try {
+    config = await loadConfig(args, env, {
+      settings: settingsOf(NETWORK_TYPES),
+      sections: sectionsOf(NETWORK_TYPES),
+    });
+    log = createLogger(config.logLevel);
+    registry = createRegistry(NETWORK_TYPES, {
+      setting: (flag) => config.settings.get(flag),
+      sections: config.sections,
+      source: config.configFile ?? "the pools file",
+      env,
+      log,
+    });
+  } catch (err) {
+    if (!(err instanceof ConfigError)) throw err;
+    console.error(`gamenet: ${err.message}`);
+    return 2;
+  }
   let client: KubeClient;
   try {
-    config = await loadConfig(args, env);
-    hostPorts = new HostPorts(config.hostPortRanges, { reuseDelayMs: config.reuseDelayMs });
     client = config.kubeconfig
       ? KubeClient.fromKubeconfigFile(config.kubeconfig)
       : KubeClient.inCluster();
   } catch (err) {
-    if (err instanceof ConfigError || err instanceof AllocationError) {
-      console.error(`gamenet: ${err.message}`);
-      return 2;
-    }
     console.error(`gamenet: cannot set up the API client: ${(err as Error).message}`);
     return 2;
   }
-  const log = createLogger(config.logLevel);
 
-  const clbApi = tencentCloudApi(config, env, log.warn);
-  // One writer and one set of pools for both CLB paths: one write at a
-  // time per CLB, and no port handed out twice.
-  const clbWriter = new ClbWriter(clbApi, { log: log.warn });
-  const clbPools = new ClbPools();
-  const clbVips = new ClbVips(clbApi, clbWriter);
-  const registry = new ProviderRegistry([
-    createHostPortProvider({ allocator: hostPorts }),
-    createNoneProvider(),
-    createAlibabaNatGwProvider({ entryTimeoutMs: config.natgwEntryTimeoutMs }),
-    createTencentClbProvider({
-      api: clbApi,
-      writer: clbWriter,
-      pools: clbPools,
-      vips: clbVips,
-      loadBalancers: config.clbIds,
-      sweepEveryMs: config.clbSweepMs,
-      log: log.info,
-      extension: createDedicatedClbExtension({
-        api: clbApi,
-        writer: clbWriter,
-        pools: clbPools,
-        vips: clbVips,
-        log: log.info,
-      }),
-    }),
-  ]);
   let stopWith: (status: number) => void = () => {};
   const stopped = new Promise<number>((resolve) => stopWith = resolve);
   // The metrics read the manager at scrape time; it exists by then.
@@ -244,11 +185,7 @@ export async function run(args: string[], env: Record<string, string>): Promise<
   ];
   for (const [s, h] of signals) Deno.addSignalListener(s, h);
 
-  log.info(
-    `gamenet ${VERSION} as ${config.identity}; host-port ranges ${
-      Object.entries(config.hostPortRanges).map(([n, r]) => `${n}=${r.min}-${r.max}`).join(", ")
-    }`,
-  );
+  log.info(`gamenet ${VERSION} as ${config.identity}`);
   m.start().catch((err) => {
     log.error(`Start-up failed: ${(err as Error).message}`);
     stopWith(1);

@@ -12,56 +12,9 @@
  */
 
 import { Hono } from "hono";
+import type { AllocationsView, AllocationView, PoolView } from "../providers/view.ts";
 
-/** One port pool: a node's host-port range or a load balancer's listener ports. */
-export interface PoolView {
-  kind: "node" | "lb";
-  /** The node name or the load balancer id. */
-  key: string;
-  /** `min-max`, e.g. `8000-9000`. */
-  range: string;
-  /** The configured name of a host-port range, e.g. `default`. */
-  rangeName?: string;
-  /** Absent when the pool counts a port as used in either protocol. */
-  protocol?: "TCP" | "UDP";
-  used: number;
-  free: number;
-  /** Freed ports held back by the reuse delay. */
-  delayed: number;
-}
-
-/** One port of an allocation. */
-export interface AllocationPortView {
-  name?: string;
-  /** The external port (host port, listener port). */
-  port: number;
-  /** `TCPUDP`: chosen at admission, not yet bound to a node; the number is kept in both. */
-  protocol: "TCP" | "UDP" | "TCPUDP";
-  containerPort?: number;
-}
-
-/** What one Pod holds. */
-export interface AllocationView {
-  /** The canonical network type, e.g. `Kubernetes-HostPort`. */
-  type: string;
-  namespace: string;
-  pod: string;
-  /** The allocation key (`gamenet.io/owner`). */
-  owner: string;
-  node?: string;
-  lb?: string;
-  ports: AllocationPortView[];
-  /** The external IP. */
-  address?: string;
-  /** The network state, e.g. `Ready`. */
-  state?: string;
-}
-
-/** Everything `/allocations` shows; no secrets by construction. */
-export interface AllocationsView {
-  pools: PoolView[];
-  allocations: AllocationView[];
-}
+export type { AllocationsView, AllocationView, PoolView, PortView } from "../providers/view.ts";
 
 /** Options of {@linkcode createAllocationsRoute}. */
 export interface AllocationsOptions {
@@ -157,7 +110,7 @@ export function renderTable(pools: PoolView[], allocations: AllocationView[]): s
     none(a.node ?? a.lb),
     none(a.address),
     none(a.ports.map((p) => `${p.port}/${p.protocol}`).join(",")),
-    none(a.state),
+    none(a.state ?? a.holding),
   ]);
   const poolRows = pools.map((p) => [
     p.kind,

@@ -15,7 +15,7 @@
 
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from "prom-client";
 import { Hono } from "hono";
-import type { AllocationsView } from "./allocations.ts";
+import type { AllocationsView } from "../providers/view.ts";
 
 const PROC_STATUS_METRICS = [
   "process_resident_memory_bytes",

@@ -42,7 +42,7 @@ import type { Fault } from "../tests/fakes/tencentcloud/fault_injector.ts";
 import { WRITE_ACTIONS } from "../tests/fakes/tencentcloud/clb_state.ts";
 import { type ClbApi, toClbError } from "../providers/tencent_clb/clb_api.ts";
 import { ClbWriter } from "../providers/tencent_clb/clb_writer.ts";
-import { createTencentClbProvider, listenerName } from "../providers/tencent_clb.ts";
+import { createTencentClbProvider, listenerName } from "../providers/tencent_clb/mod.ts";
 import { WorkQueue } from "../controller/work_queue.ts";
 import type { HandleResult } from "../controller/work_queue.ts";
 import { NETWORK_CONF_ANNOTATION, NETWORK_TYPE_ANNOTATION, type Pod } from "../providers/types.ts";

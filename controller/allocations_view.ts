@@ -12,7 +12,7 @@
  * @module
  */
 
-import type { AllocationsView, AllocationView } from "../api/allocations.ts";
+import type { AllocationsView, AllocationView, HoldingView } from "../providers/view.ts";
 import type { ProviderRegistry } from "../providers/registry.ts";
 import type { Pod } from "../providers/types.ts";
 import { readPodStatus } from "./status_writer.ts";
@@ -20,8 +20,6 @@ import type { Admission } from "./admission_ledger.ts";
 
 /** The type shown for host ports of Pods gamenet does not manage. */
 export const UNMANAGED_TYPE = "Unmanaged";
-/** Owners of host ports of Pods gamenet does not manage (see the HostPort provider). */
-const FOREIGN_PREFIX = "foreign/";
 
 function splitKey(key: string): { namespace: string; pod: string } {
   const slash = key.indexOf("/");
@@ -54,6 +52,26 @@ export function buildAllocationsView(
     };
   };
 
+  /** A row for a holding no tracked Pod explains. */
+  const unexplained = (h: HoldingView, type: string): AllocationView => {
+    if (h.kind === "unmanaged" && h.pod) {
+      return { ...describe(h.pod, UNMANAGED_TYPE, h.owner), holding: "unmanaged" };
+    }
+    if (h.kind === "parked" && h.pod) {
+      return { ...describe(h.pod, type, h.owner), holding: "parked" };
+    }
+    // Admitted, Pod not seen yet; or a leak, if it stays.
+    const a = admission(h.owner);
+    return {
+      type,
+      namespace: a?.namespace ?? "",
+      pod: a?.pod ?? "",
+      owner: h.owner,
+      holding: a ? "admission" : "unknown",
+      ports: [],
+    };
+  };
+
   for (const provider of registry.all) {
     if (!provider.view) continue;
     const { pools, holdings } = provider.view();
@@ -61,21 +79,10 @@ export function buildAllocationsView(
     for (const h of holdings) {
       let row = byOwner.get(h.owner);
       if (!row) {
-        const key = keyOfOwner.get(h.owner);
-        if (key) row = describe(key, provider.name, h.owner);
-        else if (h.owner.startsWith(FOREIGN_PREFIX)) {
-          row = describe(h.owner.slice(FOREIGN_PREFIX.length), UNMANAGED_TYPE, h.owner);
-        } else {
-          // Admitted, Pod not seen yet; or a leak, if it stays.
-          const a = admission(h.owner);
-          row = {
-            type: provider.name,
-            namespace: a?.namespace ?? "",
-            pod: a?.pod ?? "",
-            owner: h.owner,
-            ports: [],
-          };
-        }
+        const key = keyOfOwner.get(h.owner) ?? (h.kind === "managed" ? h.pod : undefined);
+        row = key && pod(key)
+          ? describe(key, provider.name, h.owner)
+          : unexplained(h, provider.name);
         byOwner.set(h.owner, row);
         view.allocations.push(row);
       }
@@ -84,7 +91,6 @@ export function buildAllocationsView(
       row.ports.push(...h.ports);
     }
   }
-
   // Types without an allocator (Kubernetes-None): what the Pod reports.
   for (const [key, t] of tracked) {
     if (byOwner.has(t.owner) || registry.get(t.provider)?.view) continue;

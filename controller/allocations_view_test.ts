@@ -52,14 +52,31 @@ Deno.test("buildAllocationsView() joins holdings with Pods and shows leaks and f
     fakeProvider({
       pools: [{ kind: "node", key: "node-1", range: "8000-9000", used: 1, free: 1000, delayed: 0 }],
       holdings: [
-        { owner: "admission/u1", node: "node-1", ports: [{ port: 8001, protocol: "UDP" }] },
-        { owner: "admission/u1", node: "node-1", ports: [{ port: 8000, protocol: "TCP" }] },
+        {
+          owner: "admission/u1",
+          kind: "managed",
+          node: "node-1",
+          ports: [{ port: 8001, protocol: "UDP" }],
+        },
+        {
+          owner: "admission/u1",
+          kind: "managed",
+          node: "node-1",
+          ports: [{ port: 8000, protocol: "TCP" }],
+        },
         {
           owner: "foreign/kube-system/dns",
+          kind: "unmanaged",
+          pod: "kube-system/dns",
           node: "node-1",
           ports: [{ port: 53, protocol: "UDP" }],
         },
-        { owner: "admission/gone", node: "node-1", ports: [{ port: 8002, protocol: "TCP" }] },
+        {
+          owner: "admission/gone",
+          kind: "managed",
+          node: "node-1",
+          ports: [{ port: 8002, protocol: "TCP" }],
+        },
       ],
     }),
     createNoneProvider(),
@@ -86,6 +103,7 @@ Deno.test("buildAllocationsView() joins holdings with Pods and shows leaks and f
       namespace: "kube-system",
       pod: "dns",
       owner: "foreign/kube-system/dns",
+      holding: "unmanaged",
       node: "node-1",
       ports: [{ port: 53, protocol: "UDP" }],
       address: undefined,
@@ -96,6 +114,7 @@ Deno.test("buildAllocationsView() joins holdings with Pods and shows leaks and f
       namespace: "",
       pod: "",
       owner: "admission/gone",
+      holding: "unknown",
       node: "node-1",
       ports: [{ port: 8002, protocol: "TCP" }],
     },
@@ -118,6 +137,7 @@ Deno.test("buildAllocationsView() names the namespace and Pod of an admission wh
       pools: [],
       holdings: [{
         owner: "admission/u9",
+        kind: "managed",
         ports: [{ port: 8004, protocol: "UDP" }, { port: 8005, protocol: "TCPUDP" }],
       }],
     }),
@@ -134,6 +154,7 @@ Deno.test("buildAllocationsView() names the namespace and Pod of an admission wh
     namespace: "games",
     pod: "gs-*",
     owner: "admission/u9",
+    holding: "admission",
     ports: [{ port: 8004, protocol: "UDP" }, { port: 8005, protocol: "TCPUDP" }],
   }]);
 });

@@ -1,23 +1,31 @@
 /**
  * gamenet's configuration: command-line flags, environment variables as
- * fallback, and an optional YAML file for pools. Every default lives in
- * {@linkcode DEFAULTS}. Bad input is a {@linkcode ConfigError} whose message
- * says which flag, variable or file line is wrong.
+ * fallback, and an optional YAML file for pools. The core's settings and
+ * their defaults are here ({@linkcode DEFAULTS}, {@linkcode FLAGS}); each
+ * network type declares its own (`providers/mod.ts`), and this loader
+ * reads them all alike and hands each type its texts and its section of
+ * the pools file. Bad input is a {@linkcode ConfigError} whose message says
+ * which flag, variable or file line is wrong.
  *
  * @example
  * ```ts
- * const config = await loadConfig(Deno.args, Deno.env.toObject());
+ * const config = await loadConfig(Deno.args, Deno.env.toObject(), {
+ *   settings: settingsOf(NETWORK_TYPES),
+ *   sections: sectionsOf(NETWORK_TYPES),
+ * });
  * ```
  * @module
  */
 
 import { parse as parseYaml } from "yaml";
+import {
+  ConfigError,
+  parseBoolean,
+  parseDuration,
+  type SettingSpec,
+} from "../providers/settings.ts";
 
-/** A named host-port range, e.g. `default: 8000-9000`. */
-export interface PortRange {
-  min: number;
-  max: number;
-}
+export { ConfigError, parseDuration, type SettingSpec };
 
 /** The whole configuration. */
 export interface Config {
@@ -33,27 +41,17 @@ export interface Config {
   configFile?: string;
   workers: number;
   logLevel: "debug" | "info" | "warn" | "error";
-  /** Host-port ranges by name; `default` is used when a Pod names none. */
-  hostPortRanges: Record<string, PortRange>;
-  /** Freed ports stay out of circulation this long. */
-  reuseDelayMs: number;
   /** An admission allocation whose Pod never appears is released after this. */
   admissionGraceMs: number;
   /** Every live object is reconciled again this often. */
   resyncMs: number;
-  /** Tencent Cloud region of the CLBs; without one, `TencentCloud-CLB` Pods are told so. */
-  tencentcloudRegion?: string;
-  /** Host (and port) of the Tencent Cloud API, `http://` allowed for a local fake. */
-  tencentcloudEndpoint?: string;
-  /** CLBs swept for orphan listeners even while no Pod names them. */
-  clbIds: string[];
-  /** How often gamenet reads its CLBs back (orphans, hand-made changes). */
-  clbSweepMs: number;
-  /** A NAT gateway Pod whose entries have not come after this is NotReady. */
-  natgwEntryTimeoutMs: number;
+  /** The text of every network type's setting, by flag (flag, else variable, else default). */
+  settings: Map<string, string>;
+  /** The pools file's sections, by key: each is read by the network type that declares it. */
+  sections: Record<string, unknown>;
 }
 
-/** Defaults, in one place. */
+/** The core's defaults, in one place. */
 export const DEFAULTS = {
   namespace: "gamenet-system",
   leaderElect: true,
@@ -65,38 +63,17 @@ export const DEFAULTS = {
   configFile: "/etc/gamenet/config.yaml",
   workers: 8,
   logLevel: "info",
-  /** OpenKruiseGame's host-port default range. */
-  hostPortRange: "8000-9000",
-  reuseDelay: "0s",
   admissionGrace: "60s",
   resync: "10m",
-  tencentcloudEndpoint: "clb.tencentcloudapi.com",
-  clbSweep: "60s",
-  natgwEntryTimeout: "2m",
 } as const;
 
-/** A configuration mistake, reported before anything starts. */
-export class ConfigError extends Error {
-  constructor(message: string) {
-    super(message);
-    this.name = "ConfigError";
-  }
-}
-
-interface FlagSpec {
-  flag: string;
-  env?: string;
-  help: string;
-  boolean?: boolean;
-  default?: string;
-}
-
-/** Every flag, its environment variable and its help line. */
-export const FLAGS: FlagSpec[] = [
+/** The core's flags, their environment variables and help lines. */
+export const FLAGS: readonly SettingSpec[] = [
   {
     flag: "kubeconfig",
     env: "KUBECONFIG",
-    help: "kubeconfig file (default: the in-cluster service account)",
+    help: "kubeconfig file (bearer tokens only)",
+    defaultText: "in-cluster service account",
   },
   {
     flag: "namespace",
@@ -104,7 +81,12 @@ export const FLAGS: FlagSpec[] = [
     help: "namespace of the leader-election Lease",
     default: DEFAULTS.namespace,
   },
-  { flag: "identity", env: "POD_NAME", help: "leader-election identity (default: the host name)" },
+  {
+    flag: "identity",
+    env: "POD_NAME",
+    help: "leader-election identity",
+    defaultText: "host name",
+  },
   {
     flag: "leader-elect",
     env: "GAMENET_LEADER_ELECT",
@@ -133,7 +115,7 @@ export const FLAGS: FlagSpec[] = [
   {
     flag: "tls-cert-file",
     env: "GAMENET_TLS_CERT_FILE",
-    help: "webhook certificate",
+    help: "webhook certificate (reloaded when the file changes)",
     default: DEFAULTS.tlsCertFile,
   },
   {
@@ -145,7 +127,7 @@ export const FLAGS: FlagSpec[] = [
   {
     flag: "config",
     env: "GAMENET_CONFIG",
-    help: "YAML pools file (optional; skipped when the default path is absent)",
+    help: "the pools file (skipped when the default path is absent)",
     default: DEFAULTS.configFile,
   },
   {
@@ -161,21 +143,9 @@ export const FLAGS: FlagSpec[] = [
     default: DEFAULTS.logLevel,
   },
   {
-    flag: "host-port-range",
-    env: "GAMENET_HOST_PORT_RANGE",
-    help: "the default host-port range (the pools file may name more)",
-    default: DEFAULTS.hostPortRange,
-  },
-  {
-    flag: "reuse-delay",
-    env: "GAMENET_REUSE_DELAY",
-    help: "keep freed host ports out of circulation this long (e.g. 30s)",
-    default: DEFAULTS.reuseDelay,
-  },
-  {
     flag: "admission-grace",
     env: "GAMENET_ADMISSION_GRACE",
-    help: "release an admission allocation whose Pod never appeared after this",
+    help: "release an admission allocation whose Pod never appeared",
     default: DEFAULTS.admissionGrace,
   },
   {
@@ -184,81 +154,38 @@ export const FLAGS: FlagSpec[] = [
     help: "reconcile every live Pod again this often",
     default: DEFAULTS.resync,
   },
-  {
-    flag: "tencentcloud-region",
-    env: "TENCENTCLOUD_REGION",
-    help: "region of the CLBs (credentials: TENCENTCLOUD_SECRET_ID/_KEY or their _FILE)",
-  },
-  {
-    flag: "tencentcloud-endpoint",
-    env: "TENCENTCLOUD_ENDPOINT",
-    help: "CLB API host[:port], or http://host:port for a local fake",
-    default: DEFAULTS.tencentcloudEndpoint,
-  },
-  {
-    flag: "clb-ids",
-    env: "GAMENET_CLB_IDS",
-    help: "CLBs (lb-a,lb-b) swept for orphan listeners even when no Pod names them",
-  },
-  {
-    flag: "clb-sweep",
-    env: "GAMENET_CLB_SWEEP",
-    help: "read the CLBs back this often (orphan listeners, hand-made changes)",
-    default: DEFAULTS.clbSweep,
-  },
-  {
-    flag: "natgw-entry-timeout",
-    env: "GAMENET_NATGW_ENTRY_TIMEOUT",
-    help: "a NAT gateway Pod whose DNAT entries have not come after this is NotReady",
-    default: DEFAULTS.natgwEntryTimeout,
-  },
 ];
 
-/** The `--help` text. */
-export function usage(): string {
-  const lines = FLAGS.map((f) => {
+/** Settings under a heading, for {@linkcode usage}: the core's, then each network type's. */
+export interface SettingGroup {
+  title: string;
+  settings: readonly SettingSpec[];
+}
+
+/**
+ * The `--help` text: the core's flags, then each group's.
+ *
+ * @example
+ * ```ts
+ * console.log(usage(NETWORK_TYPES));
+ * ```
+ */
+export function usage(groups: readonly SettingGroup[] = []): string {
+  const line = (f: SettingSpec) => {
     const name = `--${f.flag}${f.boolean ? "[=true|false]" : "=VALUE"}`;
     const def = f.default !== undefined ? ` (default ${f.default})` : "";
     const env = f.env ? ` [$${f.env}]` : "";
     return `  ${name.padEnd(34)} ${f.help}${def}${env}`;
-  });
-  return ["Usage: gamenet [flags]", "", "Flags (environment variable in brackets):", ...lines].join(
-    "\n",
-  );
-}
-
-/** Parses `lb-a,lb-b`. */
-export function parseClbIds(text: string): string[] {
-  const ids = text.split(",").map((s) => s.trim()).filter(Boolean);
-  for (const id of ids) {
-    if (!/^lb-[0-9a-z]+$/.test(id)) {
-      throw new ConfigError(`--clb-ids "${text}": "${id}" is not a CLB id (like lb-abc123)`);
-    }
-  }
-  return ids;
-}
-
-/** Parses `30s`, `5m`, `1h`, `250ms`, `0`. */
-export function parseDuration(what: string, text: string): number {
-  const m = /^(\d+(?:\.\d+)?)(ms|s|m|h)?$/.exec(text.trim());
-  if (!m || (m[2] === undefined && Number(m[1]) !== 0)) {
-    throw new ConfigError(`${what} "${text}": write a duration like 30s, 5m or 250ms`);
-  }
-  const unit = { ms: 1, s: 1000, m: 60_000, h: 3_600_000 }[m[2] ?? "ms"]!;
-  return Math.round(Number(m[1]) * unit);
-}
-
-/** Parses `min-max` within 1..65535. */
-export function parseRange(what: string, text: string): PortRange {
-  const m = /^\s*(\d+)\s*-\s*(\d+)\s*$/.exec(String(text));
-  const min = Number(m?.[1]);
-  const max = Number(m?.[2]);
-  if (!m || min < 1 || max > 65535 || min > max) {
-    throw new ConfigError(
-      `${what} "${text}": write a port range like 8000-9000 (1-65535, low-high)`,
-    );
-  }
-  return { min, max };
+  };
+  return [
+    "Usage: gamenet [flags]",
+    "",
+    "Flags (environment variable in brackets):",
+    ...FLAGS.map(line),
+    ...groups.flatMap((g) =>
+      g.settings.length === 0 ? [] : ["", `${g.title}:`, ...g.settings.map(line)]
+    ),
+  ].join("\n");
 }
 
 function parseAddr(what: string, text: string): { hostname: string; port: number } {
@@ -271,15 +198,22 @@ function parseAddr(what: string, text: string): { hostname: string; port: number
   return { hostname: host || "0.0.0.0", port };
 }
 
-/** Reads flags (`--name=value`, `--name value`, `--flag`), then env, then defaults. */
-export function parseFlags(args: string[], env: Record<string, string>): Map<string, string> {
+/**
+ * Reads flags (`--name=value`, `--name value`, `--flag`), then the
+ * environment, then defaults, for every setting of `specs`.
+ */
+export function parseFlags(
+  args: string[],
+  env: Record<string, string>,
+  specs: readonly SettingSpec[] = FLAGS,
+): Map<string, string> {
   const values = new Map<string, string>();
   for (let i = 0; i < args.length; i++) {
     const arg = args[i];
     if (!arg.startsWith("--")) throw new ConfigError(`Unexpected argument "${arg}"; see --help`);
     const eq = arg.indexOf("=");
     const name = arg.slice(2, eq < 0 ? undefined : eq);
-    const spec = FLAGS.find((f) => f.flag === name);
+    const spec = specs.find((f) => f.flag === name);
     if (!spec) throw new ConfigError(`Unknown flag --${name}; see --help`);
     let value: string;
     if (eq >= 0) value = arg.slice(eq + 1);
@@ -288,7 +222,7 @@ export function parseFlags(args: string[], env: Record<string, string>): Map<str
     else throw new ConfigError(`--${name} needs a value`);
     values.set(name, value);
   }
-  for (const f of FLAGS) {
+  for (const f of specs) {
     if (values.has(f.flag)) continue;
     const fromEnv = f.env ? env[f.env] : undefined;
     if (fromEnv !== undefined && fromEnv !== "") values.set(f.flag, fromEnv);
@@ -297,18 +231,24 @@ export function parseFlags(args: string[], env: Record<string, string>): Map<str
   return values;
 }
 
-interface PoolsFile {
-  hostPort?: { ranges?: Record<string, string>; reuseDelay?: string };
+/** The network types' part of the configuration: their flags and their pools-file sections. */
+export interface TypeSettings {
+  settings: readonly SettingSpec[];
+  sections: readonly string[];
 }
 
-/** Builds the configuration; reads the pools file when it exists. */
-export async function loadConfig(args: string[], env: Record<string, string>): Promise<Config> {
-  const v = parseFlags(args, env);
-  const bool = (name: string) => {
-    const s = v.get(name)!;
-    if (s !== "true" && s !== "false") throw new ConfigError(`--${name}=${s}: write true or false`);
-    return s === "true";
-  };
+/**
+ * Builds the configuration: the core's and `types`' flags, then the pools
+ * file (when it exists), whose top-level keys must be sections of `types`.
+ */
+export async function loadConfig(
+  args: string[],
+  env: Record<string, string>,
+  types: TypeSettings = { settings: [], sections: [] },
+): Promise<Config> {
+  const clash = types.settings.find((s) => FLAGS.some((f) => f.flag === s.flag));
+  if (clash) throw new Error(`Flag --${clash.flag} is declared twice`);
+  const v = parseFlags(args, env, [...FLAGS, ...types.settings]);
   const workers = Number(v.get("workers"));
   if (!Number.isInteger(workers) || workers < 1 || workers > 256) {
     throw new ConfigError(`--workers=${v.get("workers")}: write a whole number from 1 to 256`);
@@ -322,7 +262,7 @@ export async function loadConfig(args: string[], env: Record<string, string>): P
     namespace: v.get("namespace")!,
     // HOSTNAME, not Deno.hostname(): the binary runs without --allow-sys.
     identity: v.get("identity") ?? env.HOSTNAME ?? "gamenet",
-    leaderElect: bool("leader-elect"),
+    leaderElect: parseBoolean("--leader-elect", v.get("leader-elect")!),
     leaseName: v.get("lease-name")!,
     httpAddr: parseAddr("--http-addr", v.get("http-addr")!),
     webhookAddr: parseAddr("--webhook-addr", v.get("webhook-addr")!),
@@ -331,15 +271,12 @@ export async function loadConfig(args: string[], env: Record<string, string>): P
     configFile: v.get("config"),
     workers,
     logLevel,
-    hostPortRanges: { default: parseRange("--host-port-range", v.get("host-port-range")!) },
-    reuseDelayMs: parseDuration("--reuse-delay", v.get("reuse-delay")!),
     admissionGraceMs: parseDuration("--admission-grace", v.get("admission-grace")!),
     resyncMs: parseDuration("--resync", v.get("resync")!),
-    tencentcloudRegion: v.get("tencentcloud-region") || undefined,
-    tencentcloudEndpoint: v.get("tencentcloud-endpoint") || undefined,
-    clbIds: parseClbIds(v.get("clb-ids") ?? ""),
-    clbSweepMs: parseDuration("--clb-sweep", v.get("clb-sweep")!),
-    natgwEntryTimeoutMs: parseDuration("--natgw-entry-timeout", v.get("natgw-entry-timeout")!),
+    settings: new Map(
+      types.settings.flatMap((s) => v.has(s.flag) ? [[s.flag, v.get(s.flag)!]] : []),
+    ),
+    sections: {},
   };
   const file = config.configFile;
   if (file) {
@@ -353,47 +290,38 @@ export async function loadConfig(args: string[], env: Record<string, string>): P
         throw new ConfigError(`--config=${file}: ${(err as Error).message}`);
       }
     }
-    if (text !== undefined) applyPoolsFile(config, file, text);
+    if (text !== undefined) config.sections = readPoolsFile(file, text, types.sections);
   }
   return config;
 }
 
-/** Merges a pools file into `config`. */
-export function applyPoolsFile(config: Config, file: string, text: string): void {
-  let doc: PoolsFile;
+/**
+ * The top-level sections of a pools file; each must be one of `known`.
+ *
+ * @example
+ * ```ts
+ * readPoolsFile("pools.yaml", "hostPort:\n  reuseDelay: 30s\n", ["hostPort"]);
+ * // { hostPort: { reuseDelay: "30s" } }
+ * ```
+ */
+export function readPoolsFile(
+  file: string,
+  text: string,
+  known: readonly string[],
+): Record<string, unknown> {
+  let doc: unknown;
   try {
-    doc = (parseYaml(text) ?? {}) as PoolsFile;
+    doc = parseYaml(text) ?? {};
   } catch (err) {
     throw new ConfigError(`${file}: not valid YAML: ${(err as Error).message}`);
   }
-  if (typeof doc !== "object" || Array.isArray(doc)) {
+  if (typeof doc !== "object" || Array.isArray(doc) || doc === null) {
     throw new ConfigError(`${file}: expected a mapping at the top`);
   }
   for (const key of Object.keys(doc)) {
-    if (key !== "hostPort") {
-      throw new ConfigError(`${file}: unknown section "${key}"; known: hostPort`);
+    if (!known.includes(key)) {
+      throw new ConfigError(`${file}: unknown section "${key}"; known: ${known.join(", ")}`);
     }
   }
-  const hp = doc.hostPort ?? {};
-  for (const key of Object.keys(hp)) {
-    if (key !== "ranges" && key !== "reuseDelay") {
-      throw new ConfigError(`${file}: hostPort has no "${key}"; it takes ranges and reuseDelay`);
-    }
-  }
-  if (hp.ranges) {
-    const ranges: Record<string, PortRange> = {};
-    for (const [name, text] of Object.entries(hp.ranges)) {
-      if (!/^[A-Za-z0-9][A-Za-z0-9_.-]*$/.test(name)) {
-        throw new ConfigError(
-          `${file}: hostPort.ranges name "${name}": use letters, digits, ".", "_" or "-"`,
-        );
-      }
-      ranges[name] = parseRange(`${file}: hostPort.ranges.${name}`, String(text));
-    }
-    ranges.default ??= config.hostPortRanges.default;
-    config.hostPortRanges = ranges;
-  }
-  if (hp.reuseDelay !== undefined) {
-    config.reuseDelayMs = parseDuration(`${file}: hostPort.reuseDelay`, String(hp.reuseDelay));
-  }
+  return doc as Record<string, unknown>;
 }

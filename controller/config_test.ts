@@ -1,19 +1,25 @@
 import assert from "node:assert/strict";
 import {
-  applyPoolsFile,
   ConfigError,
   DEFAULTS,
+  FLAGS,
   loadConfig,
   parseDuration,
+  readPoolsFile,
   usage,
 } from "./config.ts";
 
 const noFile = ["--config="];
+const types = {
+  settings: [
+    { flag: "widget-size", env: "GAMENET_WIDGET_SIZE", help: "how big a widget is", default: "3" },
+  ],
+  sections: ["widgets"],
+};
 
 Deno.test("loadConfig() uses defaults, then environment, then flags", async () => {
   const d = await loadConfig(noFile, {});
   assert.equal(d.namespace, DEFAULTS.namespace);
-  assert.deepEqual(d.hostPortRanges, { default: { min: 8000, max: 9000 } });
   assert.deepEqual(d.httpAddr, { hostname: "0.0.0.0", port: 8080 });
   assert.equal(d.leaderElect, true);
   const e = await loadConfig(noFile, {
@@ -35,6 +41,26 @@ Deno.test("loadConfig() uses defaults, then environment, then flags", async () =
   assert.equal(f.leaderElect, false);
 });
 
+Deno.test("loadConfig() reads a network type's settings like its own and hands them over", async () => {
+  assert.equal((await loadConfig(noFile, {}, types)).settings.get("widget-size"), "3");
+  const env = await loadConfig(noFile, { GAMENET_WIDGET_SIZE: "5" }, types);
+  assert.equal(env.settings.get("widget-size"), "5");
+  const flag = await loadConfig(
+    [...noFile, "--widget-size=7"],
+    { GAMENET_WIDGET_SIZE: "5" },
+    types,
+  );
+  assert.equal(flag.settings.get("widget-size"), "7");
+  await assert.rejects(
+    loadConfig([...noFile, "--widget-size=7"], {}),
+    /Unknown flag --widget-size/,
+  );
+  await assert.rejects(
+    loadConfig(noFile, {}, { settings: [{ flag: "workers", help: "again" }], sections: [] }),
+    /Flag --workers is declared twice/,
+  );
+});
+
 Deno.test("loadConfig() refuses bad flags with a message naming them", async () => {
   await assert.rejects(
     loadConfig(["--nope"], {}),
@@ -44,35 +70,33 @@ Deno.test("loadConfig() refuses bad flags with a message naming them", async () 
     loadConfig([...noFile, "--workers=0"], {}),
     /--workers=0: write a whole number/,
   );
-  await assert.rejects(loadConfig([...noFile, "--host-port-range=9000-8000"], {}), /low-high/);
-  await assert.rejects(loadConfig([...noFile, "--reuse-delay=soon"], {}), /duration like 30s/);
+  await assert.rejects(loadConfig([...noFile, "--resync=soon"], {}), /duration like 30s/);
+  await assert.rejects(loadConfig([...noFile, "--leader-elect=yes"], {}), /write true or false/);
   await assert.rejects(
     loadConfig(["--config=/nonexistent/gamenet.yaml"], {}),
     /--config=\/nonexistent/,
   );
 });
 
-Deno.test("applyPoolsFile() reads named ranges and keeps a default", async () => {
-  const c = await loadConfig(noFile, {});
-  applyPoolsFile(
-    c,
-    "pools.yaml",
-    "hostPort:\n  ranges:\n    game: 9000-10000\n  reuseDelay: 30s\n",
-  );
-  assert.deepEqual(c.hostPortRanges, {
-    game: { min: 9000, max: 10000 },
-    default: { min: 8000, max: 9000 },
-  });
-  assert.equal(c.reuseDelayMs, 30_000);
+Deno.test("loadConfig() hands each section of the pools file to the type that reads it", async () => {
+  const file = await Deno.makeTempFile({ suffix: ".yaml" });
+  try {
+    await Deno.writeTextFile(file, "widgets:\n  size: 9\n");
+    const c = await loadConfig([`--config=${file}`], {}, types);
+    assert.deepEqual(c.sections, { widgets: { size: 9 } });
+  } finally {
+    await Deno.remove(file);
+  }
+});
+
+Deno.test("readPoolsFile() refuses unknown sections and broken YAML", () => {
+  assert.deepEqual(readPoolsFile("pools.yaml", "", ["widgets"]), {});
   assert.throws(
-    () => applyPoolsFile(c, "pools.yaml", "hostPorts: {}\n"),
-    /unknown section "hostPorts"/,
+    () => readPoolsFile("pools.yaml", "hostPorts: {}\n", ["hostPort"]),
+    /pools.yaml: unknown section "hostPorts"; known: hostPort/,
   );
-  assert.throws(
-    () => applyPoolsFile(c, "pools.yaml", "hostPort:\n  ranges:\n    x: 1-70000\n"),
-    /hostPort.ranges.x/,
-  );
-  assert.throws(() => applyPoolsFile(c, "pools.yaml", "hostPort: [\n"), /not valid YAML/);
+  assert.throws(() => readPoolsFile("pools.yaml", "hostPort: [\n", ["hostPort"]), /not valid YAML/);
+  assert.throws(() => readPoolsFile("pools.yaml", "- 1\n", ["hostPort"]), /a mapping at the top/);
 });
 
 Deno.test("parseDuration() and usage() cover every unit and flag", () => {
@@ -81,8 +105,10 @@ Deno.test("parseDuration() and usage() cover every unit and flag", () => {
   assert.equal(parseDuration("x", "5m"), 300_000);
   assert.equal(parseDuration("x", "0"), 0);
   assert.throws(() => parseDuration("x", "10"), ConfigError);
+  const text = usage([{ title: "Widgets", settings: types.settings }]);
+  for (const f of FLAGS) assert.ok(text.includes(`--${f.flag}`), f.flag);
   assert.match(
-    usage(),
-    /--host-port-range=VALUE +the default host-port range .*\[\$GAMENET_HOST_PORT_RANGE\]/,
+    text,
+    /Widgets:\n {2}--widget-size=VALUE +how big a widget is \(default 3\) \[\$GAMENET_WIDGET_SIZE\]/,
   );
 });

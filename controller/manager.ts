@@ -31,7 +31,7 @@ import {
   podObjectRef,
 } from "./pod_controller.ts";
 import type { ProviderRegistry } from "../providers/registry.ts";
-import type { AllocationsView } from "../api/allocations.ts";
+import type { AllocationsView } from "../providers/view.ts";
 import { buildAllocationsView } from "./allocations_view.ts";
 import { WorkloadLookup } from "./workload_lookup.ts";
 import { ExtensionRunner } from "./extension_runner.ts";

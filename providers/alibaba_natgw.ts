@@ -24,6 +24,8 @@ import { checkConfKeys, confValue, parseNetworkConf, parsePort, podRef } from ".
 import { networkDisabled, waitingReport } from "./network_report.ts";
 import type { ExtensionContext } from "./extension.ts";
 import type { Provider } from "./provider.ts";
+import type { NetworkType } from "./network_type.ts";
+import { parseDuration } from "./settings.ts";
 import { ConfError, type JsonPatchOp, type Outcome, type Pod } from "./types.ts";
 
 /** The canonical name. */
@@ -215,3 +217,19 @@ function byIp(entries: DnatEntry[], conf: NatGwConf) {
   });
   return [...out].map(([ip, ports]) => ({ ip, ports }));
 }
+
+/** `AlibabaCloud-NATGW` for `providers/mod.ts`. */
+export const alibabaNatGwType: NetworkType = {
+  title: ALIBABA_NATGW,
+  settings: [{
+    flag: "natgw-entry-timeout",
+    env: "GAMENET_NATGW_ENTRY_TIMEOUT",
+    help: "a NAT gateway Pod whose DNAT entries have not come after this is NotReady",
+    default: "2m",
+  }],
+  create: (ctx) => [
+    createAlibabaNatGwProvider({
+      entryTimeoutMs: parseDuration("--natgw-entry-timeout", ctx.setting("natgw-entry-timeout")!),
+    }),
+  ],
+};

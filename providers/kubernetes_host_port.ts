@@ -29,8 +29,12 @@ import {
   type RequestedPort,
 } from "./network_conf.ts";
 import { nodeExternalAddresses, podAddresses, portName } from "./addresses.ts";
-import type { Provider, ProviderView, RestoreConflict } from "./provider.ts";
+import type { Provider, RestoreConflict } from "./provider.ts";
+import type { HoldingView, ProviderView } from "./view.ts";
+import type { NetworkType, NetworkTypeContext } from "./network_type.ts";
+import { ConfigError, parseDuration, parseRange, type PortRange } from "./settings.ts";
 import { AllocationError } from "../allocator/errors.ts";
+import { HostPorts } from "../allocator/host_ports.ts";
 import {
   ConfError,
   type ContainerPort,
@@ -107,6 +111,9 @@ export interface HostPortRangeState {
   pending: { owner: string; ports: number[]; protocols: ("TCP" | "UDP" | "TCPUDP")[] }[];
 }
 
+/** Owner prefix of the host ports of Pods gamenet does not manage. */
+const FOREIGN = "foreign/";
+
 /** Allocator refusals at admission, as reasons a person reads in the workload's events. */
 const ADMISSION_REASONS: Partial<Record<string, string>> = {
   "exhausted": "HostPortsExhausted",
@@ -146,6 +153,11 @@ export function createHostPortProvider(options: HostPortProviderOptions): Provid
   const allocator = options.allocator;
   /** Host ports of Pods of other types (or none), held on their nodes under `foreign/<key>`. */
   const foreign = new Map<string, string>();
+  /** A node holding for the view: another Pod's ports say whose they are. */
+  const holdingOf = (owner: string, node: string, ports: readonly HostPortSpec[]): HoldingView =>
+    owner.startsWith(FOREIGN)
+      ? { owner, kind: "unmanaged", pod: owner.slice(FOREIGN.length), node, ports: [...ports] }
+      : { owner, kind: "managed", node, ports: [...ports] };
 
   /**
    * Matches each requested port to the spec's port carrying its host port.
@@ -402,7 +414,7 @@ export function createHostPortProvider(options: HostPortProviderOptions): Provid
     },
 
     observe(key: string, pod: Pod | undefined): void {
-      const owner = `foreign/${key}`;
+      const owner = `${FOREIGN}${key}`;
       const ours = pod &&
         this.aliases.concat(this.name).includes(
           pod.metadata.annotations?.[NETWORK_TYPE_ANNOTATION] ?? "",
@@ -448,20 +460,113 @@ export function createHostPortProvider(options: HostPortProviderOptions): Provid
             });
           }
           for (const { owner, ports } of pool.owners) {
-            view.holdings.push({ owner, node, ports: ports.map((p) => ({ ...p })) });
+            view.holdings.push(holdingOf(owner, node, ports));
           }
         }
+        // Chosen at admission, not on a node yet: each port as it was asked.
         for (const { owner, ports, protocols } of state.pending) {
           view.holdings.push({
             owner,
+            kind: "managed",
             ports: ports.map((port, k) => ({ port, protocol: protocols[k] })),
           });
         }
       }
       for (const { owner, node, ports } of allocator.outside()) {
-        view.holdings.push({ owner, node, ports: ports.map((p) => ({ ...p })) });
+        view.holdings.push(holdingOf(owner, node, ports));
       }
       return view;
     },
   };
 }
+
+/** The host-port ranges by name (`default` serves Pods that name none) and the reuse delay. */
+export interface HostPortSettings {
+  ranges: Record<string, PortRange>;
+  reuseDelayMs: number;
+}
+
+/**
+ * Reads the flags, then the pools file's `hostPort` section: its `ranges`
+ * replace the flag's (which stays `default` unless the file names one),
+ * its `reuseDelay` wins over the flag.
+ *
+ * @example
+ * ```ts
+ * hostPortSettings(ctx); // { ranges: { default: { min: 8000, max: 9000 } }, reuseDelayMs: 0 }
+ * ```
+ */
+export function hostPortSettings(
+  ctx: Pick<NetworkTypeContext, "setting" | "section" | "source">,
+): HostPortSettings {
+  const settings: HostPortSettings = {
+    ranges: { default: parseRange("--host-port-range", ctx.setting("host-port-range")!) },
+    reuseDelayMs: parseDuration("--reuse-delay", ctx.setting("reuse-delay")!),
+  };
+  const section = ctx.section;
+  if (section === undefined || section === null) return settings;
+  const file = ctx.source;
+  if (typeof section !== "object" || Array.isArray(section)) {
+    throw new ConfigError(`${file}: hostPort is a mapping with ranges and reuseDelay`);
+  }
+  const hp = section as { ranges?: Record<string, unknown>; reuseDelay?: unknown };
+  for (const key of Object.keys(hp)) {
+    if (key !== "ranges" && key !== "reuseDelay") {
+      throw new ConfigError(`${file}: hostPort has no "${key}"; it takes ranges and reuseDelay`);
+    }
+  }
+  if (hp.ranges) {
+    const ranges: Record<string, PortRange> = {};
+    for (const [name, text] of Object.entries(hp.ranges)) {
+      if (!/^[A-Za-z0-9][A-Za-z0-9_.-]*$/.test(name)) {
+        throw new ConfigError(
+          `${file}: hostPort.ranges name "${name}": use letters, digits, ".", "_" or "-"`,
+        );
+      }
+      ranges[name] = parseRange(`${file}: hostPort.ranges.${name}`, String(text));
+    }
+    ranges.default ??= settings.ranges.default;
+    settings.ranges = ranges;
+  }
+  if (hp.reuseDelay !== undefined) {
+    settings.reuseDelayMs = parseDuration(`${file}: hostPort.reuseDelay`, String(hp.reuseDelay));
+  }
+  return settings;
+}
+
+/** `Kubernetes-HostPort` for `providers/mod.ts`: its flags, the pools file's `hostPort` section. */
+export const hostPortType: NetworkType = {
+  title: KUBERNETES_HOST_PORT,
+  settings: [
+    {
+      flag: "host-port-range",
+      env: "GAMENET_HOST_PORT_RANGE",
+      help: "the default host-port range (the pools file may name more)",
+      // OpenKruiseGame's host-port default range.
+      default: "8000-9000",
+    },
+    {
+      flag: "reuse-delay",
+      env: "GAMENET_REUSE_DELAY",
+      help: "keep freed host ports out of circulation this long (e.g. 30s)",
+      default: "0s",
+    },
+  ],
+  section: "hostPort",
+  create(ctx) {
+    const { ranges, reuseDelayMs } = hostPortSettings(ctx);
+    let allocator: HostPorts;
+    try {
+      allocator = new HostPorts(ranges, { reuseDelayMs });
+    } catch (err) {
+      if (err instanceof AllocationError) throw new ConfigError(err.message);
+      throw err;
+    }
+    ctx.log.info(
+      `${KUBERNETES_HOST_PORT}: ranges ${
+        Object.entries(ranges).map(([n, r]) => `${n}=${r.min}-${r.max}`).join(", ")
+      }, reuse delay ${reuseDelayMs} ms`,
+    );
+    return [createHostPortProvider({ allocator })];
+  },
+};

@@ -1,5 +1,11 @@
 import assert from "node:assert/strict";
-import { createHostPortProvider, type HostPortConf } from "./kubernetes_host_port.ts";
+import {
+  createHostPortProvider,
+  type HostPortConf,
+  hostPortSettings,
+  hostPortType,
+} from "./kubernetes_host_port.ts";
+import { ConfigError } from "./settings.ts";
 import type { Provider } from "./provider.ts";
 import { HostPorts } from "../allocator/host_ports.ts";
 import {
@@ -201,6 +207,7 @@ Deno.test("reconcile() waits while unscheduled, then reports the node's External
   const view = provider.view!();
   assert.deepEqual(view.holdings, [{
     owner: "admission/1",
+    kind: "managed",
     node: "node-1",
     ports: [{ port: hostPort, protocol: "UDP" }],
   }]);
@@ -303,10 +310,11 @@ Deno.test("observe() keeps other Pods' host ports out of every choice on their n
   const p = pod({ ContainerPorts: "gs:7777/UDP" });
   const chosen = await admitted(provider, p, "admission/1");
   assert.equal(chosen.spec!.containers[0].ports![0].hostPort, 8001);
-  const rows = provider.view!().holdings.filter((h) => h.owner.startsWith("foreign/"));
+  const rows = provider.view!().holdings.filter((h) => h.kind === "unmanaged");
   assert.equal(rows.length, 2);
+  assert.deepEqual(rows.map((h) => h.pod).sort(), ["kube-system/a", "kube-system/b"]);
   provider.observe!("kube-system/a", undefined);
-  assert.equal(provider.view!().holdings.filter((h) => h.owner.startsWith("foreign/")).length, 1);
+  assert.equal(provider.view!().holdings.filter((h) => h.kind === "unmanaged").length, 1);
 });
 
 Deno.test("view() lists one TCP and one UDP pool per node and range", () => {
@@ -375,6 +383,7 @@ Deno.test("view() shows host ports outside every range and choices as asked", as
   const holdings = provider.view!().holdings;
   assert.deepEqual(holdings.find((h) => h.owner === "default/static"), {
     owner: "default/static",
+    kind: "managed",
     node: "node-1",
     ports: [{ port: 80, protocol: "UDP" }],
   });
@@ -382,4 +391,58 @@ Deno.test("view() shows host ports outside every range and choices as asked", as
   assert.deepEqual(pending.ports.map((p) => p.protocol), ["UDP", "TCPUDP"]);
   await provider.release("default/static");
   assert.equal(provider.view!().holdings.find((h) => h.owner === "default/static"), undefined);
+});
+
+const settingsOf = (flags: Record<string, string>, section?: unknown) => ({
+  setting: (flag: string) =>
+    ({ "host-port-range": "8000-9000", "reuse-delay": "0s", ...flags })[flag],
+  section,
+  source: "pools.yaml",
+});
+
+Deno.test("hostPortSettings() reads the flags, then the pools file's section", () => {
+  assert.deepEqual(hostPortSettings(settingsOf({})), {
+    ranges: { default: { min: 8000, max: 9000 } },
+    reuseDelayMs: 0,
+  });
+  assert.deepEqual(
+    hostPortSettings(settingsOf({ "reuse-delay": "5s" }, {
+      ranges: { game: "9001-10000" },
+      reuseDelay: "30s",
+    })),
+    {
+      ranges: { game: { min: 9001, max: 10000 }, default: { min: 8000, max: 9000 } },
+      reuseDelayMs: 30_000,
+    },
+  );
+  assert.throws(() => hostPortSettings(settingsOf({ "host-port-range": "9000-8000" })), /low-high/);
+  assert.throws(() => hostPortSettings(settingsOf({ "reuse-delay": "soon" })), /duration like 30s/);
+  assert.throws(
+    () => hostPortSettings(settingsOf({}, { ranges: { x: "1-70000" } })),
+    /pools.yaml: hostPort.ranges.x/,
+  );
+  assert.throws(
+    () => hostPortSettings(settingsOf({}, { port: 1 })),
+    /hostPort has no "port"; it takes ranges and reuseDelay/,
+  );
+});
+
+Deno.test("hostPortType.create() refuses overlapping ranges as a configuration mistake", () => {
+  const logs: string[] = [];
+  const ctx = {
+    ...settingsOf({}, { ranges: { game: "9000-10000" } }),
+    env: {},
+    log: { info: (m: string) => logs.push(m), warn: (m: string) => logs.push(m) },
+  };
+  assert.throws(
+    () => hostPortType.create(ctx),
+    (e) =>
+      e instanceof ConfigError &&
+      /"default" \(8000-9000\) and "game" \(9000-10000\) overlap/.test(e.message),
+  );
+  const [provider] = hostPortType.create({ ...ctx, section: { ranges: { game: "9001-10000" } } });
+  assert.equal(provider.name, "Kubernetes-HostPort");
+  assert.deepEqual(logs, [
+    "Kubernetes-HostPort: ranges game=9001-10000, default=8000-9000, reuse delay 0 ms",
+  ]);
 });

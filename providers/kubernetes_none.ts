@@ -20,6 +20,7 @@ import {
 } from "./network_conf.ts";
 import { podAddresses, portName } from "./addresses.ts";
 import type { Provider } from "./provider.ts";
+import type { NetworkType } from "./network_type.ts";
 import { ConfError, type NetworkPort, type Outcome, type Pod } from "./types.ts";
 import { networkDisabled } from "./network_report.ts";
 
@@ -79,3 +80,10 @@ export function createNoneProvider(): Provider<RequestedPort[]> {
     },
   };
 }
+
+/** `Kubernetes-None` for `providers/mod.ts`: no settings. */
+export const noneType: NetworkType = {
+  title: KUBERNETES_NONE,
+  settings: [],
+  create: () => [createNoneProvider()],
+};

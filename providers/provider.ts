@@ -15,6 +15,9 @@
 
 import type { JsonPatchOp, Node, Outcome, OwnerReference, Pod } from "./types.ts";
 import type { ProviderExtension } from "./extension.ts";
+import type { ProviderView } from "./view.ts";
+
+export type { ProviderView } from "./view.ts";
 
 /** What a provider may read while admitting a Pod. */
 export interface AdmitContext {
@@ -62,35 +65,6 @@ export interface AdmitResult {
 /** What a restore found wrong (reported, never hidden). */
 export interface RestoreConflict {
   message: string;
-}
-
-/** One pool a provider allocates from, for `/allocations` and metrics. */
-export interface ProviderPool {
-  kind: "node" | "lb";
-  /** The node name or the load balancer id. */
-  key: string;
-  /** `min-max`. */
-  range: string;
-  rangeName?: string;
-  protocol?: "TCP" | "UDP";
-  used: number;
-  free: number;
-  delayed: number;
-}
-
-/** What one owner holds, as the allocator sees it (not as the Pod says). */
-export interface ProviderHolding {
-  owner: string;
-  node?: string;
-  lb?: string;
-  /** As held; a choice made at admission shows each port as it was asked (`TCPUDP`: both). */
-  ports: { port: number; protocol: "TCP" | "UDP" | "TCPUDP" }[];
-}
-
-/** A provider's allocator state, read by `/allocations`: ports and names only, never secrets. */
-export interface ProviderView {
-  pools: ProviderPool[];
-  holdings: ProviderHolding[];
 }
 
 /** A network type: see the module documentation. */

@@ -22,7 +22,7 @@ import {
 
 import { AllocationError } from "../../allocator/errors.ts";
 import { ConfError } from "../types.ts";
-import type { ProviderPool } from "../provider.ts";
+import type { PoolView } from "../view.ts";
 
 /** A listener port range. */
 export interface ClbRange {
@@ -141,8 +141,8 @@ export class ClbPools {
   }
 
   /** Every pool, for `/allocations` and metrics. */
-  view(): ProviderPool[] {
-    const out: ProviderPool[] = [];
+  view(): PoolView[] {
+    const out: PoolView[] = [];
     for (const set of this.#sets.values()) {
       for (const p of set.snapshot().pools) {
         for (const protocol of ["TCP", "UDP"] as const) {

@@ -15,7 +15,7 @@ import { REPO_ROOT } from "../controlplane/assets.ts";
 import { FakeTencentCloud } from "../fakes/tencentcloud/fake_tencent_cloud.ts";
 import { Manager } from "../../controller/manager.ts";
 import { ProviderRegistry } from "../../providers/registry.ts";
-import { createTencentClbProvider } from "../../providers/tencent_clb.ts";
+import { createTencentClbProvider } from "../../providers/tencent_clb/mod.ts";
 import { ClbPools } from "../../providers/tencent_clb/clb_pools.ts";
 import { ClbWriter } from "../../providers/tencent_clb/clb_writer.ts";
 import {

@@ -16,7 +16,9 @@ import { parse as parseYaml } from "yaml";
 import { ControlPlane } from "../controlplane/control_plane.ts";
 import { objectPath } from "../controlplane/apply.ts";
 import { errorFromResponse, KubeApiError, type KubeClient } from "../../controller/kube_client.ts";
-import { applyPoolsFile, FLAGS, loadConfig } from "../../controller/config.ts";
+import { FLAGS, loadConfig, readPoolsFile } from "../../controller/config.ts";
+import { NETWORK_TYPES, sectionsOf, settingsOf } from "../../providers/mod.ts";
+import { hostPortSettings } from "../../providers/kubernetes_host_port.ts";
 import { createNamespace, eventually } from "./helpers.ts";
 import {
   CHART,
@@ -203,19 +205,20 @@ Deno.test("deploy/: the manifests and the chart are accepted by the API server a
   );
 
   await t.step("gamenet's own parser takes the Deployment's args, env and pools file", async () => {
-    const flags = new Set(FLAGS.map((f) => f.flag));
+    const flags = new Set([...FLAGS, ...settingsOf(NETWORK_TYPES)].map((f) => f.flag));
     for (const arg of container.args as string[]) {
       const name = /^--([a-z-]+)=/.exec(arg)?.[1];
-      assert.ok(name && flags.has(name), `${arg}: not a flag of gamenet (controller/config.ts)`);
+      assert.ok(name && flags.has(name), `${arg}: not a flag of gamenet`);
     }
     const env = Object.fromEntries(
       (container.env as Obj[]).map((e) => [e.name, e.valueFrom?.fieldRef?.fieldPath]),
     );
     assert.deepEqual(env, { POD_NAMESPACE: "metadata.namespace", POD_NAME: "metadata.name" });
-    const config = await loadConfig(container.args, {
+    const types = { settings: settingsOf(NETWORK_TYPES), sections: sectionsOf(NETWORK_TYPES) };
+    const config = await loadConfig([...container.args, "--config="], {
       POD_NAMESPACE: "gamenet-system",
       POD_NAME: "gamenet-0",
-    });
+    }, types);
     assert.equal(config.namespace, "gamenet-system");
     assert.equal(config.identity, "gamenet-0");
     assert.equal(config.leaderElect, true);
@@ -223,11 +226,21 @@ Deno.test("deploy/: the manifests and the chart are accepted by the API server a
     assert.deepEqual(config.webhookAddr, { hostname: "0.0.0.0", port: 9443 });
     assert.equal(config.tlsCertFile, "/etc/gamenet/tls/tls.crt");
     assert.equal(config.tlsKeyFile, "/etc/gamenet/tls/tls.key");
-    assert.equal(config.configFile, "/etc/gamenet/config.yaml");
+    assert.ok(container.args.includes("--config=/etc/gamenet/config.yaml"));
     const webhookPort = container.ports.find((p: Obj) => p.name === "webhook").containerPort;
     assert.equal(webhookPort, config.webhookAddr.port);
-    applyPoolsFile(config, "config.yaml", find("ConfigMap", "gamenet-config").data["config.yaml"]);
-    assert.deepEqual(config.hostPortRanges, {
+    const file = "config.yaml";
+    const sections = readPoolsFile(
+      file,
+      find("ConfigMap", "gamenet-config").data["config.yaml"],
+      types.sections,
+    );
+    const { ranges } = hostPortSettings({
+      setting: (flag) => config.settings.get(flag),
+      section: sections.hostPort,
+      source: file,
+    });
+    assert.deepEqual(ranges, {
       default: { min: 8000, max: 9000 },
       game: { min: 9001, max: 10000 },
     });

@@ -28,25 +28,26 @@
  * @module
  */
 
-import { AllocationError } from "../allocator/errors.ts";
-import type { AllocatedPort } from "../allocator/mod.ts";
-import { portName } from "./addresses.ts";
-import { checkConfKeys, confValue, parseNetworkConf, parsePort, podRef } from "./network_conf.ts";
-import { networkDisabled, waitingReport } from "./network_report.ts";
-import type { Provider, ProviderView, SweepContext } from "./provider.ts";
-import type { ProviderExtension } from "./extension.ts";
-import type { ClbApi } from "./tencent_clb/clb_api.ts";
-import type { ClbWriter } from "./tencent_clb/clb_writer.ts";
-import { ClbPools } from "./tencent_clb/clb_pools.ts";
-import { ClbVips } from "./tencent_clb/clb_vips.ts";
-import { loadListenerQuota } from "./tencent_clb/clb_quota.ts";
-import { type CloudListener, type CloudTarget, scanLoadBalancer } from "./tencent_clb/clb_scan.ts";
+import { AllocationError } from "../../allocator/errors.ts";
+import type { AllocatedPort } from "../../allocator/mod.ts";
+import { portName } from "../addresses.ts";
+import { checkConfKeys, confValue, parseNetworkConf, parsePort, podRef } from "../network_conf.ts";
+import { networkDisabled, waitingReport } from "../network_report.ts";
+import type { Provider, SweepContext } from "../provider.ts";
+import type { ProviderView } from "../view.ts";
+import type { ProviderExtension } from "../extension.ts";
+import type { ClbApi } from "./clb_api.ts";
+import type { ClbWriter } from "./clb_writer.ts";
+import { ClbPools } from "./clb_pools.ts";
+import { ClbVips } from "./clb_vips.ts";
+import { loadListenerQuota } from "./clb_quota.ts";
+import { type CloudListener, type CloudTarget, scanLoadBalancer } from "./clb_scan.ts";
 import {
   MAX_LISTENER_NAME_LENGTH,
   parseListenerName,
   type PodListenerName,
   podListenerName,
-} from "./tencent_clb/listener_name.ts";
+} from "./listener_name.ts";
 import {
   ConfError,
   NETWORK_STATUS_ANNOTATION,
@@ -56,7 +57,7 @@ import {
   type Outcome,
   type OwnerReference,
   type Pod,
-} from "./types.ts";
+} from "../types.ts";
 
 /** The canonical name. */
 export const TENCENT_CLB = "TencentCloud-CLB";
@@ -742,6 +743,9 @@ export function createTencentClbProvider(options: TencentClbOptions): Provider<C
       for (const [owner, holding] of holdings) {
         view.holdings.push({
           owner,
+          kind: holding.parked ? "parked" : "managed",
+          // Held by Pod name (`Fixed` keeps it across Pods of the name).
+          pod: owner,
           lb: holding.listeners[0]?.lb,
           ports: holding.listeners.map((h) => ({ port: h.port, protocol: h.protocol })),
         });

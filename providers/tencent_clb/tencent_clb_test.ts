@@ -1,8 +1,8 @@
 // TencentCloud-CLB against the fake Tencent Cloud through the real SDK:
 // the fake's listeners and targets are the truth.
 import assert from "node:assert/strict";
-import { FakeTencentCloud } from "../tests/fakes/tencentcloud/fake_tencent_cloud.ts";
-import { ClbWriter } from "./tencent_clb/clb_writer.ts";
+import { FakeTencentCloud } from "../../tests/fakes/tencentcloud/fake_tencent_cloud.ts";
+import { ClbWriter } from "./clb_writer.ts";
 import { createTencentClbProvider, listenerName } from "./tencent_clb.ts";
 import {
   ConfError,
@@ -10,8 +10,8 @@ import {
   NETWORK_DISABLED_LABEL,
   NETWORK_TYPE_ANNOTATION,
   type Pod,
-} from "./types.ts";
-import { clbApiFor } from "../tests/fakes/tencentcloud/clb_api_for.ts";
+} from "../types.ts";
+import { clbApiFor } from "../../tests/fakes/tencentcloud/clb_api_for.ts";
 
 const STS = { apiVersion: "apps/v1", kind: "StatefulSet", name: "gs", uid: "sts-1" };
 

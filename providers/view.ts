@@ -1,0 +1,93 @@
+/**
+ * What `/allocations` and the metrics show: the pools providers allocate
+ * from, what each owner holds in them, and the rows the controller joins
+ * from those and the cached Pods. Ports, addresses and names only: there
+ * are no secrets in these shapes, and none may be added.
+ *
+ * @example
+ * ```ts
+ * const view: ProviderView = {
+ *   pools: [{ kind: "node", key: "node-1", range: "8000-9000", used: 1, free: 1000, delayed: 0 }],
+ *   holdings: [{ owner: "games/gs-0", kind: "managed", node: "node-1", ports: [{ port: 8000, protocol: "UDP" }] }],
+ * };
+ * ```
+ * @module
+ */
+
+/** One port pool: a node's host-port range or a load balancer's listener ports. */
+export interface PoolView {
+  kind: "node" | "lb";
+  /** The node name or the load balancer id. */
+  key: string;
+  /** `min-max`, e.g. `8000-9000`. */
+  range: string;
+  /** The configured name of a host-port range, e.g. `default`. */
+  rangeName?: string;
+  /** Absent when the pool counts a port as used in either protocol. */
+  protocol?: "TCP" | "UDP";
+  used: number;
+  free: number;
+  /** Freed ports held back by the reuse delay. */
+  delayed: number;
+}
+
+/** One held port. */
+export interface PortView {
+  name?: string;
+  /** The external port (host port, listener port). */
+  port: number;
+  /** `TCPUDP`: one number in both protocols (a choice made at admission, as asked). */
+  protocol: "TCP" | "UDP" | "TCPUDP";
+  containerPort?: number;
+}
+
+/**
+ * What a holding is: `managed`, ports of a Pod of the provider's type (or
+ * of its admission, before the Pod exists); `unmanaged`, ports a Pod
+ * gamenet does not manage holds (kept out of its pools); `parked`, ports
+ * kept for the next Pod of a name (`Fixed`) while none exists.
+ */
+export type HoldingKind = "managed" | "unmanaged" | "parked";
+
+/** What one owner holds, as the allocator sees it (not as the Pod says). */
+export interface HoldingView {
+  /** The allocation key. */
+  owner: string;
+  kind: HoldingKind;
+  /** `namespace/name` of its Pod when the provider knows it (unmanaged and parked holdings). */
+  pod?: string;
+  node?: string;
+  lb?: string;
+  ports: PortView[];
+}
+
+/** A provider's allocator state. */
+export interface ProviderView {
+  pools: PoolView[];
+  holdings: HoldingView[];
+}
+
+/** One row of `/allocations`: what one Pod (or admission, or leak) holds. */
+export interface AllocationView {
+  /** The canonical network type, e.g. `Kubernetes-HostPort`; `Unmanaged` for other Pods' ports. */
+  type: string;
+  namespace: string;
+  pod: string;
+  /** The allocation key (`gamenet.io/owner`). */
+  owner: string;
+  /** Set when the row is not a live Pod's network: `admission`, `unmanaged`, `parked`, `unknown`. */
+  holding?: "admission" | "unmanaged" | "parked" | "unknown";
+  node?: string;
+  lb?: string;
+  ports: PortView[];
+  /** The external IP. */
+  address?: string;
+  /** The network state, e.g. `Ready`. */
+  state?: string;
+}
+
+/** Everything `/allocations` shows. */
+export interface AllocationsView {
+  pools: PoolView[];
+  allocations: AllocationView[];
+}
