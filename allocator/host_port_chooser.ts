@@ -43,6 +43,7 @@ import type { HeldPort, PoolSnapshot, Protocol, ProtocolCounts, RequestProtocol 
 import { WordSlab } from "./word_slab.ts";
 import { DelayQueue } from "./delay_queue.ts";
 import { MinTree } from "./min_tree.ts";
+import { OwnerTable } from "./owner_table.ts";
 
 /** Options of {@linkcode HostPortChooser}. */
 export interface HostPortChooserOptions {
@@ -124,9 +125,14 @@ export class HostPortChooser {
   readonly #slab: WordSlab;
   readonly #nodes = new Map<string, NodeRec>();
   readonly #byId: (NodeRec | undefined)[] = [];
-  /** Bound owners; `null` marks a released one (see `PortPool` on V8's `Map`). */
-  #owners = new Map<string, Holding | null>();
-  #live = 0;
+  /**
+   * Bound owners. Those of a removed node stay until next asked about
+   * (see `#bound`): removing a node then costs what it holds, not a table
+   * update per owner.
+   */
+  readonly #owners = new OwnerTable<Holding>();
+  /** Entries of `#owners` whose node is gone. */
+  #orphans = 0;
   /** Index key → owner, built on first need and kept up to date after. */
   #index?: Map<number, string>;
   /** Usage counts per port offset, by what a request entry needs free. */
@@ -137,9 +143,8 @@ export class HostPortChooser {
   /** Count changes of the bind under way: offset, then TCP, UDP and either, per row. */
   #deltas = new Int32Array(4 * 8);
   #deltaRows = 0;
-  /** Admitted, not yet bound; `null` marks a dropped one (see `#owners`). */
-  #pending = new Map<string, Pending | null>();
-  #livePending = 0;
+  /** Admitted, not yet bound. */
+  readonly #pending = new OwnerTable<Pending>();
   /** Freed ports as index keys, in release order; an entry a later bind ended is skipped. */
   readonly #delay = new DelayQueue();
   /** Entries of the nodes' `delayed` maps. */
@@ -174,7 +179,7 @@ export class HostPortChooser {
 
   /** Owners bound on a node. */
   get ownerCount(): number {
-    return this.#live;
+    return this.#owners.size - this.#orphans;
   }
 
   /**
@@ -319,25 +324,42 @@ export class HostPortChooser {
     const n = this.#nodes.get(name);
     if (!n) return [];
     this.#expire();
-    const owners = this.#nodeOwners(n);
-    for (const owner of owners) {
-      const rec = this.#owners.get(owner)!;
-      for (let k = 1; k < rec.length; k++) this.#index?.delete(n.id * KEYS + rec[k]);
-      this.#owners.set(owner, null);
-      this.#live--;
+    // Its owners become orphans, dropped when next asked about (`#bound`).
+    const owners = n.owners.length === n.liveOwners ? n.owners : this.#nodeOwners(n);
+    this.#orphans += owners.length;
+    if (this.#index) {
+      for (const owner of owners) {
+        const rec = this.#owners.get(owner)!;
+        for (let k = 1; k < rec.length; k++) this.#index.delete(n.id * KEYS + rec[k]);
+      }
     }
-    const ports = new Set<number>();
-    n.tcp.forEach((port) => ports.add(port));
-    n.udp.forEach((port) => ports.add(port));
-    for (const key of n.delayed?.keys() ?? []) ports.add(key >>> 1);
-    for (const port of ports) {
-      this.#occupancyChanged(port - this.min, this.#occupancy(n, port), 0);
+    // Every port the node takes leaves the counts at once; the trees are
+    // rebuilt in one pass (cheaper than hundreds of single updates).
+    const use = this.#use;
+    const forget = (port: number) => {
+      const occupied = this.#occupancy(n, port);
+      const i = port - this.min;
+      if (occupied & TAKEN_TCP) use.TCP.adjust(i, -1);
+      if (occupied & TAKEN_UDP) use.UDP.adjust(i, -1);
+      if (occupied) use.TCPUDP.adjust(i, -1);
+    };
+    n.tcp.forEach(forget);
+    n.udp.forEach((port) => {
+      if (!n.tcp.has(port)) forget(port);
+    });
+    for (const key of n.delayed?.keys() ?? []) {
+      const port = key >>> 1;
+      const seen = n.tcp.has(port) || n.udp.has(port) ||
+        ((key & 1) === 1 && n.delayed!.has(key - 1));
+      if (!seen) forget(port);
     }
+    use.TCP.rebuild();
+    use.UDP.rebuild();
+    use.TCPUDP.rebuild();
     this.#delayedLive -= n.delayedTCP + n.delayedUDP;
     this.#nodes.delete(name);
     this.#byId[n.id] = undefined;
     this.#slab.give(n.tcp.storage);
-    this.#compactIfSparse();
     return owners;
   }
 
@@ -360,7 +382,7 @@ export class HostPortChooser {
   choose(owner: string, protocols: RequestProtocol[], options: ChooseOptions = {}): number[] {
     const existing = this.#pending.get(owner);
     if (existing) return [...existing.ports];
-    const bound = this.#owners.get(owner);
+    const bound = this.#bound(owner);
     if (bound) {
       throw new AllocationError(
         "owner-mismatch",
@@ -437,7 +459,7 @@ export class HostPortChooser {
       const pending: Pending = { ports, protocols: protocols.slice() };
       this.#countPending(pending, 1);
       this.#cursor = from;
-      this.#setPending(owner, pending);
+      this.#pending.set(owner, pending);
     }
     return ports.slice();
   }
@@ -493,7 +515,7 @@ export class HostPortChooser {
       }
     }
     const n = this.#node(node);
-    let rec = this.#owners.get(owner);
+    let rec: Holding | null | undefined = this.#bound(owner);
     if (rec && rec[0] !== n.id) {
       this.#unbind(owner, rec);
       rec = null;
@@ -547,48 +569,29 @@ export class HostPortChooser {
       if (index) {
         for (let k = 1; k < next.length; k++) index.set(n.id * KEYS + next[k], owner);
       }
-      if (!rec) this.#live++;
-      if (rec === null) this.#compactIfSparse();
     }
     return clashes ?? [];
   }
 
-  #setPending(owner: string, pending: Pending): void {
-    const had = this.#pending.get(owner);
-    this.#pending.set(owner, pending);
-    if (!had) this.#livePending++;
-  }
-
   /** Removes `owner`'s pending choice and returns it; its counts are the caller's to undo. */
   #takePending(owner: string): Pending | undefined {
-    const pending = this.#pending.get(owner);
-    if (!pending) return undefined;
-    this.#pending.set(owner, null);
-    this.#livePending--;
-    const dead = this.#pending.size - this.#livePending;
-    if (dead > 1024 && dead > this.#livePending) {
-      const live = new Map<string, Pending | null>();
-      for (const [k, v] of this.#pending) if (v) live.set(k, v);
-      this.#pending = live;
-    }
-    return pending;
+    return this.#pending.delete(owner);
   }
 
   /** Index key → owner. */
   #holders(): Map<number, string> {
     if (this.#index) return this.#index;
     const index = new Map<number, string>();
-    for (const [owner, rec] of this.#owners) {
-      if (!rec) continue;
+    this.#owners.forEach((rec, owner) => {
+      if (!this.#byId[rec[0]]) return;
       for (let k = 1; k < rec.length; k++) index.set(rec[0] * KEYS + rec[k], owner);
-    }
+    });
     return this.#index = index;
   }
 
   /** Frees what `owner` holds on its node; with a reuse delay its ports stay taken there a while. */
   #unbind(owner: string, rec: Holding): void {
-    this.#owners.set(owner, null);
-    this.#live--;
+    this.#owners.delete(owner);
     const n = this.#byId[rec[0]]!;
     if (--n.liveOwners * 2 < n.owners.length && n.owners.length > 64) {
       n.owners = this.#nodeOwners(n);
@@ -615,6 +618,15 @@ export class HostPortChooser {
     }
   }
 
+  /** What `owner` holds on a node that still exists; an orphan found is dropped. */
+  #bound(owner: string): Holding | undefined {
+    const rec = this.#owners.get(owner);
+    if (!rec || this.#byId[rec[0]]) return rec;
+    this.#owners.delete(owner);
+    this.#orphans--;
+    return undefined;
+  }
+
   /** The owners bound on `n` now, each once. */
   #nodeOwners(n: NodeRec): string[] {
     const seen = new Set<string>();
@@ -623,15 +635,6 @@ export class HostPortChooser {
       seen.add(owner);
       return true;
     });
-  }
-
-  /** Drops released owners' `null` marks once they outnumber the live owners. */
-  #compactIfSparse(): void {
-    const dead = this.#owners.size - this.#live;
-    if (dead <= 1024 || dead <= this.#live) return;
-    const live = new Map<string, Holding | null>();
-    for (const [k, v] of this.#owners) if (v) live.set(k, v);
-    this.#owners = live;
   }
 
   /**
@@ -645,11 +648,8 @@ export class HostPortChooser {
   release(owner: string): void {
     const pending = this.#takePending(owner);
     if (pending) this.#countPending(pending, -1);
-    const rec = this.#owners.get(owner);
-    if (rec) {
-      this.#unbind(owner, rec);
-      this.#compactIfSparse();
-    }
+    const rec = this.#bound(owner);
+    if (rec) this.#unbind(owner, rec);
   }
 
   /**
@@ -663,7 +663,7 @@ export class HostPortChooser {
    * ```
    */
   restorePending(owner: string, held: readonly HeldPort[]): void {
-    if (this.#pending.get(owner) || this.#owners.get(owner)) return;
+    if (this.#pending.has(owner) || this.#bound(owner)) return;
     const byPort = new Map<number, RequestProtocol>();
     for (const { port, protocol } of held) {
       if (!Number.isInteger(port) || port < this.min || port > this.max) continue;
@@ -672,23 +672,23 @@ export class HostPortChooser {
     }
     const pending: Pending = { ports: [...byPort.keys()], protocols: [...byPort.values()] };
     this.#countPending(pending, 1);
-    this.#setPending(owner, pending);
+    this.#pending.set(owner, pending);
   }
 
   /** Whether `owner` has a pending choice. */
   isPending(owner: string): boolean {
-    return !!this.#pending.get(owner);
+    return this.#pending.has(owner);
   }
 
   /** The node `owner` is bound on, if any. */
   nodeOf(owner: string): string | undefined {
-    const rec = this.#owners.get(owner);
+    const rec = this.#bound(owner);
     return rec ? this.#byId[rec[0]]!.name : undefined;
   }
 
   /** What `owner` holds on its node (sorted), if bound. */
   holdings(owner: string): HeldPort[] | undefined {
-    const rec = this.#owners.get(owner);
+    const rec = this.#bound(owner);
     return rec ? heldOf(rec) : undefined;
   }
 
@@ -749,9 +749,11 @@ export class HostPortChooser {
         TCPUDP: this.#use.TCPUDP.min,
       },
       nodes,
-      pending: [...this.#pending].flatMap(([owner, p]) =>
-        p ? [{ owner, ports: [...p.ports], protocols: [...p.protocols] }] : []
-      ),
+      pending: [...this.#pending.entries()].map(([owner, p]) => ({
+        owner,
+        ports: [...p.ports],
+        protocols: [...p.protocols],
+      })),
       delayed: this.#delayedLive,
     };
   }

@@ -425,6 +425,7 @@ Deno.test("HostPortChooser keeps per-protocol usage equal to a reference model a
         for (const p of range) {
           for (const a of PROTOCOLS) assert.equal(c.usage(p, a), usage(p, a), `usage of ${p}/${a}`);
         }
+        assert.equal(c.ownerCount, bound.size, "owners bound");
         for (const [w, b] of bound) {
           assert.equal(c.nodeOf(w), b.node);
           for (const key of b.keys) {

@@ -64,6 +64,21 @@ export class MinTree {
     this.#setLeaf(i, c);
   }
 
+  /**
+   * Adds `delta` to slot `i`'s count without fixing the tree: for many
+   * changes at once, followed by {@linkcode MinTree.rebuild}.
+   */
+  adjust(i: number, delta: number): void {
+    this.#counts[i] += delta;
+  }
+
+  /** Recomputes the whole tree from the counts: O(size), cheaper than many `add`s. */
+  rebuild(): void {
+    const tree = this.#tree;
+    tree.set(this.#counts, this.#leaves);
+    for (let j = this.#leaves - 1; j >= 1; j--) tree[j] = Math.min(tree[2 * j], tree[2 * j + 1]);
+  }
+
   /** Keeps slot `i` out of searches until {@linkcode MinTree.show} (its count is kept). */
   hide(i: number): void {
     this.#setLeaf(i, HIDDEN);

@@ -3,7 +3,10 @@
  * bits carved out of shared slabs ({@linkcode WordSlab}) so ten thousand
  * pools cost ten thousand small objects, not twenty thousand typed
  * arrays. Also the load-balancer choice: all of a Pod's ports on one
- * pool, the first that fits or the least used.
+ * pool, the first that fits or the least used. The set knows which pools
+ * each owner holds ports in, so releasing or finding an owner costs the
+ * same with ten pools or ten thousand: change pools through the set
+ * (`allocateAcross`, `restore`, `claim`, `release`), read them with `get`.
  *
  * @example
  * ```ts
@@ -24,6 +27,8 @@ import {
   type PortRequest,
 } from "./port_pool.ts";
 import { WordSlab } from "./word_slab.ts";
+import { OwnerTable } from "./owner_table.ts";
+import type { PortConflict, RequestProtocol } from "./types.ts";
 
 /** How {@linkcode PoolSet.allocateAcross} picks a pool. */
 export type PoolChoice = "first-fit" | "least-used";
@@ -48,6 +53,8 @@ export class PoolSet {
   readonly #options: PortPoolOptions;
   readonly #pools = new Map<string, PortPool>();
   readonly #slab: WordSlab;
+  /** Owner → the keys of the pools it holds ports in (nearly always one). */
+  readonly #where = new OwnerTable<string[]>();
 
   constructor(min: number, max: number, options: PoolSetOptions = {}) {
     new PortPool(min, max, options); // validates the range and the options
@@ -64,7 +71,10 @@ export class PoolSet {
     return this.#pools.size;
   }
 
-  /** The pool for `key`, if any. */
+  /**
+   * The pool for `key`, if any, to read: a change made on it directly is
+   * not seen by {@linkcode locate} and {@linkcode release}.
+   */
   get(key: string): PortPool | undefined {
     return this.#pools.get(key);
   }
@@ -115,6 +125,7 @@ export class PoolSet {
     if (!found) return [];
     const owners: string[] = [];
     found.forEach((owner) => owners.push(owner));
+    for (const owner of owners) this.#forget(owner, key);
     this.#pools.delete(key);
     // Its words go to the next pool: a PortPool object kept from before must not be used.
     this.#slab.give(found.storage);
@@ -152,7 +163,8 @@ export class PoolSet {
       }
       return [k, p] as const;
     });
-    const mine = pools.find(([, p]) => p.ports(owner) !== undefined);
+    const held = this.#where.get(owner);
+    const mine = held && pools.find(([k]) => held.includes(k));
     if (mine) return { key: mine[0], ports: mine[1].allocate(owner, request) };
     const load = (p: PortPool) => p.used("TCP") + p.used("UDP");
     const order = choice === "least-used"
@@ -161,7 +173,9 @@ export class PoolSet {
     let last: AllocationError | undefined;
     for (const [key, pool] of order) {
       try {
-        return { key, ports: pool.allocate(owner, request) };
+        const ports = pool.allocate(owner, request);
+        this.#note(owner, key);
+        return { key, ports };
       } catch (err) {
         const next = err instanceof AllocationError &&
           ["exhausted", "exhausted-delayed", "conflict", "port-delayed"].includes(err.code);
@@ -192,11 +206,62 @@ export class PoolSet {
    * ```
    */
   locate(owner: string): { key: string; ports: readonly AllocatedPort[] } | undefined {
-    for (const [key, pool] of this.#pools) {
-      const ports = pool.ports(owner);
+    for (const key of this.#where.get(owner) ?? []) {
+      const ports = this.#pools.get(key)?.ports(owner);
       if (ports) return { key, ports };
     }
     return undefined;
+  }
+
+  /**
+   * Rebuilds `owner`'s ports in pool `key` at start-up (see
+   * {@linkcode PortPool.restore}).
+   *
+   * @example
+   * ```ts
+   * set.restore("lb-a", "default/gs-0", [{ port: 501, protocol: "UDP" }]); // []
+   * ```
+   * @throws {AllocationError} `unknown-pool`, and those of {@linkcode PortPool.restore}.
+   */
+  restore(key: string, owner: string, ports: readonly AllocatedPort[]): PortConflict[] {
+    const conflicts = this.#pool(key).restore(owner, ports);
+    if (this.#pools.get(key)!.ports(owner)) this.#note(owner, key);
+    return conflicts;
+  }
+
+  /**
+   * Holds one port of pool `key` for `owner` unless another holds it (see
+   * {@linkcode PortPool.claim}); returns that other.
+   *
+   * @example
+   * ```ts
+   * set.claim("lb-a", 501, "UDP", "orphan:lbl-1"); // undefined: taken
+   * ```
+   */
+  claim(key: string, port: number, protocol: RequestProtocol, owner: string): string | undefined {
+    const other = this.#pool(key).claim(port, protocol, owner);
+    if (other === undefined) this.#note(owner, key);
+    return other;
+  }
+
+  #pool(key: string): PortPool {
+    const pool = this.#pools.get(key);
+    if (!pool) throw new AllocationError("unknown-pool", `No pool "${key}"`);
+    return pool;
+  }
+
+  #note(owner: string, key: string): void {
+    const keys = this.#where.get(owner);
+    if (!keys) this.#where.set(owner, [key]);
+    else if (!keys.includes(key)) this.#where.set(owner, [...keys, key]);
+  }
+
+  #forget(owner: string, key: string): void {
+    const keys = this.#where.get(owner);
+    if (!keys) return;
+    const rest = keys.filter((k) => k !== key);
+    if (rest.length === 0) this.#where.delete(owner);
+    else this.#where.set(owner, rest);
   }
 
   /**
@@ -208,8 +273,9 @@ export class PoolSet {
    * ```
    */
   release(owner: string): number {
+    const keys = this.#where.delete(owner);
     let n = 0;
-    for (const pool of this.#pools.values()) n += pool.release(owner).length;
+    for (const key of keys ?? []) n += this.#pools.get(key)?.release(owner).length ?? 0;
     return n;
   }
 

@@ -45,8 +45,11 @@ Deno.test("allocateAcross() with least-used picks the pool holding the fewest po
 Deno.test("allocateAcross() reports the soonest return when every pool only waits out a delay", () => {
   let now = 0;
   const set = new PoolSet(1, 1, { reuseDelayMs: 1_000, clock: () => now });
-  set.ensure("lb-a").allocate("a", { count: 1 });
-  set.ensure("lb-b").allocate("b", { count: 1 });
+  set.ensure("lb-a");
+  set.ensure("lb-b");
+  // Through the set, which then knows where each owner is.
+  set.allocateAcross(["lb-a"], "a", { count: 1 });
+  set.allocateAcross(["lb-b"], "b", { count: 1 });
   set.release("a");
   now = 300;
   set.release("b");
@@ -82,7 +85,8 @@ Deno.test("delete() returns the pool's owners and its storage is reused empty", 
 
 Deno.test("snapshot() lists every pool by key with its counts and owners", () => {
   const set = new PoolSet(7000, 7009);
-  set.ensure("lb-b").allocate("ns/b", { count: 2, protocol: "UDP" });
+  set.ensure("lb-b");
+  set.allocateAcross(["lb-b"], "ns/b", { count: 2, protocol: "UDP" });
   set.ensure("lb-a");
   const snap = set.snapshot();
   assert.deepEqual(snap.pools.map((p) => p.key), ["lb-a", "lb-b"]);
@@ -100,4 +104,28 @@ Deno.test("snapshot() lists every pool by key with its counts and owners", () =>
 Deno.test("new PoolSet() refuses a bad range", () => {
   fails("invalid-range", () => new PoolSet(10, 9), /low-high/);
   fails("invalid-range", () => new PoolSet(0, 9), /1-65535/);
+});
+
+Deno.test("release() and locate() find an owner by the set's index, also after restore() and claim()", () => {
+  const set = new PoolSet(7000, 7009);
+  for (const k of ["lb-a", "lb-b", "lb-c"]) set.ensure(k);
+  assert.deepEqual(set.restore("lb-c", "ns/r", [{ port: 7003, protocol: "UDP" }]), []);
+  assert.equal(set.claim("lb-b", 7004, "TCP", "orphan:1"), undefined);
+  assert.equal(set.claim("lb-b", 7004, "TCP", "orphan:2"), "orphan:1");
+  assert.equal(set.locate("ns/r")?.key, "lb-c");
+  assert.equal(set.locate("orphan:2"), undefined);
+  assert.equal(set.release("orphan:1"), 1);
+  assert.equal(set.release("ns/r"), 1);
+  assert.equal(set.locate("ns/r"), undefined);
+  assert.equal(set.get("lb-c")!.ownerCount, 0);
+  fails("unknown-pool", () => set.restore("lb-x", "ns/r", []), /"lb-x"/);
+});
+
+Deno.test("delete() forgets the pool's owners in the index", () => {
+  const set = new PoolSet(7000, 7009);
+  set.ensure("lb-a");
+  set.allocateAcross(["lb-a"], "ns/a", { count: 1 });
+  assert.deepEqual(set.delete("lb-a"), ["ns/a"]);
+  assert.equal(set.locate("ns/a"), undefined);
+  assert.equal(set.release("ns/a"), 0);
 });

@@ -30,6 +30,7 @@
 
 import { AllocationError } from "./errors.ts";
 import { bitmapWords, PortBitmap } from "./port_bitmap.ts";
+import { OwnerTable } from "./owner_table.ts";
 import { DelayQueue } from "./delay_queue.ts";
 import type {
   AllocatedPort,
@@ -146,14 +147,8 @@ export class PortPool implements PortAllocator {
   readonly #udp: PortBitmap;
   readonly #reuseDelayMs: number;
   readonly #clock: () => number;
-  /**
-   * Owner → holding; `null` marks a released owner. V8's `Map` can rehash
-   * the whole table on every delete + set pair of a new key (tens of µs on
-   * a large map), so a release leaves a `null` and the map is compacted
-   * once those outnumber the live owners.
-   */
-  #owners?: Map<string, Owned | null>;
-  #live = 0;
+  /** Owner → holding, made on the first owner (ten thousand empty pools stay small). */
+  #owners?: OwnerTable<Owned>;
   /** Port key → owner, built the first time a clash needs a name, kept up to date after. */
   #index?: Map<number, string>;
   /** Ports in their reuse delay, made on the first delayed release. */
@@ -219,12 +214,12 @@ export class PortPool implements PortAllocator {
 
   /** What `owner` holds, as its `allocate` answer (`TCPUDP` entries kept whole). */
   ports(owner: string): readonly AllocatedPort[] | undefined {
-    return this.#owners?.get(owner) ?? undefined;
+    return this.#owners?.get(owner);
   }
 
   /** Number of owners. */
   get ownerCount(): number {
-    return this.#live;
+    return this.#owners?.size ?? 0;
   }
 
   /** Free ports of `protocol` (delayed ones excluded). */
@@ -277,7 +272,7 @@ export class PortPool implements PortAllocator {
   allocate(owner: string, request: PortRequest): readonly AllocatedPort[] {
     const specs = requestedPorts(request);
     const contiguous = request.contiguous ?? false;
-    const owners = this.#owners ??= new Map();
+    const owners = this.#owners ??= new OwnerTable();
     const existing = owners.get(owner);
     if (existing) {
       if (answers(existing, specs, contiguous)) return existing;
@@ -309,8 +304,6 @@ export class PortPool implements PortAllocator {
       : this.#allocateMany(owner, specs, contiguous);
     owners.set(owner, answer);
     this.#indexAll(owner, answer);
-    this.#live++;
-    if (existing === null) this.#compactIfSparse();
     return answer;
   }
 
@@ -443,13 +436,12 @@ export class PortPool implements PortAllocator {
   #holders(): Map<number, string> {
     if (this.#index) return this.#index;
     const index = new Map<number, string>();
-    for (const [owner, owned] of this.#owners ?? []) {
-      if (!owned) continue;
+    this.#owners?.forEach((owned, owner) => {
       for (const a of owned) {
         if (a.protocol !== "UDP") index.set(a.port * 2, owner);
         if (a.protocol !== "TCP") index.set(a.port * 2 + 1, owner);
       }
-    }
+    });
     return this.#index = index;
   }
 
@@ -607,7 +599,7 @@ export class PortPool implements PortAllocator {
   restore(owner: string, ports: readonly AllocatedPort[]): PortConflict[] {
     for (let k = 0; k < ports.length; k++) this.#validate(ports[k].port, ports[k].protocol);
     this.#expire();
-    const owners = this.#owners ??= new Map();
+    const owners = this.#owners ??= new OwnerTable();
     // The start-up case first: single-protocol ports nobody holds, taken in one step.
     const fresh: AllocatedPort[] = [];
     let k = 0;
@@ -682,7 +674,7 @@ export class PortPool implements PortAllocator {
       }
     }
     this.#expire();
-    const owners = this.#owners ??= new Map();
+    const owners = this.#owners ??= new OwnerTable();
     const owned = owners.get(owner);
     if (protocol !== "TCPUDP") {
       const bits = protocol === "TCP" ? this.#tcp : this.#udp;
@@ -714,17 +706,10 @@ export class PortPool implements PortAllocator {
   }
 
   /** Adds `entries` to what `owner` holds (`owned`: its current holding). */
-  #hold(owner: string, owned: Owned | null | undefined, entries: AllocatedPort[]): void {
-    const owners = this.#owners!;
+  #hold(owner: string, owned: Owned | undefined, entries: AllocatedPort[]): void {
     this.#indexAll(owner, entries);
-    if (owned) {
-      // Copy on write: answers handed out earlier never change under their holder.
-      owners.set(owner, [...owned, ...entries]);
-    } else {
-      owners.set(owner, entries);
-      this.#live++;
-      if (owned === null) this.#compactIfSparse();
-    }
+    // Copy on write: answers handed out earlier never change under their holder.
+    this.#owners!.set(owner, owned ? [...owned, ...entries] : entries);
   }
 
   /** Takes `port` out of the delay queue (its bit stays set: the caller takes it). */
@@ -742,11 +727,8 @@ export class PortPool implements PortAllocator {
    * ```
    */
   release(owner: string): readonly HeldPort[] {
-    const owners = this.#owners;
-    const owned = owners?.get(owner);
+    const owned = this.#owners?.delete(owner);
     if (!owned) return [];
-    owners!.set(owner, null);
-    this.#live--;
     const delay = this.#reuseDelayMs;
     const until = delay > 0 ? this.#clock() + delay : 0;
     const ports = owned;
@@ -755,7 +737,6 @@ export class PortPool implements PortAllocator {
       if (protocol !== "UDP") this.#free(port, 0, until);
       if (protocol !== "TCP") this.#free(port, 1, until);
     }
-    this.#compactIfSparse();
     return heldPorts(ports);
   }
 
@@ -769,16 +750,6 @@ export class PortPool implements PortAllocator {
     }
   }
 
-  /** Drops released owners' `null` marks once they outnumber the live owners. */
-  #compactIfSparse(): void {
-    const owners = this.#owners!;
-    const dead = owners.size - this.#live;
-    if (dead <= 1024 || dead <= this.#live) return;
-    const live = new Map<string, Owned | null>();
-    for (const [k, v] of owners) if (v) live.set(k, v);
-    this.#owners = live;
-  }
-
   /**
    * Calls `fn` for every owner and its ports.
    *
@@ -788,7 +759,7 @@ export class PortPool implements PortAllocator {
    * ```
    */
   forEach(fn: (owner: string, ports: readonly AllocatedPort[]) => void): void {
-    for (const [owner, owned] of this.#owners ?? []) if (owned) fn(owner, owned);
+    this.#owners?.forEach((owned, owner) => fn(owner, owned));
   }
 
   /**

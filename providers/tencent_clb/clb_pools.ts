@@ -113,17 +113,16 @@ export class ClbPools {
 
   /** Rebuilds `owner`'s ports on `lb` (bound first); conflicts name both owners. */
   restore(lb: string, owner: string, ports: readonly AllocatedPort[]): PortConflict[] {
-    const pool = this.#pool(lb);
-    if (!pool) return [];
-    return pool.restore(owner, ports);
+    const set = this.#setOf(lb);
+    return set ? set.restore(lb, owner, ports) : [];
   }
 
   /** Holds one port for `owner` unless another holds it; returns that other. */
   claim(lb: string, port: number, protocol: RequestProtocol, owner: string): string | undefined {
-    const pool = this.#pool(lb);
+    const set = this.#setOf(lb);
     const range = this.rangeOf(lb);
-    if (!pool || !range || port < range.min || port > range.max) return undefined;
-    return pool.claim(port, protocol, owner);
+    if (!set || !range || port < range.min || port > range.max) return undefined;
+    return set.claim(lb, port, protocol, owner);
   }
 
   /** Where `owner`'s ports are. */
@@ -161,8 +160,9 @@ export class ClbPools {
     return out;
   }
 
-  #pool(lb: string) {
+  /** The pool set serving `lb`, once a Pod or service bound it. */
+  #setOf(lb: string): PoolSet | undefined {
     const range = this.#rangeOf.get(lb);
-    return range ? this.#sets.get(range)?.get(lb) : undefined;
+    return range ? this.#sets.get(range) : undefined;
   }
 }
