@@ -72,11 +72,6 @@ export class EventRecorder {
     return this.record(ref, "Warning", reason, message);
   }
 
-  /** Records a `Normal` event. */
-  normal(ref: ObjectRef, reason: string, message: string): Promise<void> {
-    return this.record(ref, "Normal", reason, message);
-  }
-
   /** Records an event, folding it into an earlier identical one. */
   async record(
     ref: ObjectRef,

@@ -40,8 +40,6 @@ export interface LeaderElectionOptions {
   onStartedLeading?: () => void;
   /** Called once when a leader stops being one (lost, or released on stop). */
   onStoppedLeading?: () => void;
-  /** Called when another identity is seen holding the Lease. */
-  onNewLeader?: (identity: string) => void;
   /** @default {console.error} */
   log?: (message: string) => void;
 }
@@ -67,8 +65,8 @@ function microTime(ms: number): string {
 export class LeaderElector {
   readonly #client: KubeClient;
   readonly #o:
-    & Required<Omit<LeaderElectionOptions, "onStartedLeading" | "onStoppedLeading" | "onNewLeader">>
-    & Pick<LeaderElectionOptions, "onStartedLeading" | "onStoppedLeading" | "onNewLeader">;
+    & Required<Omit<LeaderElectionOptions, "onStartedLeading" | "onStoppedLeading">>
+    & Pick<LeaderElectionOptions, "onStartedLeading" | "onStoppedLeading">;
   #leader = false;
   #stopped = false;
   #loop?: Promise<void>;
@@ -210,10 +208,7 @@ export class LeaderElector {
       this.#observedAt = now;
     }
     const holder = current.spec.holderIdentity ?? "";
-    if (holder !== this.#lastHolder) {
-      this.#lastHolder = holder;
-      if (holder && holder !== me) this.#o.onNewLeader?.(holder);
-    }
+    this.#lastHolder = holder;
     const durationMs = (current.spec.leaseDurationSeconds ?? 0) * 1000;
     if (holder && holder !== me && this.#observedAt + durationMs > now) return false;
     if (holder === me) {

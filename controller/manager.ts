@@ -28,12 +28,12 @@ import {
   type PodAdmissionResult,
   PodController,
   type PodControllerMetrics,
-  podObjectRef,
 } from "./pod_controller.ts";
 import type { ProviderRegistry } from "../providers/registry.ts";
 import type { AllocationsView } from "../providers/view.ts";
 import { buildAllocationsView } from "./allocations_view.ts";
 import { WorkloadLookup } from "./workload_lookup.ts";
+import { podFinished } from "../providers/pod_status.ts";
 import { ExtensionRunner } from "./extension_runner.ts";
 import { NETWORK_TYPE_ANNOTATION, type Node, type Pod } from "../providers/types.ts";
 
@@ -304,7 +304,7 @@ export class Manager {
     for (const [key, pod] of this.pods.store) {
       for (const p of registry.all) p.observe?.(key, pod);
       const provider = registry.get(pod.metadata.annotations?.[NETWORK_TYPE_ANNOTATION]);
-      if (!provider || pod.status?.phase === "Succeeded" || pod.status?.phase === "Failed") {
+      if (!provider || podFinished(pod)) {
         continue;
       }
       const owner = ownerOf(key, pod);
@@ -457,11 +457,6 @@ export class Manager {
     if (this.#agones) out["gameservers.agones.dev"] = this.#agones.stats.watchRestarts;
     for (const runner of this.#extensions) Object.assign(out, runner.watchRestarts());
     return out;
-  }
-
-  /** Records an Event on a Pod (for callers outside the reconcile loop). */
-  async podEvent(pod: Pod, reason: string, message: string): Promise<void> {
-    await this.events.warning(podObjectRef(pod), reason, message);
   }
 
   /** Stops everything; a leader releases its Lease. */

@@ -23,6 +23,7 @@ import {
   type StatusWriter,
 } from "./status_writer.ts";
 import { KubeApiError } from "./kube_client.ts";
+import { podFinished } from "../providers/pod_status.ts";
 import type { ProviderRegistry } from "../providers/registry.ts";
 import { type Admission, AdmissionLedger } from "./admission_ledger.ts";
 import type { Provider } from "../providers/provider.ts";
@@ -240,7 +241,7 @@ export class PodController {
     const provider = pod
       ? this.#o.registry.get(pod.metadata.annotations?.[NETWORK_TYPE_ANNOTATION])
       : undefined;
-    const gone = !pod || pod.status?.phase === "Succeeded" || pod.status?.phase === "Failed";
+    const gone = podFinished(pod);
     // A Pod re-created under the same name (StatefulSet) between two
     // reconciles has a new owner: the old one's holding is given back first.
     const replaced = !gone && tracked !== undefined && tracked.owner !== ownerOf(key, pod!);

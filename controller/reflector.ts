@@ -3,8 +3,8 @@
  * end so that it survives what real clusters do: it resumes a watch from
  * the last resourceVersion it saw (bookmarks keep that fresh), relists on
  * 410 Gone, reconnects with jittered exponential backoff after any error,
- * restarts a watch that has been silent too long, and can resync
- * periodically.
+ * and restarts a watch that has been silent too long. (The periodic look
+ * at every object is the controller's: the Manager resyncs its queue.)
  *
  * @example
  * ```ts
@@ -20,6 +20,7 @@
  */
 
 import { errorFromResponse, KubeApiError, type KubeClient } from "./kube_client.ts";
+import { backoffDelay } from "../providers/backoff.ts";
 
 /** The parts of an object a reflector relies on. */
 export interface KubeObject {
@@ -63,8 +64,6 @@ export interface ReflectorOptions<T> {
   backoffInitialMs?: number;
   /** Longest reconnect delay. @default {30_000} */
   backoffMaxMs?: number;
-  /** Every this often, `onUpdate(obj, obj)` is called for each stored object; 0 = never. @default {0} */
-  resyncMs?: number;
   /** Where diagnostics go. @default {console.error} */
   log?: (message: string) => void;
 }
@@ -125,7 +124,6 @@ export class Reflector<T extends KubeObject> {
   #abort?: AbortController;
   #stopped = false;
   #loop?: Promise<void>;
-  #resyncTimer?: ReturnType<typeof setInterval>;
   #resolveSynced!: () => void;
   #wake?: () => void;
   /** Resolves once the first list has filled the store. */
@@ -145,7 +143,6 @@ export class Reflector<T extends KubeObject> {
       watchTimeoutSeconds: [300, 600],
       backoffInitialMs: 500,
       backoffMaxMs: 30_000,
-      resyncMs: 0,
       log: (m) => console.error(m),
       ...options,
     };
@@ -171,15 +168,11 @@ export class Reflector<T extends KubeObject> {
   start(): void {
     if (this.#loop) return;
     this.#loop = this.#run();
-    if (this.#opts.resyncMs > 0) {
-      this.#resyncTimer = setInterval(() => this.#resync(), this.#opts.resyncMs);
-    }
   }
 
   /** Stops the loop and waits for it to end. */
   async stop(): Promise<void> {
     this.#stopped = true;
-    if (this.#resyncTimer !== undefined) clearInterval(this.#resyncTimer);
     this.#abort?.abort(new Error("reflector stopped"));
     this.#wake?.();
     await this.#loop;
@@ -207,7 +200,10 @@ export class Reflector<T extends KubeObject> {
           continue;
         }
         this.#stats.errors++;
-        const delay = this.#backoff(failures++);
+        const delay = backoffDelay(failures++, {
+          initialMs: this.#opts.backoffInitialMs,
+          maxMs: this.#opts.backoffMaxMs,
+        });
         this.#opts.log(
           `${this.#opts.path}: ${(err as Error).message}; retrying in ${Math.round(delay)} ms`,
         );
@@ -225,11 +221,6 @@ export class Reflector<T extends KubeObject> {
     const abort = new AbortController();
     if (this.#stopped) abort.abort(new Error("reflector stopped"));
     return abort;
-  }
-
-  #backoff(failures: number): number {
-    const base = Math.min(this.#opts.backoffMaxMs, this.#opts.backoffInitialMs * 2 ** failures);
-    return base / 2 + Math.random() * base / 2;
   }
 
   #sleep(ms: number): Promise<void> {
@@ -310,10 +301,6 @@ export class Reflector<T extends KubeObject> {
     } catch (err) {
       this.#opts.log(`${this.#opts.path}: handler ${name} failed: ${(err as Error).stack ?? err}`);
     }
-  }
-
-  #resync(): void {
-    for (const obj of this.#store.values()) this.#call("onUpdate", obj, obj);
   }
 
   async #watch(): Promise<void> {

@@ -36,7 +36,7 @@ function pagedClient(onFirstPage: () => void) {
 Deno.test("stop() between two list pages ends the loop at once", async () => {
   let stopping: Promise<void> | undefined;
   const { client, calls } = pagedClient(() => stopping = reflector.stop());
-  const reflector = new Reflector(client, { path: "/api/v1/pods", resyncMs: 0 }, {});
+  const reflector = new Reflector(client, { path: "/api/v1/pods" }, {});
   reflector.start();
   await new Promise((r) => setTimeout(r, 0));
   assert.ok(stopping, "the first page was asked for");

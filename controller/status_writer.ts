@@ -16,6 +16,9 @@
 
 import { KubeApiError, type KubeClient } from "./kube_client.ts";
 import { NETWORK_STATUS_ANNOTATION, type NetworkStatus, type Pod } from "../providers/types.ts";
+import { readPodStatus } from "../providers/pod_status.ts";
+
+export { readPodStatus };
 
 /** Label Agones puts on a GameServer's Pod, naming the GameServer. */
 export const AGONES_GAMESERVER_LABEL = "agones.dev/gameserver";
@@ -29,17 +32,6 @@ export interface KruiseGameServer {
 /** An Agones GameServer, as far as gamenet reads it. */
 export interface AgonesGameServer {
   metadata: { name: string; namespace: string; annotations?: Record<string, string> };
-}
-
-/** Parses the network-status annotation of a Pod (undefined when absent or unreadable). */
-export function readPodStatus(pod: Pod): NetworkStatus | undefined {
-  const raw = pod.metadata.annotations?.[NETWORK_STATUS_ANNOTATION];
-  if (!raw) return undefined;
-  try {
-    return JSON.parse(raw) as NetworkStatus;
-  } catch {
-    return undefined;
-  }
 }
 
 /** Equal as JSON, key order aside. */

@@ -16,6 +16,8 @@
  * @module
  */
 
+import { backoffDelay } from "../providers/backoff.ts";
+
 /** What a handler tells the queue about a key it handled. */
 export interface HandleResult {
   /** Handle the key again after its per-key backoff. */
@@ -155,7 +157,10 @@ export class WorkQueue {
     if (result?.retry) {
       const n = this.#failures.get(key) ?? 0;
       this.#failures.set(key, n + 1);
-      this.addAfter(key, Math.min(this.#maxMs, this.#baseMs * 2 ** n));
+      this.addAfter(
+        key,
+        backoffDelay(n, { initialMs: this.#baseMs, maxMs: this.#maxMs, jitter: false }),
+      );
     } else {
       this.#failures.delete(key);
       if (result?.requeueAfterMs !== undefined) this.addAfter(key, result.requeueAfterMs);

@@ -47,6 +47,7 @@ import {
   type Protocol,
 } from "./types.ts";
 import { networkDisabled } from "./network_report.ts";
+import { podFinished } from "./pod_status.ts";
 
 /** The canonical name. */
 export const KUBERNETES_HOST_PORT = "Kubernetes-HostPort";
@@ -137,10 +138,13 @@ export interface HostPortProviderOptions {
 
 const KEYS = ["ContainerPorts", "PortPolicy", "PortRange"] as const;
 
-/** Host ports of a Pod's spec, as `(container, containerPort, hostPort, protocol)`. */
-function specHostPorts(pod: Pod): { container: string; port: ContainerPort }[] {
+/** Every host port a Pod's spec holds, with its protocol. */
+function specHostPorts(pod: Pod): HostPortSpec[] {
   return (pod.spec?.containers ?? []).flatMap((c) =>
-    (c.ports ?? []).filter((p) => p.hostPort).map((port) => ({ container: c.name, port }))
+    (c.ports ?? []).filter((p) => p.hostPort).map((p) => ({
+      port: p.hostPort!,
+      protocol: (p.protocol ?? "TCP") as Protocol,
+    }))
   );
 }
 
@@ -330,10 +334,7 @@ export function createHostPortProvider(options: HostPortProviderOptions): Provid
       }
       const nodeName = pod.spec?.nodeName;
       if (!nodeName) return Promise.resolve({ kind: "done", report: waiting("Waiting") });
-      const all = specHostPorts(pod).map(({ port }) => ({
-        port: port.hostPort!,
-        protocol: (port.protocol ?? "TCP") as Protocol,
-      }));
+      const all = specHostPorts(pod);
       const clash = allocator.bind(ctx.owner, nodeName, all);
       if (clash.length > 0) {
         return Promise.resolve({
@@ -391,10 +392,7 @@ export function createHostPortProvider(options: HostPortProviderOptions): Provid
         } catch {
           conf = { ports: [], policy: "Dynamic", range: "default" };
         }
-        const ports = specHostPorts(pod).map(({ port }) => ({
-          port: port.hostPort!,
-          protocol: (port.protocol ?? "TCP") as Protocol,
-        }));
+        const ports = specHostPorts(pod);
         if (ports.length === 0) continue;
         const nodeName = pod.spec?.nodeName;
         if (nodeName && ctx.node(nodeName)) {
@@ -419,15 +417,11 @@ export function createHostPortProvider(options: HostPortProviderOptions): Provid
         this.aliases.concat(this.name).includes(
           pod.metadata.annotations?.[NETWORK_TYPE_ANNOTATION] ?? "",
         );
-      const done = !pod || pod.status?.phase === "Succeeded" || pod.status?.phase === "Failed";
-      if (ours || done || !pod.spec?.nodeName) {
+      if (!pod || ours || podFinished(pod) || !pod.spec?.nodeName) {
         if (foreign.delete(key)) allocator.release(owner);
         return;
       }
-      const ports = specHostPorts(pod).map(({ port }) => ({
-        port: port.hostPort!,
-        protocol: (port.protocol ?? "TCP") as Protocol,
-      }));
+      const ports = specHostPorts(pod);
       const signature = `${pod.spec.nodeName}:${JSON.stringify(ports)}`;
       if (foreign.get(key) === signature) return;
       if (foreign.has(key)) allocator.release(owner);

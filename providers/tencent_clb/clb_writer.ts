@@ -22,6 +22,7 @@
  */
 
 import { type ClbApi, ClbError, toClbError } from "./clb_api.ts";
+import { backoffDelay } from "../backoff.ts";
 
 /** A listener to create. */
 export interface ListenerSpec {
@@ -448,8 +449,7 @@ export class ClbWriter {
   }
 
   #backoff(attempt: number): number {
-    const base = Math.min(this.#o.retryMaxMs, this.#o.retryInitialMs * 2 ** attempt);
-    return base / 2 + Math.random() * base / 2;
+    return backoffDelay(attempt, { initialMs: this.#o.retryInitialMs, maxMs: this.#o.retryMaxMs });
   }
 
   #count(action: string): void {

@@ -26,6 +26,7 @@ import type {
   ProviderExtension,
 } from "../extension.ts";
 import { ConfError, type Pod } from "../types.ts";
+import { podFinished } from "../pod_status.ts";
 import type { ClbApi } from "./clb_api.ts";
 import { ClbError } from "./clb_api.ts";
 import type { ClbWriter } from "./clb_writer.ts";
@@ -92,7 +93,7 @@ function selects(selector: Record<string, string> | undefined, pod: Pod): boolea
   return Object.entries(selector).every(([k, v]) => labels[k] === v);
 }
 
-const live = (pod: Pod) => pod.status?.phase !== "Succeeded" && pod.status?.phase !== "Failed";
+const live = (pod: Pod) => !podFinished(pod);
 
 /** Creates the extension. */
 export function createDedicatedClbExtension(options: DedicatedClbOptions): ProviderExtension {

@@ -33,6 +33,7 @@ import type { AllocatedPort } from "../../allocator/mod.ts";
 import { portName } from "../addresses.ts";
 import { checkConfKeys, confValue, parseNetworkConf, parsePort, podRef } from "../network_conf.ts";
 import { networkDisabled, waitingReport } from "../network_report.ts";
+import { readPodStatus } from "../pod_status.ts";
 import type { Provider, SweepContext } from "../provider.ts";
 import type { ProviderView } from "../view.ts";
 import type { ProviderExtension } from "../extension.ts";
@@ -50,7 +51,6 @@ import {
 } from "./listener_name.ts";
 import {
   ConfError,
-  NETWORK_STATUS_ANNOTATION,
   NETWORK_TYPE_ANNOTATION,
   type NetworkPort,
   type NetworkReport,
@@ -622,7 +622,9 @@ export function createTencentClbProvider(options: TencentClbOptions): Provider<C
     async reconcile(pod: Pod, conf: ClbConf, ctx): Promise<Outcome> {
       const key = keyOf(pod);
       podOfOwner.set(ctx.owner, key);
-      const report = reportedState(pod) === "Ready" ? undefined : waitingReport(pod);
+      const report = readPodStatus(pod)?.currentNetworkState === "Ready"
+        ? undefined
+        : waitingReport(pod);
       if (jobs.has(key)) return { kind: "requeueAfter", ms: JOB_CHECK_MS, report };
       const settled = finished.get(key);
       finished.delete(key);
@@ -754,16 +756,6 @@ export function createTencentClbProvider(options: TencentClbOptions): Provider<C
     },
   };
   return provider;
-}
-
-/** The state the Pod's network-status annotation reports now. */
-function reportedState(pod: Pod): string | undefined {
-  try {
-    const text = pod.metadata.annotations?.[NETWORK_STATUS_ANNOTATION];
-    return text ? JSON.parse(text).currentNetworkState : undefined;
-  } catch {
-    return undefined;
-  }
 }
 
 function sameTargets(a: readonly CloudTarget[], b: readonly CloudTarget[]): boolean {

@@ -14,26 +14,7 @@ import { KubeletStandIn } from "../controlplane/kubelet_standin.ts";
 import { createCertificateAuthority, createServingCertificate } from "../controlplane/pki.ts";
 import { applyManifests } from "../controlplane/apply.ts";
 import { KubeApiError } from "../../controller/kube_client.ts";
-
-/** Polls `check` until it returns a value, or fails with the last state. */
-async function eventually<T>(
-  what: string,
-  check: () => Promise<T | undefined>,
-  timeoutMs = 60_000,
-): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  let last: unknown;
-  while (Date.now() < deadline) {
-    try {
-      const v = await check();
-      if (v !== undefined) return v;
-    } catch (err) {
-      last = err;
-    }
-    await new Promise((r) => setTimeout(r, 250));
-  }
-  throw new Error(`Timed out waiting for ${what}${last ? `: ${last}` : ""}`);
-}
+import { eventually } from "./helpers.ts";
 
 function pod(
   name: string,
