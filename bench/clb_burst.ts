@@ -7,15 +7,13 @@
  * every write's task taking 200 ms and every action limited to 20 calls
  * per second.
  *
- * The provider is built as `main.ts` builds it (the SDK client of
- * `createClbApi`, a `ClbWriter` with its default options, the provider's
- * default 50 ms before a reconcile goes on in the background) and driven
- * as the controller drives it: the real `WorkQueue` with gamenet's 8
- * workers, whose handler turns each outcome into a `HandleResult` the way
- * `PodController` does (`requeueAfter` → `requeueAfterMs`, `retry` →
- * backoff, `failed` → its `requeueAfterMs`), and whose `requeue` adds the
- * key again. The status writes to the API server that the controller
- * makes are not part of it.
+ * The provider is built as its network type builds it (the SDK client of
+ * `createClbApi`, a `ClbWriter` with its default options) and driven by
+ * the controller itself: the real `PodController` (its default 50 ms before
+ * a slow reconcile goes on in the background, the key coming back when it
+ * ends) under the real `WorkQueue` with gamenet's 8 workers. Its status
+ * writes to the API server are not part of it: the writer here only notes
+ * when each Pod is first Ready.
  *
  * Scenarios: `limit` (a fresh gamenet: the CLBs' VIPs, listeners and the
  * quota are read during the burst), `warm` (the same after one Pod on
@@ -44,7 +42,11 @@ import { type ClbApi, toClbError } from "../providers/tencent_clb/clb_api.ts";
 import { ClbWriter } from "../providers/tencent_clb/clb_writer.ts";
 import { createTencentClbProvider, listenerName } from "../providers/tencent_clb/mod.ts";
 import { WorkQueue } from "../controller/work_queue.ts";
-import type { HandleResult } from "../controller/work_queue.ts";
+import { PodController } from "../controller/pod_controller.ts";
+import type { StatusWriter } from "../controller/status_writer.ts";
+import type { EventRecorder } from "../controller/event_recorder.ts";
+import { ProviderRegistry } from "../providers/registry.ts";
+import type { NetworkStatus } from "../providers/types.ts";
 import { NETWORK_CONF_ANNOTATION, NETWORK_TYPE_ANNOTATION, type Pod } from "../providers/types.ts";
 import { clbApiFor } from "../tests/fakes/tencentcloud/clb_api_for.ts";
 
@@ -84,7 +86,7 @@ const SCENARIO: Record<string, Scenario> = {
 };
 
 /** What one scenario's child process prints as its last line. */
-interface Result {
+interface Measured {
   scenario: string;
   run?: number;
   pods: number;
@@ -193,7 +195,7 @@ function peakRssMiB(): number {
   return Number(/VmHWM:\s+(\d+) kB/.exec(status)?.[1]) / 1024;
 }
 
-async function runScenario(key: string): Promise<Result> {
+async function runScenario(key: string): Promise<Measured> {
   const scenario = SCENARIO[key];
   if (!scenario) throw new Error(`unknown scenario ${key}; known: ${Object.keys(SCENARIO)}`);
   const ids = Array.from({ length: LBS }, (_, i) => lbId(i));
@@ -213,8 +215,8 @@ async function runScenario(key: string): Promise<Result> {
     tally,
   );
   let writerLogs = 0;
-  const writer = new ClbWriter(api, { log: () => writerLogs++ });
-  const provider = createTencentClbProvider({ api, writer, log: () => {} });
+  const clbWriter = new ClbWriter(api, { log: () => writerLogs++ });
+  const provider = createTencentClbProvider({ api, writer: clbWriter, log: () => {} });
   await provider.restore?.([], { node: () => undefined });
 
   const clbIds = ids.join(",");
@@ -226,17 +228,12 @@ async function runScenario(key: string): Promise<Result> {
     pod.metadata.name = "warm-up";
     const k = "burst/warm-up";
     provider.observe?.(k, pod);
-    for (let kind = ""; kind !== "done";) {
-      const { promise, resolve } = Promise.withResolvers<void>();
-      const outcome = await provider.reconcile(pod, provider.parse(pod), {
-        owner: k,
-        node: () => undefined,
-        requeue: resolve,
-      });
-      kind = outcome.kind;
-      if (kind === "requeueAfter") await promise;
-      else if (kind !== "done") throw new Error(`warm-up: ${JSON.stringify(outcome)}`);
-    }
+    // Run to its end: the provider writes, then reports.
+    const outcome = await provider.reconcile(pod, provider.parse(pod), {
+      owner: k,
+      node: () => undefined,
+    });
+    if (outcome.kind !== "done") throw new Error(`warm-up: ${JSON.stringify(outcome)}`);
     provider.observe?.(k, undefined);
     await provider.release(k);
     if (cloud.loadBalancers().some((lb) => lb.listeners.length > 0)) {
@@ -248,7 +245,7 @@ async function runScenario(key: string): Promise<Result> {
     tally.lastAt = {};
     tally.createBatches.length = 0;
     tally.registerBatches.length = 0;
-    retriesBefore = writer.stats.retries;
+    retriesBefore = clbWriter.stats.retries;
   }
   const pods = new Map<string, Pod>();
   for (let i = 0; i < PODS; i++) {
@@ -269,41 +266,42 @@ async function runScenario(key: string): Promise<Result> {
   let allDone!: () => void;
   const finished = new Promise<void>((resolve) => allDone = resolve);
   let t0 = 0;
-  // PodController#reconcile's switch, minus the status writes.
-  const queue: WorkQueue = new WorkQueue(async (k): Promise<HandleResult> => {
+  // The controller's status writes stop here: the first Ready is what is timed.
+  const writer = {
+    writePod: (pod: Pod, status: NetworkStatus) => {
+      const k = `${pod.metadata.namespace}/${pod.metadata.name}`;
+      if (status.currentNetworkState === "Ready" && !doneAt.has(k)) {
+        const at = performance.now() - t0;
+        doneAt.set(k, at);
+        const lb = vipToLb.get(status.externalAddresses[0]?.ip ?? "") ?? "?";
+        lbDoneMs[lb] = Math.max(lbDoneMs[lb] ?? 0, at);
+        if (doneAt.size === PODS) allDone();
+      }
+      return Promise.resolve(true);
+    },
+  } as unknown as StatusWriter;
+  const events = {
+    warning: (_ref: unknown, reason: string, message: string) => {
+      failures.set(reason, message);
+      return Promise.resolve();
+    },
+  } as unknown as EventRecorder;
+  const controller = new PodController({
+    registry: new ProviderRegistry([provider]),
+    cache: { pod: (k) => pods.get(k), node: () => undefined },
+    writer,
+    events,
+    metrics: { reconciled: (result) => outcomes[result] = (outcomes[result] ?? 0) + 1 },
+    log: (m) => failures.set("log", m),
+    requeue: (k) => queue.add(k),
+  });
+  const queue: WorkQueue = new WorkQueue((k) => {
     reconciles++;
     if (!started.has(k)) {
       started.add(k);
       lastStartMs = performance.now() - t0;
     }
-    const pod = pods.get(k)!;
-    const outcome = await provider.reconcile(pod, provider.parse(pod), {
-      owner: k,
-      node: () => undefined,
-      requeue: () => queue.add(k),
-    });
-    outcomes[outcome.kind] = (outcomes[outcome.kind] ?? 0) + 1;
-    switch (outcome.kind) {
-      case "done":
-        if (!doneAt.has(k)) {
-          const at = performance.now() - t0;
-          doneAt.set(k, at);
-          const lb = vipToLb.get(outcome.report.externalAddresses[0]?.ip ?? "") ?? "?";
-          lbDoneMs[lb] = Math.max(lbDoneMs[lb] ?? 0, at);
-          if (doneAt.size === PODS) allDone();
-        }
-        return {};
-      case "failed":
-        failures.set(k, outcome.error.message);
-        return outcome.requeueAfterMs === undefined
-          ? {}
-          : { requeueAfterMs: outcome.requeueAfterMs };
-      case "requeueAfter":
-        return { requeueAfterMs: outcome.ms };
-      case "retry":
-        failures.set(k, outcome.error.message);
-        return { retry: true };
-    }
+    return controller.reconcile(k);
   }, { workers: WORKERS, onError: (k, err) => failures.set(k, String(err)) });
 
   const progress = setInterval(() => {
@@ -312,7 +310,7 @@ async function runScenario(key: string): Promise<Result> {
       `  ${key}: ${doneAt.size} of ${PODS} done at ${
         ((performance.now() - t0) / 1000).toFixed(0)
       } s; queue ${queue.depth} ready, ${queue.inProgress} in progress, ${queue.scheduled} ` +
-        `scheduled; ${s.totalCalls} calls, ${s.throttled} throttled, ${writer.stats.retries} retries`,
+        `scheduled; ${s.totalCalls} calls, ${s.throttled} throttled, ${clbWriter.stats.retries} retries`,
     );
   }, 5_000);
   const deadline = setTimeout(allDone, DEADLINE_MS);
@@ -362,7 +360,7 @@ async function runScenario(key: string): Promise<Result> {
     throttled: stats.throttled,
     faults: stats.faults,
     errors: stats.errors,
-    retries: writer.stats.retries - retriesBefore,
+    retries: clbWriter.stats.retries - retriesBefore,
     answers: tally.answers,
     lbDoneMs,
     lastStartMs,
@@ -390,7 +388,7 @@ function summary(xs: number[]): string {
   }`;
 }
 
-function report(results: Result[]): void {
+function report(results: Measured[]): void {
   const s = (ms: number) => `${(ms / 1000).toFixed(1)} s`;
   const header = [
     "run",
@@ -430,7 +428,7 @@ function report(results: Result[]): void {
   if (results.some((r) => (r.run ?? 1) > 1)) {
     for (const name of new Set(results.map((r) => r.scenario))) {
       const of = results.filter((r) => r.scenario === name);
-      const med = (f: (r: Result) => number) => quantile(of.map(f), 0.5);
+      const med = (f: (r: Measured) => number) => quantile(of.map(f), 0.5);
       console.log(
         `median of ${of.length}, ${name}: all done ${s(med((r) => r.wallMs))}, p50 ${
           s(med((r) => r.p50Ms))
@@ -496,7 +494,7 @@ function report(results: Result[]): void {
 if (Deno.env.get("CLB_BURST_CHILD")) {
   console.log(JSON.stringify(await runScenario(Deno.env.get("CLB_BURST_CHILD")!)));
 } else {
-  const results: Result[] = [];
+  const results: Measured[] = [];
   for (let run = 1; run <= RUNS; run++) {
     for (const key of SCENARIOS) {
       console.error(`run ${run} ${key}: ${PODS} Pods × ${PORTS_PER_POD} UDP ports on ${LBS} CLBs`);

@@ -2,7 +2,8 @@
  * Runs a provider's own kinds and controllers ({@linkcode ProviderExtension})
  * with the core's machinery: a {@linkcode Reflector} per kind (started once
  * the API server serves it, so gamenet runs without the CRDs installed),
- * a {@linkcode WorkQueue} per controller, Events through the recorder.
+ * a {@linkcode Controller} per controller, its sweep as a
+ * {@linkcode Periodic}, Events through the recorder.
  * Like Pods, nothing is reconciled before this replica leads and the
  * extension has restored its allocations from the cached objects.
  *
@@ -18,7 +19,9 @@
 import type { KubeClient } from "./kube_client.ts";
 import { KubeApiError } from "./kube_client.ts";
 import { type KubeObject, objectKey, Reflector } from "./reflector.ts";
-import { WorkQueue } from "./work_queue.ts";
+import { Controller } from "./controller.ts";
+import { Periodic } from "./periodic.ts";
+import { ServedKinds } from "./served_kinds.ts";
 import type { EventRecorder } from "./event_recorder.ts";
 import type {
   ExtensionContext,
@@ -53,13 +56,13 @@ const MERGE_PATCH = "application/merge-patch+json";
 export class ExtensionRunner {
   readonly #o: Required<ExtensionRunnerOptions>;
   readonly #caches = new Map<string, Reflector<ExtensionObject & KubeObject>>();
-  readonly #queues = new Map<string, WorkQueue>();
+  readonly #queues = new Map<string, Controller>();
   readonly ctx: ExtensionContext;
   #leading = false;
   #started = false;
   #stopped = false;
-  #timer?: ReturnType<typeof setTimeout>;
-  #sweepTimer?: ReturnType<typeof setInterval>;
+  #served: ServedKinds;
+  #sweep?: Periodic;
   #allServed!: () => void;
   /** Resolves once every kind is served and cached. */
   readonly synced: Promise<void>;
@@ -70,46 +73,39 @@ export class ExtensionRunner {
     for (const c of this.#o.extension.controllers) {
       this.#queues.set(
         c.name,
-        new WorkQueue((key) => c.reconcile(key, this.ctx), {
+        new Controller({
+          name: c.name,
           workers: this.#o.workers,
-          onError: (key, err) => this.#o.log(`${c.name} ${key}: ${(err as Error).message}`),
+          reconcile: (key) => c.reconcile(key, this.ctx),
+          log: this.#o.log,
         }),
       );
     }
     this.ctx = this.#context();
+    this.#served = new ServedKinds(this.#o.client, {
+      retryMs: this.#o.discoveryRetryMs,
+      log: this.#o.log,
+    });
   }
 
   /** Looks for the kinds (and keeps looking) and starts their caches. */
   start(): void {
-    const tryOnce = async () => {
-      if (this.#stopped) return;
-      const missing: string[] = [];
-      for (const kind of this.#o.extension.kinds) {
-        if (this.#caches.has(kind.resource)) continue;
-        if (!await this.#served(kind.apiVersion, kind.resource)) {
-          missing.push(`${kind.resource}.${kind.apiVersion}`);
-          continue;
-        }
-        const cache = new Reflector<ExtensionObject & KubeObject>(this.#o.client, {
-          path: `/apis/${kind.apiVersion}/${kind.resource}`,
-          log: this.#o.log,
-        }, {
-          onAdd: (obj) => this.#changed(kind.resource, obj),
-          onUpdate: (_old, obj) => this.#changed(kind.resource, obj),
-          onDelete: (obj) => this.#changed(kind.resource, obj),
-        });
-        this.#caches.set(kind.resource, cache);
-        cache.start();
-      }
-      if (missing.length > 0) {
-        this.#o.log(`Not served yet (CRDs not installed?): ${missing.join(", ")}; looking again`);
-        this.#timer = setTimeout(tryOnce, this.#o.discoveryRetryMs);
-        return;
-      }
+    const kinds = this.#o.extension.kinds;
+    void this.#served.watch(kinds, (kind) => {
+      const cache = new Reflector<ExtensionObject & KubeObject>(this.#o.client, {
+        path: `/apis/${kind.apiVersion}/${kind.resource}`,
+        log: this.#o.log,
+      }, {
+        onAdd: (obj) => this.#changed(kind.resource, obj),
+        onUpdate: (_old, obj) => this.#changed(kind.resource, obj),
+        onDelete: (obj) => this.#changed(kind.resource, obj),
+      });
+      this.#caches.set(kind.resource, cache);
+      cache.start();
+    }).then(async () => {
       await Promise.all([...this.#caches.values()].map((c) => c.synced));
-      this.#allServed();
-    };
-    void tryOnce();
+      if (this.#caches.size === kinds.length) this.#allServed();
+    });
   }
 
   /** This replica leads: restore once the caches are synced, then reconcile. */
@@ -122,18 +118,10 @@ export class ExtensionRunner {
     this.#started = true;
     const { sweep, sweepEveryMs } = this.#o.extension;
     if (sweep) {
-      let running = false;
-      this.#sweepTimer = setInterval(async () => {
-        if (running || !this.#leading) return;
-        running = true;
-        try {
-          await sweep(this.ctx);
-        } catch (err) {
-          this.#o.log(`Extension sweep: ${(err as Error).message}`);
-        } finally {
-          running = false;
-        }
-      }, sweepEveryMs ?? 60_000);
+      this.#sweep = new Periodic("Extension sweep", sweepEveryMs ?? 60_000, () => sweep(this.ctx), {
+        when: () => this.#leading,
+        log: this.#o.log,
+      });
     }
     for (const c of this.#o.extension.controllers) {
       const queue = this.#queues.get(c.name)!;
@@ -154,8 +142,8 @@ export class ExtensionRunner {
   async stop(): Promise<void> {
     this.#stopped = true;
     this.#leading = false;
-    clearTimeout(this.#timer);
-    clearInterval(this.#sweepTimer);
+    this.#served.stop();
+    this.#sweep?.stop();
     this.#allServed();
     await Promise.all([
       ...[...this.#queues.values()].map((q) => q.stop()),
@@ -176,18 +164,6 @@ export class ExtensionRunner {
       const queue = this.#queues.get(c.name)!;
       if (c.resource === resource) queue.add(objectKey(obj));
       for (const key of c.keysFor?.(resource, obj, this.ctx) ?? []) queue.add(key);
-    }
-  }
-
-  async #served(apiVersion: string, resource: string): Promise<boolean> {
-    try {
-      const list = await this.#o.client.request<{ resources: { name: string }[] }>(
-        "GET",
-        `/apis/${apiVersion}`,
-      );
-      return list.resources.some((r) => r.name === resource);
-    } catch {
-      return false;
     }
   }
 

@@ -17,7 +17,9 @@
 
 import type { KubeClient } from "./kube_client.ts";
 import { type KubeObject, objectKey, Reflector } from "./reflector.ts";
-import { WorkQueue } from "./work_queue.ts";
+import { Controller } from "./controller.ts";
+import { Periodic } from "./periodic.ts";
+import { ServedKinds } from "./served_kinds.ts";
 import { LeaderElector } from "./leader_elector.ts";
 import { EventRecorder } from "./event_recorder.ts";
 import { StatusWriter } from "./status_writer.ts";
@@ -71,6 +73,10 @@ export interface Readiness {
 
 const LAST_APPLIED = "kubectl.kubernetes.io/last-applied-configuration";
 const DISCOVERY_RETRY_MS = 60_000;
+const KRUISE_GAMESERVERS = { apiVersion: "game.kruise.io/v1alpha1", resource: "gameservers" };
+const AGONES_GAMESERVERS = { apiVersion: "agones.dev/v1", resource: "gameservers" };
+/** The GameServer kinds whose status (or annotation) carries a Pod's network status. */
+const GAMESERVER_KINDS = [KRUISE_GAMESERVERS, AGONES_GAMESERVERS];
 /**
  * How often admissions past their grace are looked for: an unclaimed
  * allocation goes back within this much of admission time + grace.
@@ -132,13 +138,14 @@ export class Manager {
   #kruise?: Reflector<KruiseGameServer & KubeObject>;
   #agones?: Reflector<AgonesGameServer & KubeObject>;
   readonly controller: PodController;
-  readonly queue: WorkQueue;
+  /** Runs `controller.reconcile` for Pod keys. */
+  readonly queue: Controller;
   readonly events: EventRecorder;
   #elector?: LeaderElector;
   #phase: Phase = "starting";
   #stopped = false;
-  #timers: ReturnType<typeof setInterval>[] = [];
-  #discoveryTimer?: ReturnType<typeof setTimeout>;
+  #periodics: Periodic[] = [];
+  #served: ServedKinds;
   /** Providers' own kinds and controllers (CRDs). */
   readonly #extensions: ExtensionRunner[] = [];
 
@@ -199,10 +206,13 @@ export class Manager {
         }),
       );
     }
-    this.queue = new WorkQueue((key) => this.controller.reconcile(key), {
+    this.queue = new Controller({
+      name: "pods",
       workers: options.settings.workers,
-      onError: (key, err) => log(`Reconcile ${key}: ${(err as Error).message}`),
+      reconcile: (key) => this.controller.reconcile(key),
+      log,
     });
+    this.#served = new ServedKinds(client, { retryMs: DISCOVERY_RETRY_MS });
   }
 
   /** Whether this replica serves (leader, caches synced, allocator restored). */
@@ -268,32 +278,42 @@ export class Manager {
       runner.lead().catch((err) => this.#o.log(`Extension: ${(err as Error).message}`));
     }
     for (const key of this.pods.store.keys()) this.queue.add(key);
-    this.#timers.push(
-      setInterval(() => this.#releaseUnclaimedAdmissions(), ADMISSION_CHECK_EVERY_MS),
+    const leading = () => this.#phase === "ready";
+    const log = this.#o.log;
+    this.#periodics.push(
+      new Periodic(
+        "Admissions",
+        ADMISSION_CHECK_EVERY_MS,
+        () => this.#releaseUnclaimedAdmissions(),
+        {
+          when: leading,
+          log,
+        },
+      ),
     );
     if (this.#o.settings.resyncMs > 0) {
-      this.#timers.push(setInterval(() => {
-        for (const key of this.pods.store.keys()) this.queue.add(key);
-      }, this.#o.settings.resyncMs));
+      this.#periodics.push(
+        new Periodic("Resync", this.#o.settings.resyncMs, () => {
+          for (const key of this.pods.store.keys()) this.queue.add(key);
+        }, { when: leading, log }),
+      );
     }
     const workloads = new WorkloadLookup(this.#o.client);
     for (const provider of this.#o.registry.all) {
       if (!provider.sweep) continue;
-      let running = false;
-      this.#timers.push(setInterval(async () => {
-        if (running || this.#phase !== "ready") return;
-        running = true;
-        try {
-          await provider.sweep!({
-            workloadExists: (ns, ref) => workloads.exists(ns, ref),
-            requeue: (key) => this.#enqueueIfReady(key),
-          });
-        } catch (err) {
-          this.#o.log(`${provider.name} sweep: ${(err as Error).message}`);
-        } finally {
-          running = false;
-        }
-      }, provider.sweepEveryMs ?? PROVIDER_SWEEP_EVERY_MS));
+      const sweep = () =>
+        provider.sweep!({
+          workloadExists: (ns, ref) => workloads.exists(ns, ref),
+          requeue: (key) => this.#enqueueIfReady(key),
+        });
+      this.#periodics.push(
+        new Periodic(
+          `${provider.name} sweep`,
+          provider.sweepEveryMs ?? PROVIDER_SWEEP_EVERY_MS,
+          sweep,
+          { when: leading, log },
+        ),
+      );
     }
   }
 
@@ -358,16 +378,12 @@ export class Manager {
       }
       return live.has(owner);
     };
-    try {
-      const released = await this.controller.releaseUnclaimedAdmissions(
-        this.#o.settings.admissionGraceMs,
-        isLive,
-      );
-      for (const owner of released) {
-        this.#o.log(`Released ${owner}: its Pod never appeared (admission refused later?)`);
-      }
-    } catch (err) {
-      this.#o.log(`Releasing unclaimed admissions: ${(err as Error).message}`);
+    const released = await this.controller.releaseUnclaimedAdmissions(
+      this.#o.settings.admissionGraceMs,
+      isLive,
+    );
+    for (const owner of released) {
+      this.#o.log(`Released ${owner}: its Pod never appeared (admission refused later?)`);
     }
   }
 
@@ -384,44 +400,30 @@ export class Manager {
     return await this.controller.admit(req);
   }
 
-  /** Discovers OpenKruiseGame and Agones GameServers; retries while their CRDs are absent. */
+  /** Watches OpenKruiseGame's and Agones' GameServers once their CRDs are served. */
   #discoverGameServers(): void {
-    const tryOnce = async () => {
-      if (this.#phase === "stopped") return;
-      const { client, log } = this.#o;
-      const has = async (groupVersion: string, resource: string) => {
-        try {
-          const list = await client.request<{ resources: { name: string }[] }>(
-            "GET",
-            `/apis/${groupVersion}`,
-          );
-          return list.resources.some((r) => r.name === resource);
-        } catch {
-          return false;
-        }
-      };
-      if (!this.#kruise && await has("game.kruise.io/v1alpha1", "gameservers")) {
+    const { client, log } = this.#o;
+    void this.#served.watch(GAMESERVER_KINDS, (kind) => {
+      if (kind.apiVersion === KRUISE_GAMESERVERS.apiVersion) {
         this.#kruise = new Reflector(client, {
-          path: "/apis/game.kruise.io/v1alpha1/gameservers",
+          path: `/apis/${kind.apiVersion}/${kind.resource}`,
           log,
         }, {
           onAdd: (gs) => this.#enqueueIfReady(objectKey(gs)),
           onUpdate: (_o, gs) => this.#enqueueIfReady(objectKey(gs)),
         });
         this.#kruise.start();
-      }
-      if (!this.#agones && await has("agones.dev/v1", "gameservers")) {
-        this.#agones = new Reflector(client, { path: "/apis/agones.dev/v1/gameservers", log }, {
+      } else {
+        this.#agones = new Reflector(client, {
+          path: `/apis/${kind.apiVersion}/${kind.resource}`,
+          log,
+        }, {
           onAdd: (gs) => this.#enqueueAgones(gs),
           onUpdate: (_o, gs) => this.#enqueueAgones(gs),
         });
         this.#agones.start();
       }
-      if (!this.#kruise || !this.#agones) {
-        this.#discoveryTimer = setTimeout(tryOnce, DISCOVERY_RETRY_MS);
-      }
-    };
-    void tryOnce();
+    });
   }
 
   #enqueueIfReady(key: string): void {
@@ -463,8 +465,8 @@ export class Manager {
   async stop(): Promise<void> {
     this.#phase = "stopped";
     this.#stopped = true;
-    for (const t of this.#timers) clearInterval(t);
-    clearTimeout(this.#discoveryTimer);
+    for (const p of this.#periodics) p.stop();
+    this.#served.stop();
     await this.queue.stop();
     await Promise.all(this.#extensions.map((r) => r.stop()));
     await this.#elector?.stop();

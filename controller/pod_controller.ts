@@ -13,17 +13,17 @@
  * @module
  */
 
-import type { HandleResult } from "./work_queue.ts";
+import type { Result } from "../providers/result.ts";
 import type { EventRecorder, ObjectRef } from "./event_recorder.ts";
 import {
   AGONES_GAMESERVER_LABEL,
   type AgonesGameServer,
   type KruiseGameServer,
-  readPodStatus,
   type StatusWriter,
 } from "./status_writer.ts";
 import { KubeApiError } from "./kube_client.ts";
-import { podFinished } from "../providers/pod_status.ts";
+import { podFinished, readPodStatus } from "../providers/pod_status.ts";
+import { waitingReport } from "../providers/network_report.ts";
 import type { ProviderRegistry } from "../providers/registry.ts";
 import { type Admission, AdmissionLedger } from "./admission_ledger.ts";
 import type { Provider } from "../providers/provider.ts";
@@ -69,7 +69,18 @@ export interface PodControllerOptions {
   now?: () => Date;
   /** Reconciles a key again (a provider's background work finished). @default {() => {}} */
   requeue?: (key: string) => void;
+  /**
+   * A provider's reconcile still running after this goes on in the
+   * background and the key comes back when it ends (`Infinity`: the worker
+   * waits). @default {50}
+   */
+  backgroundAfterMs?: number;
 }
+
+/** A provider's reconcile still running after this goes on in the background. */
+export const BACKGROUND_AFTER_MS = 50;
+/** A Pod whose reconcile goes on in the background is looked at again after this at the latest. */
+const BACKGROUND_CHECK_MS = 30_000;
 
 /** An admission request, as far as the controller reads it. */
 export interface PodAdmission {
@@ -109,12 +120,17 @@ export class PodController {
   readonly #tracked = new Map<string, Tracked>();
   /** Admissions whose Pod has not been seen yet. */
   readonly #admissions = new AdmissionLedger();
+  /** Provider reconciles going on in the background, by Pod key. */
+  readonly #running = new Map<string, Promise<Outcome>>();
+  /** How those ended, until the key's next reconcile reads it. */
+  readonly #ended = new Map<string, Outcome>();
 
   constructor(options: PodControllerOptions) {
     this.#o = {
       log: (m) => console.error(m),
       now: () => new Date(),
       requeue: () => {},
+      backgroundAfterMs: BACKGROUND_AFTER_MS,
       metrics: {},
       ...options,
     };
@@ -218,7 +234,7 @@ export class PodController {
   }
 
   /** Level-based reconcile of one Pod key. */
-  async reconcile(key: string): Promise<HandleResult> {
+  async reconcile(key: string): Promise<Result> {
     const started = performance.now();
     let result = "done";
     try {
@@ -235,7 +251,7 @@ export class PodController {
     }
   }
 
-  async #reconcile(key: string): Promise<HandleResult> {
+  async #reconcile(key: string): Promise<Result> {
     const pod = this.#o.cache.pod(key);
     const tracked = this.#tracked.get(key);
     const provider = pod
@@ -247,6 +263,9 @@ export class PodController {
     const replaced = !gone && tracked !== undefined && tracked.owner !== ownerOf(key, pod!);
     if (gone || !provider || (tracked && tracked.provider !== provider) || replaced) {
       if (tracked) {
+        // What the last reconcile still does lands before it is undone.
+        await this.#running.get(key)?.catch(() => {});
+        this.#ended.delete(key);
         await tracked.provider.release(tracked.owner);
         this.#tracked.delete(key);
       }
@@ -265,11 +284,37 @@ export class PodController {
     }
     this.#tracked.set(key, { provider, owner });
     this.#admissions.seen(owner);
-    const outcome: Outcome = await provider.reconcile(pod!, conf, {
-      owner,
-      node: (name) => this.#o.cache.node(name),
-      requeue: () => this.#o.requeue(key),
-    });
+    if (this.#running.has(key)) return { requeueAfterMs: BACKGROUND_CHECK_MS };
+    let outcome = this.#ended.get(key);
+    this.#ended.delete(key);
+    // A reconcile that ended in the background: its failure is the answer
+    // once, so that the queue's backoff applies; success is looked at anew.
+    if (!outcome || outcome.kind === "done") {
+      const work = provider.reconcile(pod!, conf, {
+        owner,
+        node: (name) => this.#o.cache.node(name),
+        requeue: () => this.#o.requeue(key),
+      });
+      outcome = await this.#within(work, this.#o.backgroundAfterMs);
+      if (!outcome) {
+        // Slow cloud work (tasks, batches shared with other Pods): the
+        // worker moves on, and the Pod comes back when the work ends.
+        this.#running.set(key, work);
+        work.then(
+          (ended) => this.#ended.set(key, ended),
+          (err) => this.#ended.set(key, { kind: "retry", error: err as Error }),
+        ).finally(() => {
+          this.#running.delete(key);
+          this.#o.requeue(key);
+        });
+        // A Ready Pod stays Ready while its network is checked or repaired
+        // (a restart reads the cloud again): only a new Pod shows Waiting.
+        if (readPodStatus(pod!)?.currentNetworkState !== "Ready") {
+          await this.#writeStatus(key, pod!, waitingReport(pod!));
+        }
+        return { requeueAfterMs: BACKGROUND_CHECK_MS };
+      }
+    }
     switch (outcome.kind) {
       case "done":
         await this.#writeStatus(key, pod!, outcome.report);
@@ -287,6 +332,20 @@ export class PodController {
         this.#o.log(`Pod ${key}: ${outcome.error.message}`);
         if (outcome.report) await this.#writeStatus(key, pod!, outcome.report);
         return { retry: true };
+    }
+  }
+
+  /** `work`'s outcome if it ends within `ms`, else undefined (`Infinity`: wait for it). */
+  async #within(work: Promise<Outcome>, ms: number): Promise<Outcome | undefined> {
+    if (!Number.isFinite(ms)) return await work;
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    try {
+      return await Promise.race([
+        work,
+        new Promise<undefined>((resolve) => timer = setTimeout(() => resolve(undefined), ms)),
+      ]);
+    } finally {
+      clearTimeout(timer);
     }
   }
 

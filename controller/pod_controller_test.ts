@@ -10,6 +10,8 @@ import {
   NETWORK_CONF_ANNOTATION,
   NETWORK_DISABLED_LABEL,
   NETWORK_TYPE_ANNOTATION,
+  type NetworkStatus,
+  type Outcome,
   type Pod,
 } from "../providers/types.ts";
 
@@ -131,3 +133,106 @@ Deno.test("releaseUnclaimedAdmissions() keeps what a live Pod holds and a dry ru
   assert.deepEqual(await controller.releaseUnclaimedAdmissions(60_000, () => true), []);
   assert.equal(hostPorts.snapshot()[0].state.pending.length, 1);
 });
+
+/** A network type whose reconcile takes as long as the test says. */
+function slowType(name = "Slow-Net") {
+  let release!: () => void;
+  let calls = 0;
+  let gate = new Promise<void>((r) => release = r);
+  const provider = {
+    name,
+    aliases: [],
+    parse: () => ({}),
+    admit: () => Promise.resolve({ patch: [] }),
+    async reconcile(): Promise<Outcome> {
+      calls++;
+      await gate;
+      return {
+        kind: "done",
+        report: {
+          currentNetworkState: "Ready",
+          desiredNetworkState: "Ready",
+          internalAddresses: [],
+          externalAddresses: [{
+            ip: "203.0.113.9",
+            ports: [{ name: "gs", port: 501, protocol: "UDP" }],
+          }],
+        },
+      };
+    },
+    releases: [] as string[],
+    release(owner: string) {
+      provider.releases.push(owner);
+      return Promise.resolve();
+    },
+  };
+  return {
+    provider,
+    calls: () => calls,
+    finish: () => release(),
+    rearm: () => gate = new Promise<void>((r) => release = r),
+  };
+}
+
+function slowSetup() {
+  const slow = slowType();
+  const pods = new Map<string, Pod>([["games/gs-0", {
+    metadata: {
+      namespace: "games",
+      name: "gs-0",
+      annotations: { [NETWORK_TYPE_ANNOTATION]: "Slow-Net" },
+    },
+    spec: { containers: [] },
+  }]]);
+  const written: string[] = [];
+  const requeued: string[] = [];
+  const controller = new PodController({
+    registry: new ProviderRegistry([slow.provider]),
+    cache: { pod: (k) => pods.get(k), node: () => undefined },
+    writer: {
+      writePod: (_pod: Pod, status: NetworkStatus) => {
+        written.push(status.currentNetworkState);
+        return Promise.resolve(true);
+      },
+    } as unknown as StatusWriter,
+    events: {} as EventRecorder,
+    requeue: (k) => requeued.push(k),
+    backgroundAfterMs: 20,
+  });
+  return { slow, pods, written, requeued, controller };
+}
+
+Deno.test("reconcile() lets a slow provider go on in the background and comes back when it ends", async () => {
+  const { slow, written, requeued, controller } = slowSetup();
+  assert.deepEqual(await controller.reconcile("games/gs-0"), { requeueAfterMs: 30_000 });
+  assert.deepEqual(written, ["Waiting"], "a new Pod shows Waiting meanwhile");
+  // Called again while it runs: no second run.
+  assert.deepEqual(await controller.reconcile("games/gs-0"), { requeueAfterMs: 30_000 });
+  assert.equal(slow.calls(), 1);
+  slow.finish();
+  await eventuallyTrue(() => requeued.length === 1);
+  assert.deepEqual(requeued, ["games/gs-0"]);
+  // Back: the provider is asked again (level-based) and answers at once now.
+  assert.deepEqual(await controller.reconcile("games/gs-0"), {});
+  assert.equal(slow.calls(), 2);
+  assert.deepEqual(written, ["Waiting", "Ready"]);
+});
+
+Deno.test("reconcile() waits for the background work of a Pod that went before giving its ports back", async () => {
+  const { slow, pods, controller } = slowSetup();
+  await controller.reconcile("games/gs-0");
+  pods.delete("games/gs-0");
+  let released = false;
+  const gone = controller.reconcile("games/gs-0").then((r) => (released = true, r));
+  await new Promise((r) => setTimeout(r, 30));
+  assert.equal(released, false, "not while the provider still writes");
+  assert.deepEqual(slow.provider.releases, []);
+  slow.finish();
+  assert.deepEqual(await gone, {});
+  assert.deepEqual(slow.provider.releases, ["games/gs-0"]);
+});
+
+async function eventuallyTrue(check: () => boolean): Promise<void> {
+  for (let i = 0; i < 100 && !check(); i++) await new Promise((r) => setTimeout(r, 10));
+  assert.ok(check());
+}

@@ -17,14 +17,7 @@
  */
 
 import { backoffDelay } from "../providers/backoff.ts";
-
-/** What a handler tells the queue about a key it handled. */
-export interface HandleResult {
-  /** Handle the key again after its per-key backoff. */
-  retry?: boolean;
-  /** Handle the key again after this many milliseconds (and forget its failures). */
-  requeueAfterMs?: number;
-}
+import type { Result } from "../providers/result.ts";
 
 /** Options of {@linkcode WorkQueue}. */
 export interface WorkQueueOptions {
@@ -40,7 +33,7 @@ export interface WorkQueueOptions {
 
 /** The queue: see the module documentation. */
 export class WorkQueue {
-  readonly #handler: (key: string) => Promise<HandleResult | void> | HandleResult | void;
+  readonly #handler: (key: string) => Promise<Result | void> | Result | void;
   readonly #workers: number;
   readonly #baseMs: number;
   readonly #maxMs: number;
@@ -56,7 +49,7 @@ export class WorkQueue {
   #idleWaiters: (() => void)[] = [];
 
   constructor(
-    handler: (key: string) => Promise<HandleResult | void> | HandleResult | void,
+    handler: (key: string) => Promise<Result | void> | Result | void,
     options: WorkQueueOptions = {},
   ) {
     this.#handler = handler;
@@ -146,7 +139,7 @@ export class WorkQueue {
   }
 
   async #process(key: string): Promise<void> {
-    let result: HandleResult | void;
+    let result: Result | void;
     try {
       result = await this.#handler(key);
     } catch (err) {

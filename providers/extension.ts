@@ -17,6 +17,7 @@
  */
 
 import type { Pod } from "./types.ts";
+import type { Result } from "./result.ts";
 
 /** A namespaced kind served by the API server (a CRD). */
 export interface ExtensionKind {
@@ -92,14 +93,6 @@ export interface ExtensionContext {
   requeuePod(key: string): void;
 }
 
-/** How a reconcile ended (as controller-runtime's `Result`). */
-export interface ExtensionResult {
-  /** Look again after this long. */
-  requeueAfterMs?: number;
-  /** Failed in a way that may pass: retry with backoff. */
-  retry?: boolean;
-}
-
 /** A controller of one extension kind. */
 export interface ExtensionController {
   /** Unique, used by `enqueue`. */
@@ -111,7 +104,7 @@ export interface ExtensionController {
   /** Keys concerned by a change of an object of another watched resource. */
   keysFor?(resource: string, obj: ExtensionObject, ctx: ExtensionContext): string[];
   /** Level-based: read the object from the cache, make the world match, write status. */
-  reconcile(key: string, ctx: ExtensionContext): Promise<ExtensionResult>;
+  reconcile(key: string, ctx: ExtensionContext): Promise<Result>;
 }
 
 /** What a provider brings besides its network type. */

@@ -22,9 +22,9 @@ import type {
   ExtensionContext,
   ExtensionController,
   ExtensionObject,
-  ExtensionResult,
   ProviderExtension,
 } from "../extension.ts";
+import type { Result } from "../result.ts";
 import { ConfError, type Pod } from "../types.ts";
 import { podFinished } from "../pod_status.ts";
 import type { ClbApi } from "./clb_api.ts";
@@ -150,7 +150,7 @@ export function createDedicatedClbExtension(options: DedicatedClbOptions): Provi
       return resource === DCL_RESOURCE && dcs ? [`${obj.metadata.namespace}/${dcs}`] : [];
     },
 
-    async reconcile(key, ctx): Promise<ExtensionResult> {
+    async reconcile(key, ctx): Promise<Result> {
       const dcs = ctx.get(DCS_RESOURCE, key);
       // Its listener objects go with it: the garbage collector deletes them
       // (ownerReferences), their finalizers delete the cloud listeners.
@@ -309,7 +309,7 @@ export function createDedicatedClbExtension(options: DedicatedClbOptions): Provi
         .filter((l) => l.spec?.backendPod?.podName === pod.metadata.name).map(keyOf);
     },
 
-    async reconcile(key, ctx): Promise<ExtensionResult> {
+    async reconcile(key, ctx): Promise<Result> {
       busy.add(key);
       try {
         return await reconcileListener(key, ctx);
@@ -319,7 +319,7 @@ export function createDedicatedClbExtension(options: DedicatedClbOptions): Provi
     },
   };
 
-  async function reconcileListener(key: string, ctx: ExtensionContext): Promise<ExtensionResult> {
+  async function reconcileListener(key: string, ctx: ExtensionContext): Promise<Result> {
     {
       const dcl = ctx.get(DCL_RESOURCE, key);
       if (!dcl) return {};

@@ -33,7 +33,6 @@ import type { AllocatedPort } from "../../allocator/mod.ts";
 import { portName } from "../addresses.ts";
 import { checkConfKeys, confValue, parseNetworkConf, parsePort, podRef } from "../network_conf.ts";
 import { networkDisabled, waitingReport } from "../network_report.ts";
-import { readPodStatus } from "../pod_status.ts";
 import type { Provider, SweepContext } from "../provider.ts";
 import type { ProviderView } from "../view.ts";
 import type { ProviderExtension } from "../extension.ts";
@@ -65,11 +64,6 @@ const ALIASES = ["CLB-Network"] as const;
 
 /** Listener ports when a Pod names no `MinPort`/`MaxPort` (OpenKruiseGame's default). */
 export const DEFAULT_CLB_PORT_RANGE = { min: 700, max: 750 } as const;
-
-/** A reconcile still writing to the cloud after this goes on in the background. */
-const BACKGROUND_AFTER_MS = 50;
-/** A Pod with background writes is looked at again after this at the latest. */
-const JOB_CHECK_MS = 30_000;
 
 /** How long a Pod without an IP waits before it is looked at again. */
 const WAIT_FOR_POD_IP_MS = 2_000;
@@ -108,11 +102,6 @@ export interface TencentClbOptions {
   loadBalancers?: readonly string[];
   /** Sweep period. @default {60_000} */
   sweepEveryMs?: number;
-  /**
-   * A reconcile still writing after this returns `requeueAfter` and goes
-   * on in the background (`Infinity`: always wait). @default {50}
-   */
-  backgroundAfterMs?: number;
   /** @default {() => {}} */
   log?: (message: string) => void;
   /** Shared with the `DedicatedCLBService` path. @default {new ClbVips(api, writer)} */
@@ -149,7 +138,6 @@ export function createTencentClbProvider(options: TencentClbOptions): Provider<C
   const { api, writer } = options;
   const pools = options.pools ?? new ClbPools();
   const log = options.log ?? (() => {});
-  const backgroundAfterMs = options.backgroundAfterMs ?? BACKGROUND_AFTER_MS;
   /** By `{namespace}/{name}`. */
   const holdings = new Map<string, Holding>();
   /** The core's owner (one per Pod object) → `{namespace}/{name}`. */
@@ -158,9 +146,6 @@ export function createTencentClbProvider(options: TencentClbOptions): Provider<C
   const live = new Map<string, Pod>();
   /** Pods being reconciled: a sweep leaves their listeners alone. */
   const busy = new Set<string>();
-  /** Reconciles that went on in the background, and how those ended. */
-  const jobs = new Map<string, Promise<Outcome>>();
-  const finished = new Map<string, Outcome>();
   const vips = options.vips ?? new ClbVips(api, writer);
   /** CLBs read once (their listeners taken back or deleted); a failed read is retried. */
   const scanned = new Map<string, Promise<void>>();
@@ -619,47 +604,22 @@ export function createTencentClbProvider(options: TencentClbOptions): Provider<C
       return Promise.resolve({ patch: [] });
     },
 
+    // Cloud writes take a while (tasks, batches shared with other Pods): the
+    // core lets a slow reconcile go on in the background and calls again when it ends.
     async reconcile(pod: Pod, conf: ClbConf, ctx): Promise<Outcome> {
       const key = keyOf(pod);
       podOfOwner.set(ctx.owner, key);
-      const report = readPodStatus(pod)?.currentNetworkState === "Ready"
-        ? undefined
-        : waitingReport(pod);
-      if (jobs.has(key)) return { kind: "requeueAfter", ms: JOB_CHECK_MS, report };
-      const settled = finished.get(key);
-      finished.delete(key);
-      // A background job's failure is the answer once, so the queue's backoff applies.
-      if (settled && settled.kind !== "done") return settled;
       busy.add(key);
-      const job = reconcile(pod, conf, key).finally(() => busy.delete(key));
-      if (!Number.isFinite(backgroundAfterMs)) return await job;
-      let timer: ReturnType<typeof setTimeout> | undefined;
-      const quick = await Promise.race([
-        job,
-        new Promise<undefined>((resolve) =>
-          timer = setTimeout(() => resolve(undefined), backgroundAfterMs)
-        ),
-      ]);
-      clearTimeout(timer);
-      if (quick) return quick;
-      // Cloud writes take a while (tasks, batching with other Pods): the
-      // worker moves on, and the Pod is looked at again when they are done.
-      jobs.set(key, job);
-      job.then((outcome) => finished.set(key, outcome), () => {}).finally(() => {
-        jobs.delete(key);
-        ctx.requeue?.();
-      });
-      // A Ready Pod stays Ready while gamenet checks or repairs its listeners
-      // (a restart reads the cloud again): only a new Pod shows Waiting.
-      return { kind: "requeueAfter", ms: JOB_CHECK_MS, report };
+      try {
+        return await reconcile(pod, conf, key);
+      } finally {
+        busy.delete(key);
+      }
     },
 
     async release(owner: string): Promise<void> {
       const key = podOfOwner.get(owner) ?? owner;
       podOfOwner.delete(owner);
-      // Whatever the last reconcile still writes lands before it is undone.
-      await jobs.get(key)?.catch(() => {});
-      finished.delete(key);
       // A newer Pod of the same name holds it now.
       if ([...podOfOwner.values()].includes(key)) return;
       const holding = holdings.get(key);

@@ -45,7 +45,6 @@ async function setup(lbs = [{ id: "lb-aaaa1", vip: "203.0.113.1" }]) {
     createTencentClbProvider({
       api,
       writer: new ClbWriter(api, { lingerMs: 5, retryInitialMs: 5, taskPollMs: 5 }),
-      backgroundAfterMs: Infinity,
     });
   return { cloud, api, provider: make(), make };
 }
@@ -268,7 +267,6 @@ Deno.test("sweep() deletes a parked Fixed listener once its workload is gone, al
     api,
     writer: new ClbWriter(api, { lingerMs: 5, retryInitialMs: 5 }),
     loadBalancers: ["lb-aaaa1"],
-    backgroundAfterMs: Infinity,
   });
   await next.restore!([], { node: () => undefined });
   await next.sweep!(sweepCtx());
@@ -325,34 +323,4 @@ Deno.test("sweep() deletes a duplicate listener of a Pod and leaves other people
     cloud.loadBalancer("lb-aaaa1")!.listeners.map((l) => [l.name, l.port]).sort(),
     [[listenerName("default", "gs-0", 7777, "UDP"), 501], ["web-443", 443]],
   );
-});
-
-Deno.test("reconcile() answers Waiting while cloud writes go on, and asks to be called again when they end", async () => {
-  const { cloud, api } = await setup();
-  await using _ = cloud;
-  cloud.taskDurationMs = 300;
-  const provider = createTencentClbProvider({
-    api,
-    writer: new ClbWriter(api, { lingerMs: 5, retryInitialMs: 5, taskPollMs: 20 }),
-  });
-  const p = pod("gs-0", UDP_CONF, { ip: "10.0.0.1" });
-  let requeued = 0;
-  let signal = () => {};
-  const again = new Promise<void>((resolve) => signal = resolve);
-  const ctx = {
-    owner: "admission/1",
-    node: () => undefined,
-    requeue: () => (requeued++, signal()),
-  };
-  const first = await provider.reconcile(p, provider.parse(p), ctx);
-  assert.equal(first.kind, "requeueAfter");
-  assert.equal(first.kind === "requeueAfter" && first.report?.currentNetworkState, "Waiting");
-  // Called again before the writes end: still waiting, no second job.
-  assert.equal((await provider.reconcile(p, provider.parse(p), ctx)).kind, "requeueAfter");
-  await again;
-  assert.equal(requeued, 1);
-  const done = await provider.reconcile(p, provider.parse(p), ctx);
-  assert.equal(done.kind, "done");
-  assert.equal(cloud.loadBalancer("lb-aaaa1")!.listeners.length, 1);
-  assert.equal(cloud.stats().calls["CreateListener"], 1);
 });
