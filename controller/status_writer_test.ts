@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { kruiseNetworkStatus, sameStatus } from "./status_writer.ts";
-import type { NetworkStatus } from "../providers/types.ts";
+import type { NetworkStatus, Pod } from "../providers/types.ts";
 
 const pod: NetworkStatus = {
   networkType: "Kubernetes-HostPort",
@@ -44,4 +44,27 @@ Deno.test("kruiseNetworkStatus() takes the Pod's transition time when a state ch
   assert.equal(next.createTime, "2026-11-30T10:00:01Z");
   assert.equal(next.lastTransitionTime, pod.lastTransitionTime);
   assert.equal(next.currentNetworkState, "Ready");
+});
+
+Deno.test("writePod() patches the annotation only when it differs, and fails on another Pod of the name", async () => {
+  const { FakeKubeClient } = await import("../tests/fakes/fake_kube_client.ts");
+  const { StatusWriter } = await import("./status_writer.ts");
+  const { KubeApiError } = await import("./kube_client.ts");
+  const api = new FakeKubeClient();
+  const stored = api.put("pods", {
+    metadata: { namespace: "games", name: "gs-0" },
+    spec: { containers: [] },
+  }) as Pod;
+  const writer = new StatusWriter(api.client);
+  assert.equal(await writer.writePod(stored, pod), true);
+  const after = api.get("pods", "games/gs-0") as Pod;
+  assert.equal(await writer.writePod(after, pod), false, "the same status: no request");
+  assert.equal(api.requests.filter((r) => r.startsWith("PATCH")).length, 1);
+  await assert.rejects(
+    writer.writePod({ ...after, metadata: { ...after.metadata, uid: "an-older-pod" } }, {
+      ...pod,
+      currentNetworkState: "NotReady",
+    }),
+    (e) => e instanceof KubeApiError && e.status === 409,
+  );
 });
