@@ -57,7 +57,6 @@ Deno.test("Manager.start() syncs, restores every provider, turns ready, then rec
   api.put("nodes", node);
   api.put("pods", pod("gs-0", "Order-Net"));
   const calls: string[] = [];
-  let manager!: Manager;
   const recorder: Provider = {
     name: "Order-Net",
     aliases: [],
@@ -75,7 +74,7 @@ Deno.test("Manager.start() syncs, restores every provider, turns ready, then rec
     },
     release: () => Promise.resolve(),
   };
-  manager = new Manager({
+  const manager: Manager = new Manager({
     client: api.client,
     registry: new ProviderRegistry([recorder]),
     settings: SETTINGS,
