@@ -106,10 +106,10 @@ export async function run(args: string[], env: Record<string, string>): Promise<
   const stopped = new Promise<number>((resolve) => stopWith = resolve);
   // The metrics read the manager at scrape time; it exists by then.
   const metrics = createMetrics({
-    view: () => m.allocations(),
-    workqueueDepth: () => m.queue.depth,
+    view: () => manager.allocations(),
+    workqueueDepth: () => manager.queue.depth,
   });
-  const m: Manager = new Manager({
+  const manager: Manager = new Manager({
     client,
     registry,
     metrics,
@@ -129,11 +129,18 @@ export async function run(args: string[], env: Record<string, string>): Promise<
     },
   });
 
-  const http = Deno.serve({
-    hostname: config.httpAddr.hostname,
-    port: config.httpAddr.port,
-    onListen: (a) => log.info(`HTTP on ${a.hostname}:${a.port}`),
-  }, createApp({ isReady: () => m.readiness, allocations: () => m.allocations(), metrics }).fetch);
+  const http = Deno.serve(
+    {
+      hostname: config.httpAddr.hostname,
+      port: config.httpAddr.port,
+      onListen: (a) => log.info(`HTTP on ${a.hostname}:${a.port}`),
+    },
+    createApp({
+      isReady: () => manager.readiness,
+      allocations: () => manager.allocations(),
+      metrics,
+    }).fetch,
+  );
 
   let webhook;
   try {
@@ -145,12 +152,12 @@ export async function run(args: string[], env: Record<string, string>): Promise<
       onError: (err) => log.error(`Webhook TLS: ${err.message}`),
       onReload: () => log.info("Webhook certificate reloaded"),
       handler: createWebhookApp({
-        isReady: () => m.readiness,
+        isReady: () => manager.readiness,
         metrics,
         log: log.error,
         warn: log.warn,
         admit: (req) =>
-          m.admit({
+          manager.admit({
             uid: req.uid,
             namespace: req.namespace ?? "default",
             dryRun: req.dryRun,
@@ -167,7 +174,7 @@ export async function run(args: string[], env: Record<string, string>): Promise<
 
   const seen: Record<string, number> = {};
   const watchMetrics = setInterval(() => {
-    for (const [resource, n] of Object.entries(m.watchRestarts())) {
+    for (const [resource, n] of Object.entries(manager.watchRestarts())) {
       if (n > (seen[resource] ?? 0)) {
         metrics.watchRestarts.inc({ resource }, n - (seen[resource] ?? 0));
       }
@@ -186,7 +193,7 @@ export async function run(args: string[], env: Record<string, string>): Promise<
   for (const [s, h] of signals) Deno.addSignalListener(s, h);
 
   log.info(`gamenet ${VERSION} as ${config.identity}`);
-  m.start().catch((err) => {
+  manager.start().catch((err) => {
     log.error(`Start-up failed: ${(err as Error).message}`);
     stopWith(1);
   });
@@ -197,7 +204,7 @@ export async function run(args: string[], env: Record<string, string>): Promise<
   let timer: ReturnType<typeof setTimeout> | undefined;
   const clean = await Promise.race([
     (async () => {
-      await m.stop();
+      await manager.stop();
       await Promise.all([http.shutdown(), webhook.shutdown()]);
       return true;
     })(),

@@ -82,8 +82,8 @@ export interface HostPortSnapshot {
   delayed: number;
 }
 
-/** Index keys: `node id * KEYS + port * 2 + udp`. */
-const KEYS = 131_072;
+/** Keys of the owner index and the delay queue: `node id * KEY_SPACE + port * 2 + udp`. */
+const KEY_SPACE = 131_072;
 /** Bits of a port's occupancy of one node. */
 const TAKEN_TCP = 1;
 const TAKEN_UDP = 2;
@@ -261,8 +261,8 @@ export class HostPortChooser {
   #expire(): void {
     if (this.#delay.size === 0) return;
     this.#delay.expire(this.#clock(), (entry, until) => {
-      const n = this.#byId[Math.floor(entry / KEYS)];
-      const key = entry % KEYS;
+      const n = this.#byId[Math.floor(entry / KEY_SPACE)];
+      const key = entry % KEY_SPACE;
       // Node gone, or the delay ended by a bind (and perhaps begun again later).
       if (!n || n.delayed?.get(key) !== until) return;
       const port = key >>> 1;
@@ -330,7 +330,7 @@ export class HostPortChooser {
     if (this.#index) {
       for (const owner of owners) {
         const rec = this.#owners.get(owner)!;
-        for (let k = 1; k < rec.length; k++) this.#index.delete(n.id * KEYS + rec[k]);
+        for (let k = 1; k < rec.length; k++) this.#index.delete(n.id * KEY_SPACE + rec[k]);
       }
     }
     // Every port the node takes leaves the counts at once; the trees are
@@ -534,7 +534,7 @@ export class HostPortChooser {
       if (bits.has(port)) {
         // Already this owner's: from before, or earlier in this call.
         if (rec?.includes(key, 1) || scratch.lastIndexOf(key, end - 1) > 0) continue;
-        const holder = this.#holders().get(n.id * KEYS + key)!;
+        const holder = this.#holders().get(n.id * KEY_SPACE + key)!;
         clashes ??= [];
         if (!clashes.includes(holder)) clashes.push(holder);
         continue;
@@ -567,7 +567,7 @@ export class HostPortChooser {
       // Only now: an index built during the loop (for a clash) could not see these.
       const index = this.#index;
       if (index) {
-        for (let k = 1; k < next.length; k++) index.set(n.id * KEYS + next[k], owner);
+        for (let k = 1; k < next.length; k++) index.set(n.id * KEY_SPACE + next[k], owner);
       }
     }
     return clashes ?? [];
@@ -584,7 +584,7 @@ export class HostPortChooser {
     const index = new Map<number, string>();
     this.#owners.forEach((rec, owner) => {
       if (!this.#byId[rec[0]]) return;
-      for (let k = 1; k < rec.length; k++) index.set(rec[0] * KEYS + rec[k], owner);
+      for (let k = 1; k < rec.length; k++) index.set(rec[0] * KEY_SPACE + rec[k], owner);
     });
     return this.#index = index;
   }
@@ -601,7 +601,7 @@ export class HostPortChooser {
       const key = rec[k];
       const port = key >>> 1;
       const udp = key & 1;
-      this.#index?.delete(n.id * KEYS + key);
+      this.#index?.delete(n.id * KEY_SPACE + key);
       if (until > 0) {
         // Taken before and after (bound, then delayed): no count changes.
         (udp ? n.udp : n.tcp).release(port);
@@ -609,7 +609,7 @@ export class HostPortChooser {
         if (udp) n.delayedUDP++;
         else n.delayedTCP++;
         this.#delayedLive++;
-        this.#delay.push(n.id * KEYS + key, until);
+        this.#delay.push(n.id * KEY_SPACE + key, until);
       } else {
         const before = this.#occupancy(n, port);
         (udp ? n.udp : n.tcp).release(port);
@@ -696,7 +696,7 @@ export class HostPortChooser {
   ownerOf(node: string, port: number, protocol: Protocol): string | undefined {
     const n = this.#nodes.get(node);
     if (!n || !(protocol === "UDP" ? n.udp : n.tcp).has(port)) return undefined;
-    return this.#holders().get(n.id * KEYS + port * 2 + (protocol === "UDP" ? 1 : 0));
+    return this.#holders().get(n.id * KEY_SPACE + port * 2 + (protocol === "UDP" ? 1 : 0));
   }
 
   /** Used, free and delayed ports of `node` per protocol, if known. */

@@ -31,6 +31,16 @@
 import { AllocationError } from "./errors.ts";
 import { bitmapWords, PortBitmap } from "./port_bitmap.ts";
 import { OwnerTable } from "./owner_table.ts";
+import { findFreeInBoth } from "./pair_search.ts";
+import {
+  answers,
+  describe,
+  expand,
+  heldPorts,
+  overlaps,
+  portKey,
+  requestedPorts,
+} from "./port_request.ts";
 import { DelayQueue } from "./delay_queue.ts";
 import type {
   AllocatedPort,
@@ -45,6 +55,7 @@ import type {
   RequestProtocol,
 } from "./types.ts";
 
+export { requestedPorts } from "./port_request.ts";
 export type {
   AllocatedPort,
   HeldPort,
@@ -77,67 +88,6 @@ export interface PortPoolOptions {
 type Owned = readonly AllocatedPort[];
 
 const PROTOCOLS: readonly Protocol[] = ["TCP", "UDP"];
-
-/** `{count: 1}` requests, shared so the hot path allocates no spec. */
-const ONE: Record<string, readonly PortSpec[]> = {
-  TCP: Object.freeze([Object.freeze({ protocol: "TCP" as const })]),
-  UDP: Object.freeze([Object.freeze({ protocol: "UDP" as const })]),
-  TCPUDP: Object.freeze([Object.freeze({ protocol: "TCPUDP" as const })]),
-};
-
-function key(port: number, protocol: Protocol): number {
-  return port * 2 + (protocol === "UDP" ? 1 : 0);
-}
-
-function expand(p: RequestProtocol): Protocol[] {
-  return p === "TCPUDP" ? ["TCP", "UDP"] : [p];
-}
-
-/**
- * Turns a request into its list of specs, or throws `invalid-request`.
- *
- * @example
- * ```ts
- * requestedPorts({ count: 2, protocol: "UDP" }); // [{ protocol: "UDP" }, { protocol: "UDP" }]
- * ```
- */
-export function requestedPorts(request: PortRequest): readonly PortSpec[] {
-  if (request.ports !== undefined && request.count !== undefined) {
-    throw new AllocationError("invalid-request", "Give either ports or count, not both");
-  }
-  let specs: PortSpec[];
-  if (request.count !== undefined) {
-    if (!Number.isInteger(request.count) || request.count <= 0) {
-      throw new AllocationError(
-        "invalid-request",
-        `Port count must be a whole number above 0, not ${request.count}`,
-      );
-    }
-    const protocol = request.protocol ?? "TCP";
-    if (request.count === 1 && ONE[protocol]) return ONE[protocol];
-    const spec = { protocol };
-    specs = new Array(request.count);
-    for (let i = 0; i < request.count; i++) specs[i] = spec;
-  } else {
-    specs = request.ports ?? [];
-  }
-  if (specs.length === 0) {
-    throw new AllocationError("invalid-request", "A request needs at least one port");
-  }
-  for (let i = 0; i < specs.length; i++) {
-    const s = specs[i];
-    if (s.protocol !== "TCP" && s.protocol !== "UDP" && s.protocol !== "TCPUDP") {
-      throw new AllocationError(
-        "invalid-request",
-        `Protocol must be TCP, UDP or TCPUDP, not "${s.protocol}"`,
-      );
-    }
-    if (s.port !== undefined && !Number.isInteger(s.port)) {
-      throw new AllocationError("invalid-request", `Port must be a whole number, not ${s.port}`);
-    }
-  }
-  return specs;
-}
 
 /** The pool: see the module documentation. */
 export class PortPool implements PortAllocator {
@@ -203,7 +153,7 @@ export class PortPool implements PortAllocator {
   /** The owner holding `port` in `protocol`, if any (undefined for a free or delayed port). */
   ownerOf(port: number, protocol: Protocol): string | undefined {
     if (port < this.min || port > this.max || !this.#bits(protocol).has(port)) return undefined;
-    return this.#holders().get(key(port, protocol));
+    return this.#holders().get(portKey(port, protocol));
   }
 
   /** What `owner` holds, one entry per protocol (undefined when nothing). */
@@ -414,7 +364,7 @@ export class PortPool implements PortAllocator {
 
   /** The error for a named port that is not free: who holds it, or when it comes back. */
   #taken(port: number, protocol: Protocol, owner: string): AllocationError {
-    const holder = this.#holders().get(key(port, protocol));
+    const holder = this.#holders().get(portKey(port, protocol));
     if (holder !== undefined) {
       return new AllocationError(
         "conflict",
@@ -422,7 +372,7 @@ export class PortPool implements PortAllocator {
         { owners: [holder, owner] },
       );
     }
-    const until = this.#delay?.until(key(port, protocol)) ?? this.#clock();
+    const until = this.#delay?.until(portKey(port, protocol)) ?? this.#clock();
     const retryAfterMs = Math.max(0, until - this.#clock());
     return new AllocationError(
       "port-delayed",
@@ -463,17 +413,8 @@ export class PortPool implements PortAllocator {
     return this.min + i;
   }
 
-  /** First offset in `[from, to)` free in both protocols: leapfrog between the two bitmaps. */
   #findBoth(from: number, to: number): number {
-    let i = from;
-    while (true) {
-      const a = this.#tcp.findFreeIn(i, to);
-      if (a < 0) return -1;
-      const b = this.#udp.findFreeIn(a, to);
-      if (b < 0) return -1;
-      if (a === b) return a;
-      i = b;
-    }
+    return findFreeInBoth(this.#tcp, this.#udp, from, to);
   }
 
   /** Start of a run of `specs.length` consecutive ports free in each spec's protocols. */
@@ -649,7 +590,7 @@ export class PortPool implements PortAllocator {
   /** The owner other than `owner` holding `port`, if any. */
   #holderOther(port: number, protocol: Protocol, owner: string): string | undefined {
     if (!this.#bits(protocol).has(port)) return undefined;
-    const holder = this.#holders().get(key(port, protocol));
+    const holder = this.#holders().get(portKey(port, protocol));
     return holder === owner ? undefined : holder;
   }
 
@@ -679,7 +620,7 @@ export class PortPool implements PortAllocator {
     if (protocol !== "TCPUDP") {
       const bits = protocol === "TCP" ? this.#tcp : this.#udp;
       if (bits.has(port)) {
-        const holder = this.#holders().get(key(port, protocol));
+        const holder = this.#holders().get(portKey(port, protocol));
         if (holder === owner) return undefined;
         if (holder !== undefined) return holder;
         this.#undelay(port, protocol);
@@ -692,7 +633,7 @@ export class PortPool implements PortAllocator {
     for (const p of expand(protocol)) {
       const bits = this.#bits(p);
       if (bits.has(port)) {
-        const holder = this.#holders().get(key(port, p));
+        const holder = this.#holders().get(portKey(port, p));
         if (holder === owner) continue;
         if (holder !== undefined) return holder;
         this.#undelay(port, p);
@@ -714,7 +655,7 @@ export class PortPool implements PortAllocator {
 
   /** Takes `port` out of the delay queue (its bit stays set: the caller takes it). */
   #undelay(port: number, protocol: Protocol): void {
-    this.#delay?.remove(key(port, protocol));
+    this.#delay?.remove(portKey(port, protocol));
   }
 
   /**
@@ -794,42 +735,4 @@ export class PortPool implements PortAllocator {
       owners,
     };
   }
-}
-
-/** Whether `held` answers a request for `specs`. */
-function answers(
-  held: readonly AllocatedPort[],
-  specs: readonly PortSpec[],
-  contiguous: boolean,
-): boolean {
-  if (held.length !== specs.length) return false;
-  for (let i = 0; i < specs.length; i++) {
-    const s = specs[i];
-    if (held[i].protocol !== s.protocol || (s.port !== undefined && held[i].port !== s.port)) {
-      return false;
-    }
-    if (contiguous && i > 0 && held[i].port !== held[i - 1].port + 1) return false;
-  }
-  return true;
-}
-
-/** Whether two request protocols share a protocol. */
-function overlaps(a: RequestProtocol, b: RequestProtocol): boolean {
-  return a === b || a === "TCPUDP" || b === "TCPUDP";
-}
-
-/** One entry per protocol; the same array when it has no TCPUDP entry. */
-function heldPorts(ports: readonly AllocatedPort[]): HeldPort[] {
-  let both = false;
-  for (let i = 0; i < ports.length; i++) if (ports[i].protocol === "TCPUDP") both = true;
-  if (!both) return ports as HeldPort[];
-  const out: HeldPort[] = [];
-  for (const { port, protocol } of ports) {
-    for (const p of expand(protocol)) out.push({ port, protocol: p });
-  }
-  return out;
-}
-
-function describe(ports: readonly AllocatedPort[]): string {
-  return ports.map((p) => `${p.port}/${p.protocol}`).join(", ") || "nothing";
 }

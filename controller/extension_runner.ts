@@ -54,7 +54,7 @@ const MERGE_PATCH = "application/merge-patch+json";
 
 /** The runner: see the module documentation. */
 export class ExtensionRunner {
-  readonly #o: Required<ExtensionRunnerOptions>;
+  readonly #options: Required<ExtensionRunnerOptions>;
   readonly #caches = new Map<string, Reflector<ExtensionObject & KubeObject>>();
   readonly #queues = new Map<string, Controller>();
   readonly ctx: ExtensionContext;
@@ -68,33 +68,33 @@ export class ExtensionRunner {
   readonly synced: Promise<void>;
 
   constructor(options: ExtensionRunnerOptions) {
-    this.#o = { workers: 64, discoveryRetryMs: 30_000, requeuePod: () => {}, ...options };
+    this.#options = { workers: 64, discoveryRetryMs: 30_000, requeuePod: () => {}, ...options };
     this.synced = new Promise((resolve) => this.#allServed = resolve);
-    for (const c of this.#o.extension.controllers) {
+    for (const c of this.#options.extension.controllers) {
       this.#queues.set(
         c.name,
         new Controller({
           name: c.name,
-          workers: this.#o.workers,
+          workers: this.#options.workers,
           reconcile: (key) => c.reconcile(key, this.ctx),
-          log: this.#o.log,
+          log: this.#options.log,
         }),
       );
     }
     this.ctx = this.#context();
-    this.#served = new ServedKinds(this.#o.client, {
-      retryMs: this.#o.discoveryRetryMs,
-      log: this.#o.log,
+    this.#served = new ServedKinds(this.#options.client, {
+      retryMs: this.#options.discoveryRetryMs,
+      log: this.#options.log,
     });
   }
 
   /** Looks for the kinds (and keeps looking) and starts their caches. */
   start(): void {
-    const kinds = this.#o.extension.kinds;
+    const kinds = this.#options.extension.kinds;
     void this.#served.watch(kinds, (kind) => {
-      const cache = new Reflector<ExtensionObject & KubeObject>(this.#o.client, {
+      const cache = new Reflector<ExtensionObject & KubeObject>(this.#options.client, {
         path: `/apis/${kind.apiVersion}/${kind.resource}`,
-        log: this.#o.log,
+        log: this.#options.log,
       }, {
         onAdd: (obj) => this.#changed(kind.resource, obj),
         onUpdate: (_old, obj) => this.#changed(kind.resource, obj),
@@ -113,17 +113,17 @@ export class ExtensionRunner {
     this.#leading = true;
     await this.synced;
     if (!this.#leading || this.#stopped) return;
-    await this.#o.extension.restore?.(this.ctx);
+    await this.#options.extension.restore?.(this.ctx);
     if (!this.#leading || this.#stopped) return;
     this.#started = true;
-    const { sweep, sweepEveryMs } = this.#o.extension;
+    const { sweep, sweepEveryMs } = this.#options.extension;
     if (sweep) {
       this.#sweep = new Periodic("Extension sweep", sweepEveryMs ?? 60_000, () => sweep(this.ctx), {
         when: () => this.#leading,
-        log: this.#o.log,
+        log: this.#options.log,
       });
     }
-    for (const c of this.#o.extension.controllers) {
+    for (const c of this.#options.extension.controllers) {
       const queue = this.#queues.get(c.name)!;
       queue.start();
       for (const key of this.#caches.get(c.resource)?.store.keys() ?? []) queue.add(key);
@@ -133,7 +133,7 @@ export class ExtensionRunner {
   /** A Pod changed (or went: its last state). */
   podChanged(pod: Pod): void {
     if (!this.#started) return;
-    for (const c of this.#o.extension.controllers) {
+    for (const c of this.#options.extension.controllers) {
       for (const key of c.keysForPod?.(pod, this.ctx) ?? []) this.#queues.get(c.name)!.add(key);
     }
   }
@@ -160,7 +160,7 @@ export class ExtensionRunner {
 
   #changed(resource: string, obj: ExtensionObject & KubeObject): void {
     if (!this.#started) return;
-    for (const c of this.#o.extension.controllers) {
+    for (const c of this.#options.extension.controllers) {
       const queue = this.#queues.get(c.name)!;
       if (c.resource === resource) queue.add(objectKey(obj));
       for (const key of c.keysFor?.(resource, obj, this.ctx) ?? []) queue.add(key);
@@ -168,19 +168,19 @@ export class ExtensionRunner {
   }
 
   #kind(resource: string) {
-    const kind = this.#o.extension.kinds.find((k) => k.resource === resource);
+    const kind = this.#options.extension.kinds.find((k) => k.resource === resource);
     if (!kind) throw new Error(`${resource} is not a kind of this extension`);
     return kind;
   }
 
   #context(): ExtensionContext {
-    const client = this.#o.client;
+    const client = this.#options.client;
     const path = (resource: string, namespace: string, name?: string) =>
       `/apis/${this.#kind(resource).apiVersion}/namespaces/${
         encodeURIComponent(namespace)
       }/${resource}${name === undefined ? "" : `/${encodeURIComponent(name)}`}`;
     const controllers = new Map<string, ExtensionController>(
-      this.#o.extension.controllers.map((c) => [c.name, c]),
+      this.#options.extension.controllers.map((c) => [c.name, c]),
     );
     return {
       get: (resource, key) => this.#caches.get(resource)?.get(key),
@@ -190,9 +190,9 @@ export class ExtensionRunner {
           ? all
           : all.filter((o) => o.metadata.namespace === namespace);
       },
-      pod: (key) => this.#o.pods.get(key),
+      pod: (key) => this.#options.pods.get(key),
       pods: (namespace) =>
-        [...this.#o.pods.store.values()].filter((p) => p.metadata.namespace === namespace),
+        [...this.#options.pods.store.values()].filter((p) => p.metadata.namespace === namespace),
       create: async (resource, namespace, obj) => {
         const kind = this.#kind(resource);
         return await client.request<ExtensionObject>("POST", path(resource, namespace), {
@@ -219,7 +219,7 @@ export class ExtensionRunner {
       },
       event: async (resource, obj, type, reason, message) => {
         const kind = resource === "pods" ? { apiVersion: "v1", kind: "Pod" } : this.#kind(resource);
-        await this.#o.events.record(
+        await this.#options.events.record(
           {
             apiVersion: kind.apiVersion,
             kind: kind.kind,
@@ -232,7 +232,7 @@ export class ExtensionRunner {
           message,
         );
       },
-      requeuePod: (key) => this.#o.requeuePod(key),
+      requeuePod: (key) => this.#options.requeuePod(key),
       enqueue: (controller, key) => {
         if (!this.#started || !controllers.has(controller)) return;
         this.#queues.get(controller)!.add(key);

@@ -64,7 +64,7 @@ function microTime(ms: number): string {
 /** The elector: see the module documentation. */
 export class LeaderElector {
   readonly #client: KubeClient;
-  readonly #o:
+  readonly #options:
     & Required<Omit<LeaderElectionOptions, "onStartedLeading" | "onStoppedLeading">>
     & Pick<LeaderElectionOptions, "onStartedLeading" | "onStoppedLeading">;
   #leader = false;
@@ -79,14 +79,14 @@ export class LeaderElector {
 
   constructor(client: KubeClient, options: LeaderElectionOptions) {
     this.#client = client;
-    this.#o = {
+    this.#options = {
       leaseDurationMs: 15_000,
       renewDeadlineMs: 10_000,
       retryPeriodMs: 2_000,
       log: (m) => console.error(m),
       ...options,
     };
-    if (this.#o.renewDeadlineMs >= this.#o.leaseDurationMs) {
+    if (this.#options.renewDeadlineMs >= this.#options.leaseDurationMs) {
       throw new Error("Leader election: renewDeadlineMs must be shorter than leaseDurationMs");
     }
   }
@@ -102,7 +102,7 @@ export class LeaderElector {
   }
 
   get #path(): string {
-    return `/apis/coordination.k8s.io/v1/namespaces/${this.#o.namespace}/leases/${this.#o.name}`;
+    return `/apis/coordination.k8s.io/v1/namespaces/${this.#options.namespace}/leases/${this.#options.name}`;
   }
 
   /** Starts campaigning (and renewing once leader). */
@@ -120,7 +120,9 @@ export class LeaderElector {
     await this.#loop;
     if (this.#leader) {
       this.#setLeader(false);
-      await this.#release().catch((err) => this.#o.log(`Leader election: release failed: ${err}`));
+      await this.#release().catch((err) =>
+        this.#options.log(`Leader election: release failed: ${err}`)
+      );
     }
   }
 
@@ -130,22 +132,22 @@ export class LeaderElector {
       try {
         ok = await this.#tryAcquireOrRenew();
       } catch (err) {
-        this.#o.log(`Leader election: ${(err as Error).message}`);
+        this.#options.log(`Leader election: ${(err as Error).message}`);
       }
       const now = Date.now();
       if (ok) {
         this.#lastRenew = now;
         if (!this.#leader) this.#setLeader(true);
-      } else if (this.#leader && now - this.#lastRenew >= this.#o.renewDeadlineMs) {
-        this.#o.log(
-          `Leader election: could not renew within ${this.#o.renewDeadlineMs} ms; stepping down`,
+      } else if (this.#leader && now - this.#lastRenew >= this.#options.renewDeadlineMs) {
+        this.#options.log(
+          `Leader election: could not renew within ${this.#options.renewDeadlineMs} ms; stepping down`,
         );
         this.#setLeader(false);
       }
       // Jitter keeps standbys from hitting the API server in lockstep.
       const wait = this.#leader
-        ? this.#o.retryPeriodMs
-        : this.#o.retryPeriodMs * (1 + Math.random() * 0.2);
+        ? this.#options.retryPeriodMs
+        : this.#options.retryPeriodMs * (1 + Math.random() * 0.2);
       await new Promise<void>((resolve) => {
         const t = setTimeout(resolve, wait);
         this.#wake = () => {
@@ -159,17 +161,17 @@ export class LeaderElector {
   #setLeader(leader: boolean): void {
     this.#leader = leader;
     if (leader) {
-      this.#o.log(`Leader election: ${this.#o.identity} is the leader`);
-      this.#o.onStartedLeading?.();
+      this.#options.log(`Leader election: ${this.#options.identity} is the leader`);
+      this.#options.onStartedLeading?.();
     } else {
-      this.#o.onStoppedLeading?.();
+      this.#options.onStoppedLeading?.();
     }
   }
 
   async #get(): Promise<Lease | undefined> {
     try {
       return await this.#client.request<Lease>("GET", this.#path, {
-        signal: AbortSignal.timeout(this.#o.retryPeriodMs * 2),
+        signal: AbortSignal.timeout(this.#options.retryPeriodMs * 2),
       });
     } catch (err) {
       if (err instanceof KubeApiError && err.status === 404) return undefined;
@@ -179,10 +181,10 @@ export class LeaderElector {
 
   async #tryAcquireOrRenew(): Promise<boolean> {
     const now = Date.now();
-    const me = this.#o.identity;
+    const me = this.#options.identity;
     const spec = {
       holderIdentity: me,
-      leaseDurationSeconds: Math.round(this.#o.leaseDurationMs / 1000),
+      leaseDurationSeconds: Math.round(this.#options.leaseDurationMs / 1000),
       acquireTime: microTime(now),
       renewTime: microTime(now),
       leaseTransitions: 0,
@@ -193,7 +195,7 @@ export class LeaderElector {
         body: {
           apiVersion: "coordination.k8s.io/v1",
           kind: "Lease",
-          metadata: { name: this.#o.name, namespace: this.#o.namespace },
+          metadata: { name: this.#options.name, namespace: this.#options.namespace },
           spec,
         },
       }).catch((err) => {
@@ -220,7 +222,7 @@ export class LeaderElector {
     try {
       const updated = await this.#client.request<Lease>("PUT", this.#path, {
         body: { ...current, spec },
-        signal: AbortSignal.timeout(this.#o.retryPeriodMs * 2),
+        signal: AbortSignal.timeout(this.#options.retryPeriodMs * 2),
       });
       this.#observed = JSON.stringify(updated.spec);
       this.#observedAt = now;
@@ -235,7 +237,7 @@ export class LeaderElector {
 
   async #confirm(): Promise<boolean> {
     const lease = await this.#get();
-    const mine = lease?.spec.holderIdentity === this.#o.identity;
+    const mine = lease?.spec.holderIdentity === this.#options.identity;
     if (lease) {
       this.#observed = JSON.stringify(lease.spec);
       this.#observedAt = Date.now();
@@ -246,7 +248,7 @@ export class LeaderElector {
 
   async #release(): Promise<void> {
     const current = await this.#get();
-    if (!current || current.spec.holderIdentity !== this.#o.identity) return;
+    if (!current || current.spec.holderIdentity !== this.#options.identity) return;
     await this.#client.request("PUT", this.#path, {
       body: {
         ...current,

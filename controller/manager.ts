@@ -132,7 +132,7 @@ type Phase = "starting" | "syncing" | "following" | "restoring" | "ready" | "sto
 
 /** The manager: see the module documentation. */
 export class Manager {
-  readonly #o: Required<Omit<ManagerOptions, "metrics">> & { metrics: ManagerMetrics };
+  readonly #options: Required<Omit<ManagerOptions, "metrics">> & { metrics: ManagerMetrics };
   readonly pods: Reflector<Pod & KubeObject>;
   readonly nodes: Reflector<Node & KubeObject>;
   #kruise?: Reflector<KruiseGameServer & KubeObject>;
@@ -150,8 +150,13 @@ export class Manager {
   readonly #extensions: ExtensionRunner[] = [];
 
   constructor(options: ManagerOptions) {
-    this.#o = { onLostLeadership: () => {}, log: (m) => console.error(m), metrics: {}, ...options };
-    const { client, log } = this.#o;
+    this.#options = {
+      onLostLeadership: () => {},
+      log: (m) => console.error(m),
+      metrics: {},
+      ...options,
+    };
+    const { client, log } = this.#options;
     this.events = new EventRecorder(client, { instance: options.settings.identity, log });
     this.pods = new Reflector<Pod & KubeObject>(client, {
       path: "/api/v1/pods",
@@ -183,7 +188,7 @@ export class Manager {
       registry: options.registry,
       writer: new StatusWriter(client),
       events: this.events,
-      metrics: this.#o.metrics,
+      metrics: this.#options.metrics,
       log,
       requeue: (key) => this.#enqueueIfReady(key),
       cache: {
@@ -238,19 +243,19 @@ export class Manager {
     await Promise.all([this.pods.synced, this.nodes.synced]);
     // stop() may have run while the caches synced.
     if (this.#stopped) return;
-    if (!this.#o.settings.leaderElect) {
+    if (!this.#options.settings.leaderElect) {
       await this.#lead();
       return;
     }
     this.#phase = "following";
-    this.#elector = new LeaderElector(this.#o.client, {
-      namespace: this.#o.settings.namespace,
-      name: this.#o.settings.leaseName,
-      identity: this.#o.settings.identity,
-      log: this.#o.log,
+    this.#elector = new LeaderElector(this.#options.client, {
+      namespace: this.#options.settings.namespace,
+      name: this.#options.settings.leaseName,
+      identity: this.#options.settings.identity,
+      log: this.#options.log,
       onStartedLeading: () => {
         this.#lead().catch((err) =>
-          this.#o.log(`Taking the lead failed: ${(err as Error).message}`)
+          this.#options.log(`Taking the lead failed: ${(err as Error).message}`)
         );
       },
       onStoppedLeading: () => {
@@ -258,8 +263,8 @@ export class Manager {
         // Stop allocating before anything else: another replica may lead already.
         this.#phase = "following";
         void this.queue.stop();
-        this.#o.log("Lost leadership: stopped allocating");
-        this.#o.onLostLeadership();
+        this.#options.log("Lost leadership: stopped allocating");
+        this.#options.onLostLeadership();
       },
     });
     this.#elector.start();
@@ -270,16 +275,16 @@ export class Manager {
     const conflicts = await this.#restore();
     // Leadership may have been lost (or stop() called) while a provider read the cloud.
     if (this.#phase !== "restoring") return;
-    for (const c of conflicts) this.#o.log(`Restore: ${c.message}`);
+    for (const c of conflicts) this.#options.log(`Restore: ${c.message}`);
     this.#phase = "ready";
     this.queue.start();
     // Extension kinds may not be installed: they follow when they are.
     for (const runner of this.#extensions) {
-      runner.lead().catch((err) => this.#o.log(`Extension: ${(err as Error).message}`));
+      runner.lead().catch((err) => this.#options.log(`Extension: ${(err as Error).message}`));
     }
     for (const key of this.pods.store.keys()) this.queue.add(key);
     const leading = () => this.#phase === "ready";
-    const log = this.#o.log;
+    const log = this.#options.log;
     this.#periodics.push(
       new Periodic(
         "Admissions",
@@ -291,15 +296,15 @@ export class Manager {
         },
       ),
     );
-    if (this.#o.settings.resyncMs > 0) {
+    if (this.#options.settings.resyncMs > 0) {
       this.#periodics.push(
-        new Periodic("Resync", this.#o.settings.resyncMs, () => {
+        new Periodic("Resync", this.#options.settings.resyncMs, () => {
           for (const key of this.pods.store.keys()) this.queue.add(key);
         }, { when: leading, log }),
       );
     }
-    const workloads = new WorkloadLookup(this.#o.client);
-    for (const provider of this.#o.registry.all) {
+    const workloads = new WorkloadLookup(this.#options.client);
+    for (const provider of this.#options.registry.all) {
       if (!provider.sweep) continue;
       const sweep = () =>
         provider.sweep!({
@@ -319,7 +324,7 @@ export class Manager {
 
   /** Rebuilds every provider's state from the cache (and the cloud); no allocation happens before. */
   async #restore(): Promise<{ message: string }[]> {
-    const registry = this.#o.registry;
+    const registry = this.#options.registry;
     const byProvider = new Map<string, { pod: Pod; owner: string }[]>();
     for (const [key, pod] of this.pods.store) {
       for (const p of registry.all) p.observe?.(key, pod);
@@ -352,13 +357,13 @@ export class Manager {
     // Observers see every change at once, also on followers, so a new
     // leader's view of foreign host ports is never stale (observe is
     // idempotent per key; the restore calls it again).
-    for (const p of this.#o.registry.all) p.observe?.(key, pod);
+    for (const p of this.#options.registry.all) p.observe?.(key, pod);
     if (this.#phase === "ready") this.queue.add(key);
     if (pod) { for (const runner of this.#extensions) runner.podChanged(pod); }
   }
 
   #nodeChanged(name: string, present: boolean): void {
-    for (const p of this.#o.registry.all) p.observeNode?.(name, present);
+    for (const p of this.#options.registry.all) p.observeNode?.(name, present);
     if (!present) this.#enqueuePodsOn(name);
   }
 
@@ -379,11 +384,11 @@ export class Manager {
       return live.has(owner);
     };
     const released = await this.controller.releaseUnclaimedAdmissions(
-      this.#o.settings.admissionGraceMs,
+      this.#options.settings.admissionGraceMs,
       isLive,
     );
     for (const owner of released) {
-      this.#o.log(`Released ${owner}: its Pod never appeared (admission refused later?)`);
+      this.#options.log(`Released ${owner}: its Pod never appeared (admission refused later?)`);
     }
   }
 
@@ -402,7 +407,7 @@ export class Manager {
 
   /** Watches OpenKruiseGame's and Agones' GameServers once their CRDs are served. */
   #discoverGameServers(): void {
-    const { client, log } = this.#o;
+    const { client, log } = this.#options;
     void this.#served.watch(GAMESERVER_KINDS, (kind) => {
       if (kind.apiVersion === KRUISE_GAMESERVERS.apiVersion) {
         this.#kruise = new Reflector(client, {
@@ -442,7 +447,7 @@ export class Manager {
   /** What every allocator holds, joined with the cached Pods (`GET /allocations`). */
   allocations(): AllocationsView {
     return buildAllocationsView(
-      this.#o.registry,
+      this.#options.registry,
       this.controller.tracked,
       (key) => this.pods.get(key),
       (owner) => this.controller.admission(owner),

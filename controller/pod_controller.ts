@@ -115,7 +115,9 @@ export function ownerOf(key: string, pod: Pod): string {
 
 /** The reconciler: see the module documentation. */
 export class PodController {
-  readonly #o: Required<Omit<PodControllerOptions, "metrics">> & { metrics: PodControllerMetrics };
+  readonly #options: Required<Omit<PodControllerOptions, "metrics">> & {
+    metrics: PodControllerMetrics;
+  };
   /** Pods a provider holds something for: released when they go. */
   readonly #tracked = new Map<string, Tracked>();
   /** Admissions whose Pod has not been seen yet. */
@@ -126,7 +128,7 @@ export class PodController {
   readonly #ended = new Map<string, Outcome>();
 
   constructor(options: PodControllerOptions) {
-    this.#o = {
+    this.#options = {
       log: (m) => console.error(m),
       now: () => new Date(),
       requeue: () => {},
@@ -163,8 +165,8 @@ export class PodController {
     isLive: (owner: string) => boolean,
   ): Promise<string[]> {
     if (this.#admissions.size === 0) return [];
-    const due = this.#admissions.takeDue(this.#o.now().getTime() - graceMs, isLive);
-    for (const [owner, { type }] of due) await this.#o.registry.get(type)?.release(owner);
+    const due = this.#admissions.takeDue(this.#options.now().getTime() - graceMs, isLive);
+    for (const [owner, { type }] of due) await this.#options.registry.get(type)?.release(owner);
     return due.map(([owner]) => owner);
   }
 
@@ -173,10 +175,10 @@ export class PodController {
     const pod = req.pod;
     pod.metadata.namespace ??= req.namespace;
     const type = pod.metadata.annotations?.[NETWORK_TYPE_ANNOTATION];
-    const provider = this.#o.registry.get(type);
+    const provider = this.#options.registry.get(type);
     if (!provider) {
       if (type === undefined) return { allowed: true, patch: [] };
-      this.#o.metrics.unknownNetworkType?.();
+      this.#options.metrics.unknownNetworkType?.();
       return { allowed: true, patch: [], warnings: [this.#unknownTypeWarning(type)] };
     }
     let conf: unknown;
@@ -190,7 +192,7 @@ export class PodController {
     const existing = pod.metadata.annotations?.[OWNER_ANNOTATION];
     const owner = existing ?? `admission/${req.uid}`;
     const dryRun = req.dryRun ?? false;
-    const at = this.#o.now().getTime();
+    const at = this.#options.now().getTime();
     try {
       const result = await provider.admit(pod, conf, { owner, dryRun });
       if (!dryRun && !existing) {
@@ -224,7 +226,7 @@ export class PodController {
       };
     } catch (err) {
       if (err instanceof ConfError) return { allowed: false, code: 422, message: err.message };
-      this.#o.metrics.error?.("admission");
+      this.#options.metrics.error?.("admission");
       return {
         allowed: false,
         code: 500,
@@ -244,18 +246,20 @@ export class PodController {
       return handled;
     } catch (err) {
       result = "error";
-      this.#o.metrics.error?.(err instanceof KubeApiError ? `api_${err.status}` : "reconcile");
+      this.#options.metrics.error?.(
+        err instanceof KubeApiError ? `api_${err.status}` : "reconcile",
+      );
       throw err;
     } finally {
-      this.#o.metrics.reconciled?.(result, (performance.now() - started) / 1000);
+      this.#options.metrics.reconciled?.(result, (performance.now() - started) / 1000);
     }
   }
 
   async #reconcile(key: string): Promise<Result> {
-    const pod = this.#o.cache.pod(key);
+    const pod = this.#options.cache.pod(key);
     const tracked = this.#tracked.get(key);
     const provider = pod
-      ? this.#o.registry.get(pod.metadata.annotations?.[NETWORK_TYPE_ANNOTATION])
+      ? this.#options.registry.get(pod.metadata.annotations?.[NETWORK_TYPE_ANNOTATION])
       : undefined;
     const gone = podFinished(pod);
     // A Pod re-created under the same name (StatefulSet) between two
@@ -278,7 +282,7 @@ export class PodController {
       conf = provider.parse(pod!);
     } catch (err) {
       if (!(err instanceof ConfError)) throw err;
-      await this.#o.events.warning(ref, err.reason, err.message);
+      await this.#options.events.warning(ref, err.reason, err.message);
       await this.#writeStatus(key, pod!, notReady());
       return {};
     }
@@ -292,10 +296,10 @@ export class PodController {
     if (!outcome || outcome.kind === "done") {
       const work = provider.reconcile(pod!, conf, {
         owner,
-        node: (name) => this.#o.cache.node(name),
-        requeue: () => this.#o.requeue(key),
+        node: (name) => this.#options.cache.node(name),
+        requeue: () => this.#options.requeue(key),
       });
-      outcome = await this.#within(work, this.#o.backgroundAfterMs);
+      outcome = await this.#within(work, this.#options.backgroundAfterMs);
       if (!outcome) {
         // Slow cloud work (tasks, batches shared with other Pods): the
         // worker moves on, and the Pod comes back when the work ends.
@@ -305,7 +309,7 @@ export class PodController {
           (err) => this.#ended.set(key, { kind: "retry", error: err as Error }),
         ).finally(() => {
           this.#running.delete(key);
-          this.#o.requeue(key);
+          this.#options.requeue(key);
         });
         // A Ready Pod stays Ready while its network is checked or repaired
         // (a restart reads the cloud again): only a new Pod shows Waiting.
@@ -320,7 +324,7 @@ export class PodController {
         await this.#writeStatus(key, pod!, outcome.report);
         return {};
       case "failed":
-        await this.#o.events.warning(ref, outcome.error.reason, outcome.error.message);
+        await this.#options.events.warning(ref, outcome.error.reason, outcome.error.message);
         await this.#writeStatus(key, pod!, outcome.report);
         return outcome.requeueAfterMs === undefined
           ? {}
@@ -329,7 +333,7 @@ export class PodController {
         if (outcome.report) await this.#writeStatus(key, pod!, outcome.report);
         return { requeueAfterMs: outcome.ms };
       case "retry":
-        this.#o.log(`Pod ${key}: ${outcome.error.message}`);
+        this.#options.log(`Pod ${key}: ${outcome.error.message}`);
         if (outcome.report) await this.#writeStatus(key, pod!, outcome.report);
         return { retry: true };
     }
@@ -355,7 +359,7 @@ export class PodController {
    * API server may cut warnings beyond 256 characters.
    */
   #unknownTypeWarning(type: string): string {
-    const registry = this.#o.registry;
+    const registry = this.#options.registry;
     const closest = registry.closest(type);
     const known = registry.all.map((p) => p.name).join(", ");
     return `${NETWORK_TYPE_ANNOTATION} "${type}" is not a type gamenet knows` +
@@ -365,7 +369,7 @@ export class PodController {
 
   async #writeStatus(key: string, pod: Pod, report: NetworkReport): Promise<void> {
     const previous = readPodStatus(pod);
-    const now = rfc3339(this.#o.now());
+    const now = rfc3339(this.#options.now());
     const status: NetworkStatus = {
       networkType: pod.metadata.annotations?.[NETWORK_TYPE_ANNOTATION] ?? "",
       currentNetworkState: report.currentNetworkState,
@@ -378,19 +382,19 @@ export class PodController {
       externalAddresses: report.externalAddresses,
     };
     try {
-      await this.#o.writer.writePod(pod, status);
+      await this.#options.writer.writePod(pod, status);
     } catch (err) {
       // 409: the Pod with this name has another UID now; the new one gets its own reconcile.
       // 404: gone meanwhile; its delete event releases what it held.
       if (err instanceof KubeApiError && (err.status === 404 || err.status === 409)) return;
       throw err;
     }
-    const kgs = this.#o.cache.kruiseGameServer?.(key);
-    if (kgs) await this.#o.writer.writeKruiseGameServer(kgs, status);
+    const kgs = this.#options.cache.kruiseGameServer?.(key);
+    if (kgs) await this.#options.writer.writeKruiseGameServer(kgs, status);
     const agonesName = pod.metadata.labels?.[AGONES_GAMESERVER_LABEL];
     if (agonesName) {
-      const ags = this.#o.cache.agonesGameServer?.(`${pod.metadata.namespace}/${agonesName}`);
-      if (ags) await this.#o.writer.writeAgonesGameServer(ags, status);
+      const ags = this.#options.cache.agonesGameServer?.(`${pod.metadata.namespace}/${agonesName}`);
+      if (ags) await this.#options.writer.writeAgonesGameServer(ags, status);
     }
   }
 }

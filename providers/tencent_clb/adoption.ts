@@ -197,7 +197,7 @@ export class ClbAdoption {
       if (!ports) return "it does not match its Pod's conf (ports, protocols or range changed)";
       if (found.some((f) => f.parsed.fixed?.uid !== fixed?.uid)) return "Fixed changed";
       try {
-        pools.bind([lb], conf, `Pod ${key}`);
+        pools.serveRange([lb], conf, `Pod ${key}`);
       } catch (err) {
         return (err as Error).message;
       }

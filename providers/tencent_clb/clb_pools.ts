@@ -51,7 +51,7 @@ export class ClbPools {
    * Makes sure every CLB of `lbs` has a pool of `range`.
    * @throws {ConfError} `ClbRangeMismatch` when one already serves another range.
    */
-  bind(lbs: readonly string[], range: ClbRange, who: string): PoolSet {
+  serveRange(lbs: readonly string[], range: ClbRange, who: string): PoolSet {
     const wanted = `${range.min}-${range.max}`;
     for (const lb of lbs) {
       const bound = this.#rangeOf.get(lb);
@@ -91,7 +91,7 @@ export class ClbPools {
     protocols: readonly RequestProtocol[],
     range: ClbRange,
   ): { key: string; ports: readonly AllocatedPort[] } {
-    const set = this.bind(lbs, range, owner);
+    const set = this.serveRange(lbs, range, owner);
     const need = protocols.reduce((n, p) => n + (p === "TCPUDP" ? 2 : 1), 0);
     const quota = this.#listenerQuota;
     // A CLB at its listener quota refuses every CreateListener: skip it.

@@ -26,7 +26,7 @@ Deno.test("allocate() moves on to the next CLB when one holds its listener quota
 
 Deno.test("bind() refuses a second range on one CLB, naming the first", () => {
   const pools = new ClbPools();
-  pools.bind(["lb-a"], RANGE, "Pod ns/a");
+  pools.serveRange(["lb-a"], RANGE, "Pod ns/a");
   assert.throws(
     () => pools.allocate(["lb-a"], "ns/b", ["UDP"], { min: 700, max: 750 }),
     (err) =>

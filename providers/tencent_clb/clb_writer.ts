@@ -86,14 +86,14 @@ export interface ClbWriterStats {
 /** The writer: see the module documentation. */
 export class ClbWriter {
   readonly #api: ClbApi;
-  readonly #o: Required<ClbWriterOptions>;
+  readonly #options: Required<ClbWriterOptions>;
   readonly #queues = new Map<string, Op[]>();
   readonly #draining = new Set<string>();
   readonly #stats: ClbWriterStats = { calls: {}, retries: 0 };
 
   constructor(api: ClbApi, options: ClbWriterOptions = {}) {
     this.#api = api;
-    this.#o = {
+    this.#options = {
       maxListenersPerCall: 50,
       maxTargetsPerCall: 20,
       maxDeletesPerCall: 20,
@@ -193,7 +193,7 @@ export class ClbWriter {
   }
 
   async #drain(lbId: string): Promise<void> {
-    await this.#o.sleep(this.#o.lingerMs);
+    await this.#options.sleep(this.#options.lingerMs);
     const queue = this.#queues.get(lbId)!;
     while (queue.length > 0) {
       const batch = this.#takeBatch(queue);
@@ -215,10 +215,10 @@ export class ClbWriter {
   #takeBatch(queue: Op[]): Op[] {
     const first = queue[0];
     const limit = first.kind === "create"
-      ? this.#o.maxListenersPerCall
+      ? this.#options.maxListenersPerCall
       : first.kind === "delete"
-      ? this.#o.maxDeletesPerCall
-      : this.#o.maxTargetsPerCall;
+      ? this.#options.maxDeletesPerCall
+      : this.#options.maxTargetsPerCall;
     const batch: Op[] = [];
     const seenPorts = new Set<number>();
     for (let i = 0; i < queue.length && batch.length < limit;) {
@@ -399,17 +399,17 @@ export class ClbWriter {
       const outcome = await this.#awaitTask(action, taskId);
       if (outcome === "done") return res;
       // A failed task undid the write: it may be tried again, a few times.
-      if (attempt + 1 >= this.#o.attempts) {
+      if (attempt + 1 >= this.#options.attempts) {
         throw new ClbError(action, "TaskFailed", `task ${taskId} failed`, taskId);
       }
       this.#stats.retries++;
-      this.#o.log(`${action}: task ${taskId} failed; writing again`);
-      await this.#o.sleep(this.#backoff(attempt));
+      this.#options.log(`${action}: task ${taskId} failed; writing again`);
+      await this.#options.sleep(this.#backoff(attempt));
     }
   }
 
   async #awaitTask(action: string, taskId: string): Promise<"done" | "failed"> {
-    const deadline = Date.now() + this.#o.taskTimeoutMs;
+    const deadline = Date.now() + this.#options.taskTimeoutMs;
     while (true) {
       const res = await this.#withRetries("DescribeTaskStatus", () => {
         this.#count("DescribeTaskStatus");
@@ -420,7 +420,7 @@ export class ClbWriter {
       if (Date.now() > deadline) {
         throw new ClbError(action, "TaskTimeout", `task ${taskId} still running`, taskId);
       }
-      await this.#o.sleep(this.#o.taskPollMs);
+      await this.#options.sleep(this.#options.taskPollMs);
     }
   }
 
@@ -428,7 +428,7 @@ export class ClbWriter {
     // Throttling and a busy instance say "later", not "wrong": they wait
     // (with backoff, up to taskTimeoutMs) without using up the attempts
     // that faults get.
-    const busyDeadline = Date.now() + this.#o.taskTimeoutMs;
+    const busyDeadline = Date.now() + this.#options.taskTimeoutMs;
     let waits = 0;
     for (let attempt = 0;;) {
       try {
@@ -439,17 +439,20 @@ export class ClbWriter {
           error.code.startsWith("RequestLimitExceeded.") ||
           error.code === "FailedOperation.ResourceInOperating";
         if (!error.retryable) throw error;
-        if (busy ? Date.now() > busyDeadline : ++attempt >= this.#o.attempts) throw error;
+        if (busy ? Date.now() > busyDeadline : ++attempt >= this.#options.attempts) throw error;
         this.#stats.retries++;
         const delay = this.#backoff(waits++);
-        this.#o.log(`${error.message}; retrying in ${Math.round(delay)} ms`);
-        await this.#o.sleep(delay);
+        this.#options.log(`${error.message}; retrying in ${Math.round(delay)} ms`);
+        await this.#options.sleep(delay);
       }
     }
   }
 
   #backoff(attempt: number): number {
-    return backoffDelay(attempt, { initialMs: this.#o.retryInitialMs, maxMs: this.#o.retryMaxMs });
+    return backoffDelay(attempt, {
+      initialMs: this.#options.retryInitialMs,
+      maxMs: this.#options.retryMaxMs,
+    });
   }
 
   #count(action: string): void {

@@ -432,7 +432,7 @@ export function createDedicatedClbExtension(options: DedicatedClbOptions): Provi
         const ids: string[] = dcs.spec?.existedLbIds ?? [];
         for (const lb of ids) lbs.add(lb);
         try {
-          pools.bind(ids, { min: dcs.spec.minPort, max: dcs.spec.maxPort }, keyOf(dcs));
+          pools.serveRange(ids, { min: dcs.spec.minPort, max: dcs.spec.maxPort }, keyOf(dcs));
         } catch (err) {
           log(`DedicatedCLBService ${keyOf(dcs)}: ${(err as Error).message}`);
         }

@@ -196,7 +196,7 @@ export function createTencentClbProvider(options: TencentClbOptions): Provider<C
           holding.listeners.some((h) => !conf.clbIds.includes(h.lb)));
       if (stale) await holdings.drop(key);
       const unbound = conf.clbIds.filter((lb) => !pools.rangeOf(lb));
-      pools.bind(conf.clbIds, conf, `Pod ${podRef(pod)}`);
+      pools.serveRange(conf.clbIds, conf, `Pod ${podRef(pod)}`);
       if (unbound.length > 0) holdings.claimParked(unbound);
       const protocols = conf.ports.map((p) => p.protocol);
       let chosen;
@@ -314,7 +314,7 @@ export function createTencentClbProvider(options: TencentClbOptions): Provider<C
           const conf = parseClbConf(pod);
           for (const lb of conf.clbIds) adoption.sweepable.add(lb);
           // The live Pods' ranges bind their CLBs before any listener is read.
-          pools.bind(conf.clbIds, conf, `Pod ${key}`);
+          pools.serveRange(conf.clbIds, conf, `Pod ${key}`);
         } catch {
           // Reported when the Pod is reconciled.
         }
