@@ -36,6 +36,12 @@ export type ClbApi = Pick<
   | "DescribeQuota"
 >;
 
+/** The reads both CLB paths make (VIPs, listeners, targets, the quota); the writes go through the writer. */
+export type ClbReadApi = Pick<
+  ClbApi,
+  "DescribeLoadBalancers" | "DescribeListeners" | "DescribeTargets" | "DescribeQuota"
+>;
+
 /** A Tencent Cloud API key pair. */
 export interface ClbCredentials {
   secretId: string;

@@ -27,7 +27,7 @@ import type {
 import type { Result } from "../result.ts";
 import { ConfError, type Pod } from "../types.ts";
 import { podFinished } from "../pod_status.ts";
-import type { ClbApi } from "./clb_api.ts";
+import type { ClbReadApi } from "./clb_api.ts";
 import { ClbError } from "./clb_api.ts";
 import type { ClbWriter } from "./clb_writer.ts";
 import type { ClbPools } from "./clb_pools.ts";
@@ -56,10 +56,7 @@ const EXHAUSTED_RETRY_MS = 5_000;
 
 /** Options of {@linkcode createDedicatedClbExtension}. */
 export interface DedicatedClbOptions {
-  api: Pick<
-    ClbApi,
-    "DescribeLoadBalancers" | "DescribeListeners" | "DescribeTargets" | "DescribeQuota"
-  >;
+  api: ClbReadApi;
   writer: ClbWriter;
   /** The same pools as the `TencentCloud-CLB` type's. */
   pools: ClbPools;

@@ -34,7 +34,7 @@ import { networkDisabled, waitingReport } from "../network_report.ts";
 import type { Provider, SweepContext } from "../provider.ts";
 import type { ProviderView } from "../view.ts";
 import type { ProviderExtension } from "../extension.ts";
-import type { ClbApi } from "./clb_api.ts";
+import type { ClbReadApi } from "./clb_api.ts";
 import type { ClbWriter } from "./clb_writer.ts";
 import { ClbPools } from "./clb_pools.ts";
 import { ClbVips } from "./clb_vips.ts";
@@ -65,10 +65,7 @@ const CLOUD_REFUSED_RETRY_MS = 60_000;
 /** Options of {@linkcode createTencentClbProvider}. */
 export interface TencentClbOptions {
   /** For the CLBs' VIPs and listeners. */
-  api: Pick<
-    ClbApi,
-    "DescribeLoadBalancers" | "DescribeListeners" | "DescribeTargets" | "DescribeQuota"
-  >;
+  api: ClbReadApi;
   /** Every listener and target write. */
   writer: ClbWriter;
   /** Shared with the `DedicatedCLBService` path. @default {new ClbPools()} */
