@@ -17,6 +17,7 @@ import { KubeletStandIn } from "../controlplane/kubelet_standin.ts";
 import { REPO_ROOT } from "../controlplane/assets.ts";
 import type { KubeClient } from "../../controller/kube_client.ts";
 import { loadConfig } from "../../controller/config.ts";
+import { NETWORK_TYPES, sectionsOf, settingsOf } from "../../providers/mod.ts";
 import {
   NETWORK_CONF_ANNOTATION,
   NETWORK_TYPE_ANNOTATION,
@@ -24,7 +25,7 @@ import {
 } from "../../providers/types.ts";
 import { GamenetProcess } from "./gamenet_process.ts";
 import { createNamespace, eventually, networkStatus } from "./helpers.ts";
-import { deployObjects, findHelm, HELM_INSTALL, renderChart } from "./manifests.ts";
+import { deployObjects, ensureHelm, renderChart } from "./manifests.ts";
 import { type ShippedPod, shippedPod, startShippedPod } from "./shipped_pod.ts";
 
 const NS = "shipped-e2e";
@@ -95,8 +96,7 @@ async function serveEveryRange(
 }
 
 Deno.test("shipped: gamenet runs as deploy/, the chart and README configure it, and serves every range", async (t) => {
-  const helm = await findHelm();
-  assert.ok(helm, `This test needs helm; build it with: ${HELM_INSTALL}`);
+  const helm = await ensureHelm();
   await using cp = await ControlPlane.start();
   const admin = cp.client("admin");
   await using kubelet = new KubeletStandIn(admin);
@@ -146,8 +146,12 @@ Deno.test("shipped: gamenet runs as deploy/, the chart and README configure it, 
     const line = /^ \* gamenet (--.*)$/m.exec(source)?.[1];
     assert.ok(line, "main.ts shows how gamenet is started");
     const args = line.replaceAll("$HOME", "/home/player").split(/\s+/);
-    const config = await loadConfig([...args, "--config="], {});
+    const config = await loadConfig([...args, "--config="], {}, {
+      settings: settingsOf(NETWORK_TYPES),
+      sections: sectionsOf(NETWORK_TYPES),
+    });
     assert.equal(config.kubeconfig, "/home/player/.kube/config");
     assert.equal(config.leaderElect, false);
+    assert.equal(config.settings.get("host-port-range"), "8000-9000");
   });
 });
