@@ -3,9 +3,9 @@
  * `deploy/kustomization.yaml` is accepted under strict field validation,
  * the Deployment matches gamenet's command line and runs locked down, and
  * the webhook's CEL matchCondition keeps Pods that did not ask for a network
- * away from a gamenet that is down. With `helm` at hand (`$HELM`,
- * `.tools/bin/helm` or the PATH), the chart is linted, rendered, compared
- * with the plain manifests and applied the same way.
+ * away from a gamenet that is down. The chart is linted, rendered, compared
+ * with the plain manifests and applied the same way, with the machine's
+ * `helm` or one built once into `.cache/helm/` (never skipped).
  *
  * @module
  */
@@ -23,7 +23,7 @@ import { createNamespace, eventually } from "./helpers.ts";
 import {
   CHART,
   DEPLOY,
-  findHelm,
+  ensureHelm,
   kustomizationFiles,
   type Obj,
   objectsOf,
@@ -397,21 +397,19 @@ Deno.test("deploy/: the manifests and the chart are accepted by the API server a
     }
   });
 
-  const helm = await findHelm();
+  const helm = await ensureHelm();
   await t.step({
     name: "helm lint --strict passes",
-    ignore: !helm,
     fn: async () => {
-      await run(helm!, ["lint", "--strict", CHART, "--kube-version", "1.35.4"]);
+      await run(helm, ["lint", "--strict", CHART, "--kube-version", "1.35.4"]);
     },
   });
 
   await t.step({
     name:
       "helm template renders the plain manifests and cert-manager.yaml, and they apply strictly",
-    ignore: !helm,
     fn: async () => {
-      const rendered = await renderChart(helm!, [
+      const rendered = await renderChart(helm, [
         "--set",
         "certManager.enabled=true",
         "--include-crds",
@@ -455,14 +453,13 @@ Deno.test("deploy/: the manifests and the chart are accepted by the API server a
 
   await t.step({
     name: "helm template: a hand-made CA goes into caBundle, base64-encoded",
-    ignore: !helm,
     fn: async () => {
       const pem = "-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n";
       const caFile = await Deno.makeTempFile({ suffix: ".crt" });
       try {
         await Deno.writeTextFile(caFile, pem);
         const rendered = objectsOf(
-          await run(helm!, [
+          await run(helm, [
             "template",
             "games",
             CHART,
@@ -490,9 +487,8 @@ Deno.test("deploy/: the manifests and the chart are accepted by the API server a
 
   await t.step({
     name: "helm template refuses two replicas without leader election",
-    ignore: !helm,
     fn: async () => {
-      const err = await run(helm!, [
+      const err = await run(helm, [
         "template",
         "gamenet",
         CHART,
@@ -508,7 +504,6 @@ Deno.test("deploy/: the manifests and the chart are accepted by the API server a
   await t.step({
     name:
       "helm install creates a second release beside the first, and its notes say what TLS needs",
-    ignore: !helm,
     fn: async () => {
       const home = await Deno.makeTempDir({ prefix: "gamenet-helm-" });
       try {
@@ -518,7 +513,7 @@ Deno.test("deploy/: the manifests and the chart are accepted by the API server a
           HELM_CONFIG_HOME: join(home, "config"),
           HELM_DATA_HOME: join(home, "data"),
         };
-        const out = await run(helm!, [
+        const out = await run(helm, [
           "install",
           "games",
           CHART,

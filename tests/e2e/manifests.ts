@@ -18,10 +18,10 @@ import { REPO_ROOT } from "../controlplane/assets.ts";
 export const DEPLOY = join(REPO_ROOT, "deploy");
 /** The Helm chart. */
 export const CHART = join(DEPLOY, "helm", "gamenet");
-/** How `.ci/run` builds the helm these tests use, for the message when it is missing. */
-export const HELM_INSTALL = `GOBIN=${
-  join(REPO_ROOT, ".tools", "bin")
-} go install helm.sh/helm/v3/cmd/helm@v3.22.0`;
+/** The Helm the chart's tests use, built from its Go module when the machine has none. */
+export const HELM_VERSION = "v3.22.0";
+/** Where that build is cached (git-ignored, like the control plane's binaries). */
+const HELM_CACHE = join(REPO_ROOT, ".cache", "helm", HELM_VERSION);
 
 // deno-lint-ignore no-explicit-any
 export type Obj = Record<string, any>;
@@ -50,9 +50,14 @@ export async function deployObjects(): Promise<Obj[]> {
   return objects;
 }
 
-/** `helm`, if this machine has one (`$HELM`, `.tools/bin/helm`, the PATH). */
+/** `helm`, if this machine has one (`$HELM`, `.tools/bin/helm`, the cache, the PATH). */
 export async function findHelm(): Promise<string | undefined> {
-  const candidates = [Deno.env.get("HELM"), join(REPO_ROOT, ".tools", "bin", "helm"), "helm"];
+  const candidates = [
+    Deno.env.get("HELM"),
+    join(REPO_ROOT, ".tools", "bin", "helm"),
+    join(HELM_CACHE, "helm"),
+    "helm",
+  ];
   for (const bin of candidates) {
     if (!bin) continue;
     try {
@@ -64,6 +69,30 @@ export async function findHelm(): Promise<string | undefined> {
     }
   }
   return undefined;
+}
+
+/**
+ * `helm`: the machine's, or built once from `helm.sh/helm/v3` into
+ * `.cache/helm/` (as the control plane is built), so the chart's checks
+ * never skip quietly. Without Go it fails saying what to install.
+ */
+export async function ensureHelm(): Promise<string> {
+  const found = await findHelm();
+  if (found) return found;
+  const out = await new Deno.Command("go", {
+    args: ["install", `helm.sh/helm/v3/cmd/helm@${HELM_VERSION}`],
+    env: { GOBIN: HELM_CACHE, CGO_ENABLED: "0" },
+    stdout: "piped",
+    stderr: "piped",
+  }).output().catch((err) => ({ success: false, stderr: new TextEncoder().encode(String(err)) }));
+  if (!out.success) {
+    throw new Error(
+      `The chart's tests need helm, and building it failed (${
+        new TextDecoder().decode(out.stderr).trim()
+      }); install Go, or run: GOBIN=${HELM_CACHE} go install helm.sh/helm/v3/cmd/helm@${HELM_VERSION}`,
+    );
+  }
+  return join(HELM_CACHE, "helm");
 }
 
 /** Runs `bin` and returns its stdout; a failure throws with its stderr. */
