@@ -60,6 +60,8 @@ export interface Metrics {
   readonly watchRestarts: Counter<"resource">;
   /** `gamenet_errors_total{kind}`. */
   readonly errors: Counter<"kind">;
+  /** `gamenet_events_dropped_total{why}`: Events not written (`spam` filter, `queue-full`). */
+  readonly eventsDropped: Counter<"why">;
   /**
    * Records one reconcile. With {@linkcode Metrics.error} it has the shape
    * of the controller's metrics hooks, so `metrics` can be handed to the
@@ -70,6 +72,8 @@ export interface Metrics {
   error(kind: string): void;
   /** Counts one Pod admitted with a network type gamenet does not know. */
   unknownNetworkType(): void;
+  /** Counts one Event dropped. */
+  eventDropped(why: "spam" | "queue-full"): void;
 }
 
 /** Admission must answer well within the API server's 10 s webhook timeout. */
@@ -152,6 +156,13 @@ export function createMetrics(options: MetricsOptions = {}): Metrics {
     "Freed ports per pool still held back by the reuse delay (neither used nor free)",
     (p) => p.delayed,
   );
+  const eventsDropped = new Counter({
+    name: "gamenet_events_dropped_total",
+    help:
+      "Kubernetes Events not written: an object's spam filter was out of tokens, or the queue was full",
+    labelNames: ["why"] as const,
+    registers,
+  });
   const unknownNetworkTypes = new Counter({
     name: "gamenet_unknown_network_type_total",
     help: "Pods admitted with a game.kruise.io/network-type gamenet does not know (left alone)",
@@ -195,6 +206,7 @@ export function createMetrics(options: MetricsOptions = {}): Metrics {
     poolFreePorts,
     poolDelayedPorts,
     unknownNetworkTypes,
+    eventsDropped,
     reconcileDuration,
     webhookDuration,
     workqueueDepth,
@@ -203,6 +215,7 @@ export function createMetrics(options: MetricsOptions = {}): Metrics {
     reconciled: (result, seconds) => reconcileDuration.observe({ result }, seconds),
     error: (kind) => errors.inc({ kind }),
     unknownNetworkType: () => unknownNetworkTypes.inc(),
+    eventDropped: (why) => eventsDropped.inc({ why }),
   };
 }
 

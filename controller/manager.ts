@@ -157,7 +157,11 @@ export class Manager {
       ...options,
     };
     const { client, log } = this.#options;
-    this.events = new EventRecorder(client, { instance: options.settings.identity, log });
+    this.events = new EventRecorder(client, {
+      instance: options.settings.identity,
+      log,
+      onDrop: (why) => this.#options.metrics.eventDropped?.(why),
+    });
     this.pods = new Reflector<Pod & KubeObject>(client, {
       path: "/api/v1/pods",
       transform: slimPod as (p: Pod & KubeObject) => Pod & KubeObject,
@@ -474,6 +478,8 @@ export class Manager {
     this.#served.stop();
     await this.queue.stop();
     await Promise.all(this.#extensions.map((r) => r.stop()));
+    // The last Events (a stop is bounded by the caller's timeout).
+    await this.events.flush();
     await this.#elector?.stop();
     await Promise.all([
       this.pods.stop(),

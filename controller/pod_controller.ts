@@ -54,6 +54,8 @@ export interface PodControllerMetrics {
   error?(kind: string): void;
   /** An admitted Pod named a network type no provider has (a typo, or another controller's). */
   unknownNetworkType?(): void;
+  /** An Event was dropped: its object's spam filter had no token, or the queue was full. */
+  eventDropped?(why: "spam" | "queue-full"): void;
 }
 
 /** Dependencies of {@linkcode PodController}. */
