@@ -57,6 +57,12 @@ export interface HostPortChooserOptions {
 export interface ChooseOptions {
   /** Compute the answer, change nothing. @default {false} */
   dryRun?: boolean;
+  /**
+   * Choose even when no node has the ports free (the least used ones):
+   * the Pod then waits, Pending, for a node that has them (see
+   * {@linkcode HostPortChooser.waitsForNode}). @default {false}
+   */
+  evenIfFull?: boolean;
 }
 
 /** A choice made at admission, not yet bound to a node. */
@@ -454,7 +460,7 @@ export class HostPortChooser {
       }
       ports[n] = this.min + i;
     }
-    if (short) throw this.#exhausted(short, nodes);
+    if (short && !options.evenIfFull) throw this.#exhausted(short, nodes);
     if (options.dryRun !== true) {
       const pending: Pending = { ports, protocols: protocols.slice() };
       this.#countPending(pending, 1);
@@ -673,6 +679,24 @@ export class HostPortChooser {
     const pending: Pending = { ports: [...byPort.keys()], protocols: [...byPort.values()] };
     this.#countPending(pending, 1);
     this.#pending.set(owner, pending);
+  }
+
+  /**
+   * Whether `owner`'s pending choice holds a port no node has free (so its
+   * Pod waits for a node to join, or for one to free the port).
+   *
+   * @example
+   * ```ts
+   * chooser.waitsForNode("admission/7f3c"); // true: every node uses 8000/UDP
+   * ```
+   */
+  waitsForNode(owner: string): boolean {
+    const p = this.#pending.get(owner);
+    if (!p) return false;
+    this.#expire();
+    const nodes = this.#nodes.size;
+    // Its own claim counts once: taken elsewhere on every node means over the node count.
+    return p.ports.some((port, k) => this.#use[p.protocols[k]].get(port - this.min) > nodes);
   }
 
   /** Whether `owner` has a pending choice. */

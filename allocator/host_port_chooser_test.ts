@@ -445,3 +445,22 @@ Deno.test("HostPortChooser keeps per-protocol usage equal to a reference model a
     { numRuns: 3_000 },
   );
 });
+
+Deno.test("choose() with evenIfFull gives the least used port when no node has one free", () => {
+  const c = new HostPortChooser(8000, 8001);
+  c.addNode("n1");
+  c.bind("a", "n1", [{ port: 8000, protocol: "UDP" }]);
+  c.bind("b", "n1", [{ port: 8001, protocol: "UDP" }]);
+  assert.throws(() => c.choose("c", ["UDP"]), /No UDP host port/);
+  const [first] = c.choose("c", ["UDP"], { evenIfFull: true });
+  assert.ok(c.waitsForNode("c"));
+  // The next one goes to the other number: claims spread.
+  const [second] = c.choose("d", ["UDP"], { evenIfFull: true });
+  assert.notEqual(first, second);
+  assert.ok(!c.waitsForNode("a"), "a bound owner waits for nothing");
+  // A node joins: every port is free on it, nobody waits.
+  c.addNode("n2");
+  assert.ok(!c.waitsForNode("c") && !c.waitsForNode("d"));
+  c.bind("c", "n2", [{ port: first, protocol: "UDP" }]);
+  assert.equal(c.nodeOf("c"), "n2");
+});

@@ -162,6 +162,19 @@ export class HostPorts {
   }
 
   /**
+   * Whether `owner`'s choice waits for a node that has its ports free.
+   *
+   * @example
+   * ```ts
+   * hostPorts.waitsForNode("admission/7f3c"); // true
+   * ```
+   */
+  waitsForNode(owner: string): boolean {
+    for (const chooser of this.#choosers.values()) if (chooser.waitsForNode(owner)) return true;
+    return false;
+  }
+
+  /**
    * Adds (`present`) or removes a node in every range.
    *
    * @example

@@ -76,8 +76,10 @@ export interface HostPortAllocator {
     owner: string,
     range: string,
     protocols: ("TCP" | "UDP" | "TCPUDP")[],
-    options: { dryRun?: boolean },
+    options: { dryRun?: boolean; evenIfFull?: boolean },
   ): number[];
+  /** Whether `owner`'s choice holds a port no node has free (its Pod waits for a node). */
+  waitsForNode(owner: string): boolean;
   /**
    * Holds `ports` on `node` for `owner` (moving a pending choice there).
    * Returns the owners already holding any of them on that node (a clash
@@ -134,7 +136,18 @@ export interface HostPortConf {
 /** Options of {@linkcode createHostPortProvider}. */
 export interface HostPortProviderOptions {
   allocator: HostPortAllocator;
+  /**
+   * When no node has the ports free: `pending` gives the Pod the ports
+   * free on the most nodes anyway, and it waits Pending until a node with
+   * them free joins (as Agones and OpenKruiseGame do, so the cluster
+   * autoscaler sees a Pod to add a node for); `deny` refuses it at
+   * admission. @default {"pending"}
+   */
+  whenExhausted?: "pending" | "deny";
 }
+
+/** How long a Pod waiting for a node with its ports free waits between two looks. */
+const WAIT_FOR_NODE_MS = 10_000;
 
 const KEYS = ["ContainerPorts", "PortPolicy", "PortRange"] as const;
 
@@ -155,6 +168,7 @@ function protocolsOf(p: RequestedPort): Protocol[] {
 /** Creates the provider. */
 export function createHostPortProvider(options: HostPortProviderOptions): Provider<HostPortConf> {
   const allocator = options.allocator;
+  const pending = (options.whenExhausted ?? "pending") === "pending";
   /** Host ports of Pods of other types (or none), held on their nodes under `foreign/<key>`. */
   const foreign = new Map<string, string>();
   /** A node holding for the view: another Pod's ports say whose they are. */
@@ -243,14 +257,24 @@ export function createHostPortProvider(options: HostPortProviderOptions): Provid
         protocolsOf(req).some((p) => !pinned(req, p))
       );
       let chosen: number[] = [];
+      const warnings: string[] = [];
+      const protocols = toChoose.map((r) => r.protocol);
       try {
         if (toChoose.length > 0) {
-          chosen = allocator.choose(
-            ctx.owner,
-            conf.range,
-            toChoose.map((r) => r.protocol),
-            { dryRun: ctx.dryRun },
-          );
+          try {
+            chosen = allocator.choose(ctx.owner, conf.range, protocols, { dryRun: ctx.dryRun });
+          } catch (err) {
+            // No node has them free (a reuse delay aside: that promise holds): wait for one.
+            if (!(err instanceof AllocationError && err.code === "exhausted" && pending)) throw err;
+            chosen = allocator.choose(ctx.owner, conf.range, protocols, {
+              dryRun: ctx.dryRun,
+              evenIfFull: true,
+            });
+            warnings.push(
+              `No node has host port(s) ${chosen.join(", ")} free now: the Pod waits Pending ` +
+                `until one does (a node joins, or a game server ends)`,
+            );
+          }
         }
       } catch (err) {
         // A promise-returning method rejects rather than throws.
@@ -301,7 +325,7 @@ export function createHostPortProvider(options: HostPortProviderOptions): Provid
           patch.push({ op: "add", path: `/spec/containers/${i}/ports`, value: ports });
         }
       });
-      return Promise.resolve({ patch });
+      return Promise.resolve({ patch, warnings: warnings.length > 0 ? warnings : undefined });
     },
 
     reconcile(pod: Pod, conf: HostPortConf, ctx): Promise<Outcome> {
@@ -333,6 +357,18 @@ export function createHostPortProvider(options: HostPortProviderOptions): Provid
         });
       }
       const nodeName = pod.spec?.nodeName;
+      if (!nodeName && allocator.waitsForNode(ctx.owner)) {
+        return Promise.resolve({
+          kind: "failed",
+          error: new ConfError(
+            `Pod ${podRef(pod)}: no node has its host ports free (range "${conf.range}"); it ` +
+              `waits Pending until a node with them free joins or a game server on one ends`,
+            "HostPortsUnavailable",
+          ),
+          report: waiting("Waiting"),
+          requeueAfterMs: WAIT_FOR_NODE_MS,
+        });
+      }
       if (!nodeName) return Promise.resolve({ kind: "done", report: waiting("Waiting") });
       const all = specHostPorts(pod);
       const clash = allocator.bind(ctx.owner, nodeName, all);
@@ -545,10 +581,20 @@ export const hostPortType: NetworkType = {
       help: "keep freed host ports out of circulation this long (e.g. 30s)",
       default: "0s",
     },
+    {
+      flag: "host-port-exhausted",
+      env: "GAMENET_HOST_PORT_EXHAUSTED",
+      help: "no node has the ports free: pending (the Pod waits for a node) or deny",
+      default: "pending",
+    },
   ],
   section: "hostPort",
   create(ctx) {
     const { ranges, reuseDelayMs } = hostPortSettings(ctx);
+    const whenExhausted = ctx.setting("host-port-exhausted");
+    if (whenExhausted !== "pending" && whenExhausted !== "deny") {
+      throw new ConfigError(`--host-port-exhausted=${whenExhausted}: write pending or deny`);
+    }
     let allocator: HostPorts;
     try {
       allocator = new HostPorts(ranges, { reuseDelayMs });
@@ -561,6 +607,6 @@ export const hostPortType: NetworkType = {
         Object.entries(ranges).map(([n, r]) => `${n}=${r.min}-${r.max}`).join(", ")
       }, reuse delay ${reuseDelayMs} ms`,
     );
-    return [createHostPortProvider({ allocator })];
+    return [createHostPortProvider({ allocator, whenExhausted })];
   },
 };

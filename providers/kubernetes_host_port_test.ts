@@ -35,10 +35,13 @@ const NODES: Record<string, Node> = {
   },
 };
 
-function setup(ranges = { default: { min: 8000, max: 8009 }, game: { min: 9000, max: 9001 } }) {
+function setup(
+  ranges = { default: { min: 8000, max: 8009 }, game: { min: 9000, max: 9001 } },
+  whenExhausted: "pending" | "deny" = "pending",
+) {
   const allocator = new HostPorts(ranges);
   for (const name of Object.keys(NODES)) allocator.setNode(name, true);
-  const provider = createHostPortProvider({ allocator }) as Provider<HostPortConf>;
+  const provider = createHostPortProvider({ allocator, whenExhausted }) as Provider<HostPortConf>;
   return { allocator, provider };
 }
 
@@ -167,8 +170,8 @@ Deno.test("admit() in dry run holds nothing", async () => {
   assert.equal(allocator.snapshot().every((r) => r.state.pending.length === 0), true);
 });
 
-Deno.test("admit() refuses with HostPortsExhausted when no port is free on any node", async () => {
-  const { provider } = setup();
+Deno.test("admit() with deny refuses with HostPortsExhausted when no port is free on any node", async () => {
+  const { provider } = setup(undefined, "deny");
   const p = pod({ ContainerPorts: "gs:7777/UDP", PortRange: "game" });
   // 2 ports × 2 nodes.
   for (let i = 0; i < 4; i++) await admitted(provider, p, `admission/${i}`);
@@ -262,7 +265,10 @@ Deno.test("reconcile() reports two Pods holding one host port on a node as HostP
 });
 
 Deno.test("release() frees the owner's ports for the next Pod", async () => {
-  const { provider } = setup({ default: { min: 8000, max: 8000 }, game: { min: 9000, max: 9000 } });
+  const { provider } = setup(
+    { default: { min: 8000, max: 8000 }, game: { min: 9000, max: 9000 } },
+    "deny",
+  );
   const p = pod({ ContainerPorts: "gs:7777/UDP" });
   // One port, two nodes: two owners fit, a third does not until one goes.
   await admitted(provider, p, "admission/1");
@@ -430,7 +436,7 @@ Deno.test("hostPortSettings() reads the flags, then the pools file's section", (
 Deno.test("hostPortType.create() refuses overlapping ranges as a configuration mistake", () => {
   const logs: string[] = [];
   const ctx = {
-    ...settingsOf({}, { ranges: { game: "9000-10000" } }),
+    ...settingsOf({ "host-port-exhausted": "pending" }, { ranges: { game: "9000-10000" } }),
     env: {},
     log: { info: (m: string) => logs.push(m), warn: (m: string) => logs.push(m) },
   };
@@ -445,4 +451,59 @@ Deno.test("hostPortType.create() refuses overlapping ranges as a configuration m
   assert.deepEqual(logs, [
     "Kubernetes-HostPort: ranges game=9001-10000, default=8000-9000, reuse delay 0 ms",
   ]);
+});
+
+Deno.test("admit() when no node has a port free gives one anyway with a warning; the Pod waits for a node", async () => {
+  const { provider, allocator } = setup();
+  const p = pod({ ContainerPorts: "gs:7777/UDP", PortRange: "game" });
+  for (let i = 0; i < 4; i++) await admitted(provider, p, `admission/${i}`);
+  const { patch, warnings } = await provider.admit(p, provider.parse(p), {
+    owner: "admission/5",
+    dryRun: false,
+  });
+  assert.match(warnings![0], /No node has host port\(s\) 900[01] free now: the Pod waits Pending/);
+  const admittedPod = applyPatch(p, patch);
+  const outcome = await provider.reconcile(
+    admittedPod,
+    provider.parse(admittedPod),
+    ctx("admission/5"),
+  );
+  assert.equal(outcome.kind, "failed");
+  assert.ok(outcome.kind === "failed");
+  assert.equal(outcome.error.reason, "HostPortsUnavailable");
+  assert.equal(outcome.report.currentNetworkState, "Waiting");
+  assert.equal(outcome.requeueAfterMs, 10_000);
+  // A third node joins: the Pod is placed there and is Ready.
+  allocator.setNode("node-3", true);
+  const placed = { ...admittedPod, spec: { ...admittedPod.spec!, nodeName: "node-1" } };
+  placed.status = { podIP: "10.128.0.9", podIPs: [{ ip: "10.128.0.9" }] };
+  assert.equal(
+    (await provider.reconcile(placed, provider.parse(placed), ctx("admission/5"))).kind,
+    "done",
+  );
+});
+
+Deno.test("admit() still refuses when only ports in their reuse delay stand in the way", async () => {
+  const allocator = new HostPorts({ default: { min: 8000, max: 8000 } }, { reuseDelayMs: 60_000 });
+  allocator.setNode("node-1", true);
+  const provider = createHostPortProvider({ allocator }) as Provider<HostPortConf>;
+  const p = pod({ ContainerPorts: "gs:7777/UDP" });
+  allocator.bind("old", "node-1", [{ port: 8000, protocol: "UDP" }]);
+  allocator.release("old");
+  await assert.rejects(
+    () => provider.admit(p, provider.parse(p), { owner: "admission/1", dryRun: false }),
+    (err: unknown) => err instanceof ConfError && /held back by the reuse delay/.test(err.message),
+  );
+});
+
+Deno.test("hostPortType.create() refuses an unknown --host-port-exhausted", () => {
+  assert.throws(
+    () =>
+      hostPortType.create({
+        ...settingsOf({ "host-port-exhausted": "maybe" }),
+        env: {},
+        log: { info: () => {}, warn: () => {} },
+      }),
+    /--host-port-exhausted=maybe: write pending or deny/,
+  );
 });

@@ -133,11 +133,18 @@ Deno.test("reported defects: protocols, delays, admissions, host network, typos,
       await pool("8000-8001", "UDP"),
       { ...await pool("8000-8001", "UDP"), used: 1, free: 1, delayed: 0 },
     );
-    // Both protocols on one number need it free in both: none is.
-    const both = await refusal(create(
+    // Both protocols on one number need it free in both: none is. It waits for a node.
+    await create(
       gamePod("both-0", { ContainerPorts: "gs:7777/TCPUDP" }, [{ containerPort: 7777 }]),
-    ));
-    assert.match(both.message, /No host port free in both TCP and UDP in 8000-8001/);
+    );
+    const waiting = await eventually("both-0 Waiting", async () => {
+      const p = await admin.request<Pod>("GET", `/api/v1/namespaces/${NS}/pods/both-0`);
+      return networkStatus(p)?.currentNetworkState === "Waiting" ? p : undefined;
+    });
+    assert.equal(waiting.spec!.nodeName, undefined, "Pending: no node has the port free");
+    await admin.request("DELETE", `/api/v1/namespaces/${NS}/pods/both-0`, {
+      query: { gracePeriodSeconds: 0 },
+    });
   });
 
   await t.step(
