@@ -13,6 +13,7 @@
 
 import assert from "node:assert/strict";
 import fc from "fast-check";
+import { testSeed } from "../tests/test_seed.ts";
 import { AllocationError } from "./errors.ts";
 import {
   type AllocatedPort,
@@ -437,6 +438,6 @@ Deno.test("PortPool matches a reference model over random operation sequences", 
         }
       },
     ),
-    { numRuns: 10_000 },
+    { numRuns: 10_000, seed: testSeed() },
   );
 });

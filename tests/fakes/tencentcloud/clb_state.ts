@@ -6,7 +6,7 @@
  * @module
  */
 import { CloudApiError, ErrorCode } from "./cloud_api_error.ts";
-import { seededRandom } from "./seeded_random.ts";
+import { seededRandom } from "../../test_seed.ts";
 
 /**
  * A load balancer the test setup puts into the fake.

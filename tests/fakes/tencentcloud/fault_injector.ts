@@ -4,7 +4,7 @@
  *
  * @module
  */
-import { seededRandom } from "./seeded_random.ts";
+import { seededRandom } from "../../test_seed.ts";
 
 /**
  * What every fault has: where and how often it strikes.
