@@ -5,6 +5,7 @@ import { FakeTencentCloud } from "../../tests/fakes/tencentcloud/fake_tencent_cl
 import type { ClbError } from "./clb_api.ts";
 import { ClbWriter, type ClbWriterOptions } from "./clb_writer.ts";
 import { clbApiFor } from "../../tests/fakes/tencentcloud/clb_api_for.ts";
+import { testSeedFor } from "../../tests/test_seed.ts";
 
 const fast: ClbWriterOptions = {
   lingerMs: 5,
@@ -81,7 +82,7 @@ Deno.test("writes converge through throttling, busy instances, 5xx and failed ta
     loadBalancers: [{ id: "lb-a", listenerQuota: 200 }, { id: "lb-b", listenerQuota: 200 }],
     rateLimitPerSecond: 5,
     taskDurationMs: 30,
-    seed: 7,
+    seed: testSeedFor("writes converge through faults"),
     faults: [
       { kind: "http", status: 503, rate: 0.15 },
       { kind: "error", code: "InternalError", rate: 0.1 },

@@ -10,6 +10,7 @@ import assert from "node:assert/strict";
 import { ControlPlane } from "../controlplane/control_plane.ts";
 import { KubeletStandIn } from "../controlplane/kubelet_standin.ts";
 import { TcpProxy } from "../controlplane/tcp_proxy.ts";
+import { testRandom } from "../test_seed.ts";
 import type { KubeClient } from "../../controller/kube_client.ts";
 import { GamenetProcess, registerWebhook } from "./gamenet_process.ts";
 import { createNamespace, eventually, listPods, networkStatus } from "./helpers.ts";
@@ -108,6 +109,10 @@ Deno.test("Kubernetes-HostPort: SIGKILL 5 times during churn of 300 Pods, no dup
     await createWorkload(admin, ns, workload("StatefulSet", "churn-s", 150));
     await createWorkload(admin, ns, workload("Deployment", "churn-d", 150));
 
+    // Which Pods go, how far the StatefulSet scales and when gamenet dies:
+    // this run's seed, printed, replays them (not the timing around them).
+    const pick = testRandom("churn victims and scales");
+    const killAt = testRandom("kill times");
     let churning = true;
     const churn = (async () => {
       let round = 0;
@@ -116,7 +121,7 @@ Deno.test("Kubernetes-HostPort: SIGKILL 5 times during churn of 300 Pods, no dup
         try {
           const pods = await listPods(admin, ns);
           for (let i = 0; i < 4 && pods.length > 0; i++) {
-            const victim = pods.splice(Math.floor(Math.random() * pods.length), 1)[0];
+            const victim = pods.splice(Math.floor(pick() * pods.length), 1)[0];
             await admin.request("DELETE", `/api/v1/namespaces/${ns}/pods/${victim.metadata.name}`, {
               query: { gracePeriodSeconds: 0 },
             }).catch(() => {});
@@ -127,7 +132,7 @@ Deno.test("Kubernetes-HostPort: SIGKILL 5 times during churn of 300 Pods, no dup
               ns,
               "StatefulSet",
               "churn-s",
-              100 + Math.floor(Math.random() * 50),
+              100 + Math.floor(pick() * 50),
             );
           }
         } catch {
@@ -138,10 +143,10 @@ Deno.test("Kubernetes-HostPort: SIGKILL 5 times during churn of 300 Pods, no dup
     })();
 
     for (let kill = 1; kill <= 5; kill++) {
-      await sleep(2_000 + Math.random() * 6_000);
+      await sleep(2_000 + killAt() * 6_000);
       const webhookPort = gamenet.webhookPort;
       await gamenet.kill("SIGKILL");
-      await sleep(Math.random() * 2_000);
+      await sleep(killAt() * 2_000);
       gamenet = await GamenetProcess.start(cp, { webhookPort, registerWebhook: false });
       await gamenet.waitReady();
     }

@@ -25,6 +25,7 @@ import {
   NETWORK_TYPE_ANNOTATION,
   type Pod,
 } from "../../providers/types.ts";
+import { testRandom, testSeedFor } from "../test_seed.ts";
 import { GamenetProcess } from "./gamenet_process.ts";
 import { createNamespace, eventually, listPods, networkStatus } from "./helpers.ts";
 
@@ -355,7 +356,7 @@ Deno.test("TencentCloud-CLB: gamenet process against the fake Tencent Cloud", as
       listenerQuota: 100,
       rateLimitPerSecond: 20,
       taskDurationMs: 100,
-      seed: 11,
+      seed: testSeedFor("step 1 cloud"),
     });
     let gamenet: GamenetProcess | undefined;
     try {
@@ -511,7 +512,7 @@ Deno.test("TencentCloud-CLB: gamenet process against the fake Tencent Cloud", as
       rateLimitPerSecond: 10,
       taskDurationMs: 200,
       faults,
-      seed: 22,
+      seed: testSeedFor("step 2 cloud"),
     });
     let gamenet = await startGamenet(cp, cloud, lbs);
     const webhookPort = gamenet.webhookPort;
@@ -526,6 +527,8 @@ Deno.test("TencentCloud-CLB: gamenet process against the fake Tencent Cloud", as
             MaxPort: "600",
           };
           const deleted: string[] = [];
+          // When each SIGKILL comes: this run's seed, printed, replays it.
+          const killAt = testRandom("step 2 kills");
           for (let wave = 0; wave < 5; wave++) {
             // Each wave asks for 40 listeners; the kill comes while they are written.
             const names = Array.from(
@@ -539,7 +542,7 @@ Deno.test("TencentCloud-CLB: gamenet process against the fake Tencent Cloud", as
                 podBody(name, nodes[Number(name.slice(3)) % nodes.length], CLB, conf),
               ));
             const before = cloud.stats();
-            await sleep(1_000 + Math.random() * 3_000);
+            await sleep(1_000 + killAt() * 3_000);
             const pods = await livePods(admin, ns);
             const listeners = cloudListeners(cloud, lbs);
             await gamenet.kill("SIGKILL");
@@ -695,7 +698,7 @@ Deno.test("TencentCloud-CLB: gamenet process against the fake Tencent Cloud", as
     await using cloud = await FakeTencentCloud.start({
       loadBalancers: [{ id: lb, vip: "139.155.30.11" }],
       taskDurationMs: 50,
-      seed: 33,
+      seed: testSeedFor("step 3 cloud"),
     });
     let gamenet = await startGamenet(cp, cloud, [lb]);
     const webhookPort = gamenet.webhookPort;
