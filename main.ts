@@ -114,6 +114,7 @@ export async function run(args: string[], env: Record<string, string>): Promise<
     registry,
     metrics,
     log: log.info,
+    debug: log.debug,
     settings: {
       workers: config.workers,
       resyncMs: config.resyncMs,

@@ -4,8 +4,19 @@
  * it for a lease duration *as measured on the candidate's own clock* (the
  * time it last saw the record change), so clock skew between replicas does
  * not matter; updates carry the resourceVersion, so two candidates never
- * both win; a leader that cannot renew within the renew deadline steps
- * down at once.
+ * both win.
+ *
+ * Leadership is fenced by time. A renewal that succeeds at attempt start
+ * `t` makes this replica the leader until `t + renewDeadline` and no
+ * longer: a timer steps it down at that instant even while a request
+ * still hangs on a dead connection, {@linkcode LeaderElector.isLeader}
+ * reads the clock too (a timer can fire late), and every renewal request
+ * is aborted at the deadline. A standby measures the lease from when *it*
+ * saw the record change, which is after `t`, so it can acquire no earlier
+ * than `t + leaseDuration`: the two never overlap as long as
+ * `renewDeadline < leaseDuration` (and local clocks run at the same rate).
+ * While holding, the leader renews by writing its cached record at once
+ * (no read first), falling back to read-then-write when that conflicts.
  *
  * @example
  * ```ts
@@ -74,7 +85,11 @@ export class LeaderElector {
   /** The record as last seen, and when (local clock) it last changed. */
   #observed?: string;
   #observedAt = 0;
-  #lastRenew = 0;
+  /** The Lease as this leader last wrote it: renewals start from it without a read. */
+  #held?: Lease;
+  /** While leading: the instant (local monotonic clock) leadership ends unless renewed. */
+  #validUntil = 0;
+  #deadlineTimer?: ReturnType<typeof setTimeout>;
   #lastHolder = "";
 
   constructor(client: KubeClient, options: LeaderElectionOptions) {
@@ -91,9 +106,12 @@ export class LeaderElector {
     }
   }
 
-  /** Whether this candidate holds the Lease now. */
+  /**
+   * Whether this candidate holds the Lease now: false from the renew
+   * deadline on, even before the step-down timer has run.
+   */
   get isLeader(): boolean {
-    return this.#leader;
+    return this.#leader && performance.now() < this.#validUntil;
   }
 
   /** The identity last seen holding the Lease ("" when none). */
@@ -119,30 +137,37 @@ export class LeaderElector {
     this.#wake?.();
     await this.#loop;
     if (this.#leader) {
-      this.#setLeader(false);
-      await this.#release().catch((err) =>
-        this.#options.log(`Leader election: release failed: ${err}`)
-      );
+      const stillValid = this.isLeader;
+      this.#stepDown();
+      // Past the deadline a standby may hold the Lease already: leave it alone.
+      if (stillValid) {
+        await this.#release().catch((err) =>
+          this.#options.log(`Leader election: release failed: ${err}`)
+        );
+      }
     }
   }
 
   async #run(): Promise<void> {
     while (!this.#stopped) {
+      const attemptStart = performance.now();
       let ok = false;
       try {
-        ok = await this.#tryAcquireOrRenew();
+        ok = await this.#tryAcquireOrRenew(this.#attemptSignal(attemptStart));
       } catch (err) {
         this.#options.log(`Leader election: ${(err as Error).message}`);
       }
-      const now = Date.now();
-      if (ok) {
-        this.#lastRenew = now;
-        if (!this.#leader) this.#setLeader(true);
-      } else if (this.#leader && now - this.#lastRenew >= this.#options.renewDeadlineMs) {
+      if (this.#stopped) break;
+      // A success that comes back past its own deadline is void: it may be
+      // stale by then, and the step-down (if leading) has happened.
+      if (ok && attemptStart + this.#options.renewDeadlineMs > performance.now()) {
+        this.#extendUntil(attemptStart + this.#options.renewDeadlineMs);
+        if (!this.#leader) this.#becomeLeader();
+      } else if (this.#leader && this.#lastHolder !== this.#options.identity) {
         this.#options.log(
-          `Leader election: could not renew within ${this.#options.renewDeadlineMs} ms; stepping down`,
+          `Leader election: the Lease is held by ${this.#lastHolder}; stepping down`,
         );
-        this.#setLeader(false);
+        this.#stepDown();
       }
       // Jitter keeps standbys from hitting the API server in lockstep.
       const wait = this.#leader
@@ -158,75 +183,67 @@ export class LeaderElector {
     }
   }
 
-  #setLeader(leader: boolean): void {
-    this.#leader = leader;
-    if (leader) {
-      this.#options.log(`Leader election: ${this.#options.identity} is the leader`);
-      this.#options.onStartedLeading?.();
-    } else {
-      this.#options.onStoppedLeading?.();
-    }
+  /**
+   * A leader's attempt may run until its deadline and not a moment past
+   * it (a later success would be void anyway); a candidate's gets two
+   * retry periods, so a dead connection does not stall the campaign.
+   */
+  #attemptSignal(attemptStart: number): AbortSignal {
+    const budget = this.#leader ? this.#validUntil - attemptStart : this.#options.retryPeriodMs * 2;
+    return AbortSignal.timeout(Math.max(1, Math.floor(budget)));
   }
 
-  async #get(): Promise<Lease | undefined> {
+  #extendUntil(validUntil: number): void {
+    this.#validUntil = validUntil;
+    clearTimeout(this.#deadlineTimer);
+    this.#deadlineTimer = setTimeout(() => {
+      this.#options.log(
+        `Leader election: could not renew within ${this.#options.renewDeadlineMs} ms; stepping down`,
+      );
+      this.#stepDown();
+    }, Math.max(0, validUntil - performance.now()));
+  }
+
+  #becomeLeader(): void {
+    this.#leader = true;
+    this.#options.log(`Leader election: ${this.#options.identity} is the leader`);
+    this.#options.onStartedLeading?.();
+  }
+
+  #stepDown(): void {
+    clearTimeout(this.#deadlineTimer);
+    this.#deadlineTimer = undefined;
+    this.#validUntil = 0;
+    this.#held = undefined;
+    if (!this.#leader) return;
+    this.#leader = false;
+    this.#options.onStoppedLeading?.();
+  }
+
+  async #get(signal: AbortSignal): Promise<Lease | undefined> {
     try {
-      return await this.#client.request<Lease>("GET", this.#path, {
-        signal: AbortSignal.timeout(this.#options.retryPeriodMs * 2),
-      });
+      const lease = await this.#client.request<Lease>("GET", this.#path, { signal });
+      // Observed when the answer came, never earlier: the holder renewed before this.
+      const record = JSON.stringify(lease.spec);
+      if (record !== this.#observed) {
+        this.#observed = record;
+        this.#observedAt = performance.now();
+      }
+      this.#lastHolder = lease.spec.holderIdentity ?? "";
+      return lease;
     } catch (err) {
       if (err instanceof KubeApiError && err.status === 404) return undefined;
       throw err;
     }
   }
 
-  async #tryAcquireOrRenew(): Promise<boolean> {
-    const now = Date.now();
-    const me = this.#options.identity;
-    const spec = {
-      holderIdentity: me,
-      leaseDurationSeconds: Math.round(this.#options.leaseDurationMs / 1000),
-      acquireTime: microTime(now),
-      renewTime: microTime(now),
-      leaseTransitions: 0,
-    };
-    const current = await this.#get();
-    if (!current) {
-      await this.#client.request("POST", this.#path.replace(/\/[^/]+$/, ""), {
-        body: {
-          apiVersion: "coordination.k8s.io/v1",
-          kind: "Lease",
-          metadata: { name: this.#options.name, namespace: this.#options.namespace },
-          spec,
-        },
-      }).catch((err) => {
-        if (err instanceof KubeApiError && err.status === 409) return undefined; // lost the race
-        throw err;
-      });
-      return await this.#confirm();
-    }
-    const record = JSON.stringify(current.spec);
-    if (record !== this.#observed) {
-      this.#observed = record;
-      this.#observedAt = now;
-    }
-    const holder = current.spec.holderIdentity ?? "";
-    this.#lastHolder = holder;
-    const durationMs = (current.spec.leaseDurationSeconds ?? 0) * 1000;
-    if (holder && holder !== me && this.#observedAt + durationMs > now) return false;
-    if (holder === me) {
-      spec.acquireTime = current.spec.acquireTime ?? spec.acquireTime;
-      spec.leaseTransitions = current.spec.leaseTransitions ?? 0;
-    } else {
-      spec.leaseTransitions = (current.spec.leaseTransitions ?? 0) + 1;
-    }
+  async #put(lease: Lease, signal: AbortSignal): Promise<boolean> {
     try {
-      const updated = await this.#client.request<Lease>("PUT", this.#path, {
-        body: { ...current, spec },
-        signal: AbortSignal.timeout(this.#options.retryPeriodMs * 2),
-      });
+      const updated = await this.#client.request<Lease>("PUT", this.#path, { body: lease, signal });
+      this.#held = updated;
       this.#observed = JSON.stringify(updated.spec);
-      this.#observedAt = now;
-      this.#lastHolder = me;
+      this.#observedAt = performance.now();
+      this.#lastHolder = this.#options.identity;
       return true;
     } catch (err) {
       // 409: someone else updated it first; they win this round.
@@ -235,19 +252,69 @@ export class LeaderElector {
     }
   }
 
-  async #confirm(): Promise<boolean> {
-    const lease = await this.#get();
-    const mine = lease?.spec.holderIdentity === this.#options.identity;
-    if (lease) {
-      this.#observed = JSON.stringify(lease.spec);
-      this.#observedAt = Date.now();
-      this.#lastHolder = lease.spec.holderIdentity ?? "";
+  #spec(now: number, previous?: Lease["spec"]): Lease["spec"] {
+    const me = this.#options.identity;
+    const mine = previous?.holderIdentity === me;
+    return {
+      holderIdentity: me,
+      leaseDurationSeconds: Math.round(this.#options.leaseDurationMs / 1000),
+      acquireTime: mine ? previous!.acquireTime ?? microTime(now) : microTime(now),
+      renewTime: microTime(now),
+      leaseTransitions: mine
+        ? previous!.leaseTransitions ?? 0
+        : (previous?.leaseTransitions ?? -1) + 1,
+    };
+  }
+
+  async #tryAcquireOrRenew(signal: AbortSignal): Promise<boolean> {
+    const me = this.#options.identity;
+    // Holding: write the cached record straight away, as client-go does; a
+    // conflict means the cache is stale (or someone took over), and the read
+    // below finds out which.
+    if (this.#leader && this.#held) {
+      const renewed = await this.#put(
+        { ...this.#held, spec: this.#spec(Date.now(), this.#held.spec) },
+        signal,
+      );
+      if (renewed) return true;
     }
-    return mine;
+    const current = await this.#get(signal);
+    if (!current) {
+      try {
+        const created = await this.#client.request<Lease>(
+          "POST",
+          this.#path.replace(/\/[^/]+$/, ""),
+          {
+            body: {
+              apiVersion: "coordination.k8s.io/v1",
+              kind: "Lease",
+              metadata: { name: this.#options.name, namespace: this.#options.namespace },
+              spec: this.#spec(Date.now()),
+            },
+            signal,
+          },
+        );
+        this.#held = created;
+        this.#observed = JSON.stringify(created.spec);
+        this.#observedAt = performance.now();
+        this.#lastHolder = me;
+        return true;
+      } catch (err) {
+        if (err instanceof KubeApiError && err.status === 409) return false; // lost the race
+        throw err;
+      }
+    }
+    const holder = current.spec.holderIdentity ?? "";
+    const durationMs = (current.spec.leaseDurationSeconds ?? 0) * 1000;
+    if (holder && holder !== me && this.#observedAt + durationMs > performance.now()) return false;
+    // A record naming this replica that it does not hold (a restart under
+    // the same identity) is taken over like any expired one.
+    return await this.#put({ ...current, spec: this.#spec(Date.now(), current.spec) }, signal);
   }
 
   async #release(): Promise<void> {
-    const current = await this.#get();
+    const signal = AbortSignal.timeout(this.#options.retryPeriodMs * 2);
+    const current = await this.#get(signal);
     if (!current || current.spec.holderIdentity !== this.#options.identity) return;
     await this.#client.request("PUT", this.#path, {
       body: {
@@ -259,6 +326,7 @@ export class LeaderElector {
           renewTime: microTime(Date.now()),
         },
       },
+      signal,
     });
   }
 }

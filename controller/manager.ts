@@ -36,6 +36,7 @@ import type { AllocationsView } from "../providers/view.ts";
 import { buildAllocationsView } from "./allocations_view.ts";
 import { WorkloadLookup } from "./workload_lookup.ts";
 import { podFinished } from "../providers/pod_status.ts";
+import { done } from "../providers/result.ts";
 import { ExtensionRunner } from "./extension_runner.ts";
 import { NETWORK_TYPE_ANNOTATION, type Node, type Pod } from "../providers/types.ts";
 
@@ -63,6 +64,12 @@ export interface ManagerOptions {
   onLostLeadership?: () => void;
   /** @default {console.error} */
   log?: (message: string) => void;
+  /**
+   * Every allowed admission and every reconcile started, one line each
+   * with the Pod's key: what a replica did and when, for an audit of a
+   * hand-over. @default {() => {}}
+   */
+  debug?: (message: string) => void;
 }
 
 /** Readiness, with the reason when not ready. */
@@ -153,6 +160,7 @@ export class Manager {
     this.#options = {
       onLostLeadership: () => {},
       log: (m) => console.error(m),
+      debug: () => {},
       metrics: {},
       ...options,
     };
@@ -218,7 +226,13 @@ export class Manager {
     this.queue = new Controller({
       name: "pods",
       workers: options.settings.workers,
-      reconcile: (key) => this.controller.reconcile(key),
+      reconcile: (key) => {
+        // Fenced: past the renew deadline nothing is allocated, even when
+        // the step-down timer has not run yet.
+        if (!this.#leading()) return done();
+        this.#options.debug(`Reconcile ${key}`);
+        return this.controller.reconcile(key);
+      },
       log,
     });
     this.#served = new ServedKinds(client, { retryMs: DISCOVERY_RETRY_MS });
@@ -234,6 +248,9 @@ export class Manager {
       ready: "",
       stopped: "stopped",
     };
+    if (this.#phase === "ready" && !this.#leading()) {
+      return { ready: false, reason: "the leader Lease could not be renewed in time" };
+    }
     return { ready: this.#phase === "ready", reason: reasons[this.#phase] };
   }
 
@@ -396,9 +413,17 @@ export class Manager {
     }
   }
 
-  /** Admission, refused unless this replica is ready. */
+  /**
+   * Whether this replica may allocate now: ready, and (with an election)
+   * within its renew deadline.
+   */
+  #leading(): boolean {
+    return this.#phase === "ready" && (this.#elector?.isLeader ?? true);
+  }
+
+  /** Admission, refused at once unless this replica is ready and leading. */
   async admit(req: PodAdmission): Promise<PodAdmissionResult> {
-    if (this.#phase !== "ready") {
+    if (!this.#leading()) {
       return {
         allowed: false,
         code: 503,
@@ -406,7 +431,14 @@ export class Manager {
           `gamenet is not ready (${this.readiness.reason}); the Pod will be retried by its controller`,
       };
     }
-    return await this.controller.admit(req);
+    const result = await this.controller.admit(req);
+    if (result.allowed) {
+      const m = req.pod.metadata ?? {};
+      this.#options.debug(
+        `Admitted ${req.namespace}/${m.name ?? `${m.generateName ?? ""}*`} (${req.uid})`,
+      );
+    }
+    return result;
   }
 
   /** Watches OpenKruiseGame's and Agones' GameServers once their CRDs are served. */
