@@ -1,10 +1,13 @@
 /**
- * The reflector against a real API server for over three minutes: events
- * keep arriving across an API server crash and a graceful restart, a
- * network partition long enough for etcd to compact away its
- * resourceVersion (410 Gone → relist, with the missed add and delete
- * seen), and a connection that goes silent without closing (inactivity
- * timeout → new watch).
+ * The reflector against a real API server: events keep arriving across an
+ * API server crash and a graceful restart, a network partition long enough
+ * for etcd to compact away its resourceVersion (410 Gone → relist, with the
+ * missed add and delete seen), and a connection that goes silent without
+ * closing (inactivity timeout → new watch, with what was made meanwhile).
+ *
+ * Event-driven: each disruption waits for what shows the reflector went
+ * through it (its counters), and objects made and delivered one by one
+ * before the first and after every disruption show the watch carried on.
  *
  * ConfigMaps are watched with the API server's watch cache off for them,
  * so a watch reads etcd directly and an etcd compaction really expires the
@@ -15,7 +18,7 @@ import assert from "node:assert/strict";
 import { ControlPlane } from "../controlplane/control_plane.ts";
 import { TcpProxy } from "../controlplane/tcp_proxy.ts";
 import { KubeClient } from "../../controller/kube_client.ts";
-import { Reflector } from "../../controller/reflector.ts";
+import { Reflector, type ReflectorStats } from "../../controller/reflector.ts";
 
 interface ConfigMap {
   apiVersion?: string;
@@ -24,7 +27,8 @@ interface ConfigMap {
   data?: Record<string, string>;
 }
 
-const RUN_MS = 190_000;
+/** Objects made and delivered one by one before the first and after every disruption. */
+const PER_PHASE = 24;
 const NS = "watch-a";
 
 async function until(what: string, check: () => boolean, timeoutMs = 30_000): Promise<void> {
@@ -53,7 +57,7 @@ async function compactEtcd(etcdPort: number): Promise<number> {
   return revision;
 }
 
-Deno.test("Reflector delivers for minutes across restarts, partitions, 410 Gone and dead connections", async () => {
+Deno.test("Reflector delivers across restarts, partitions, 410 Gone and dead connections", async () => {
   await using cp = await ControlPlane.start({
     scheduler: false,
     controllerManager: false,
@@ -88,6 +92,9 @@ Deno.test("Reflector delivers for minutes across restarts, partitions, 410 Gone 
     admin.request("POST", `/api/v1/namespaces/${ns}/configmaps`, {
       body: { metadata: { name }, data: { at: new Date().toISOString() } },
     });
+  /** Waits until the reflector's watch ended (for any reason) since `before`. */
+  const watchEnded = (before: ReflectorStats, what: string) =>
+    until(what, () => reflector.stats.watchRestarts > before.watchRestarts, 60_000);
 
   try {
     reflector.start();
@@ -95,25 +102,36 @@ Deno.test("Reflector delivers for minutes across restarts, partitions, 410 Gone 
     const started = Date.now();
     const disruptions = [
       {
-        at: 30_000,
         name: "API server SIGKILLed and restarted",
-        run: async () => await cp.restartApiServer({ kill: true }),
+        run: async () => {
+          const before = reflector.stats;
+          await cp.restartApiServer({ kill: true });
+          await watchEnded(before, "the watch to end with the API server");
+        },
       },
       {
-        at: 70_000,
         name: "partition while etcd compacts the watched resourceVersion",
         run: async () => {
-          const relistsBefore = reflector.stats.relistsOnGone;
+          const before = reflector.stats;
           proxy.setMode("refuse");
+          // The cut watch is one error, a refused reconnect another.
+          await until(
+            "a reconnect refused by the partition",
+            () => reflector.stats.errors >= before.errors + 2,
+          );
           await create(NS, "made-during-partition");
           await admin.request("DELETE", `/api/v1/namespaces/${NS}/configmaps/cm-1`);
           for (let i = 0; i < 5; i++) await create("watch-b", `elsewhere-${i}`);
-          await compactEtcd(cp.etcdPort);
-          await new Promise((r) => setTimeout(r, 1_000));
+          const compacted = await compactEtcd(cp.etcdPort);
+          assert.ok(
+            Number(reflector.stats.lastResourceVersion) < compacted,
+            `the reflector's resourceVersion ${reflector.stats.lastResourceVersion} ` +
+              `is compacted away (etcd at ${compacted})`,
+          );
           proxy.setMode("pass");
           await until(
             "a relist after 410 Gone",
-            () => reflector.stats.relistsOnGone > relistsBefore,
+            () => reflector.stats.relistsOnGone > before.relistsOnGone,
           );
           await until(
             "the add made during the partition",
@@ -128,41 +146,64 @@ Deno.test("Reflector delivers for minutes across restarts, partitions, 410 Gone 
         },
       },
       {
-        at: 110_000,
         name: "the connection goes silent without closing",
         run: async () => {
-          const before = reflector.stats.inactivityTimeouts;
+          const before = reflector.stats;
           proxy.setMode("blackhole");
-          await new Promise((r) => setTimeout(r, 500));
+          // Made while silent: only the watch that replaces the dead one brings it.
+          await create(NS, "made-while-silent");
           proxy.setMode("pass");
           await until(
             "the inactivity timeout",
-            () => reflector.stats.inactivityTimeouts > before,
+            () => reflector.stats.inactivityTimeouts > before.inactivityTimeouts,
             30_000,
+          );
+          await until(
+            "the object made while the connection was silent",
+            () => reflector.store.has(`${NS}/made-while-silent`),
           );
         },
       },
       {
-        at: 150_000,
         name: "API server restarted gracefully",
-        run: async () => await cp.restartApiServer(),
+        run: async () => {
+          const before = reflector.stats;
+          await cp.restartApiServer();
+          await watchEnded(before, "the watch to end with the API server");
+        },
       },
     ];
     let n = 0;
-    while (Date.now() - started < RUN_MS) {
-      const next = disruptions[0];
-      if (next && Date.now() - started >= next.at) {
-        disruptions.shift();
-        await next.run();
-        continue;
+    let ran = 0;
+    /** Per phase (before any disruption, then after each): objects onAdd saw of those made. */
+    const delivered: number[] = [];
+    const phase = async (after: string) => {
+      const t0 = Date.now();
+      const names: string[] = [];
+      for (let i = 0; i < PER_PHASE; i++) {
+        const name = `cm-${++n}`;
+        names.push(name);
+        await create(NS, name);
+        await until(`${name} to be delivered`, () => reflector.store.has(`${NS}/${name}`));
       }
-      const name = `cm-${++n}`;
-      await create(NS, name);
-      await until(`${name} to be delivered`, () => reflector.store.has(`${NS}/${name}`));
-      await new Promise((r) => setTimeout(r, 1_000));
+      delivered.push(names.filter((name) => added.includes(name)).length);
+      console.log(`${PER_PHASE} delivered one by one ${after} in ${Date.now() - t0} ms`);
+    };
+    await phase("before any disruption");
+    for (const d of disruptions) {
+      const t0 = Date.now();
+      await d.run();
+      ran++;
+      console.log(`${d.name}: went through in ${Date.now() - t0} ms`);
+      await phase(`after "${d.name}"`);
     }
-    assert.equal(disruptions.length, 0, "every disruption ran");
-    assert.ok(Date.now() - started >= 180_000, "the watch ran at least 3 minutes");
+    assert.equal(ran, disruptions.length, "every disruption ran");
+    assert.deepEqual(
+      delivered,
+      Array(disruptions.length + 1).fill(PER_PHASE),
+      "every object reached onAdd, before the first disruption and after each",
+    );
+    console.log(`all phases in ${Date.now() - started} ms`);
 
     const truth = await admin.request<{ items: ConfigMap[] }>(
       "GET",
