@@ -15,12 +15,24 @@
  * });
  * pods.start();
  * await pods.synced;
+ * pods.byIndex(NAMESPACE_INDEX, "games"); // the cached Pods of one namespace
  * ```
+ *
+ * The store is an {@linkcode Indexer}: it always keeps
+ * {@linkcode NAMESPACE_INDEX}, and the indexes given in the options or
+ * added later, all kept up to date on every event and relist.
  * @module
  */
 
 import { errorFromResponse, KubeApiError, type KubeClient } from "./kube_client.ts";
 import { backoffDelay } from "../providers/backoff.ts";
+import {
+  byNamespace,
+  Indexer,
+  type Indexers,
+  NAMESPACE_INDEX,
+  type ReadonlyIndexer,
+} from "./indexer.ts";
 
 /** The parts of an object a reflector relies on. */
 export interface KubeObject {
@@ -66,6 +78,11 @@ export interface ReflectorOptions<T> {
   backoffMaxMs?: number;
   /** Where diagnostics go. @default {console.error} */
   log?: (message: string) => void;
+  /**
+   * Indexes to keep besides {@linkcode NAMESPACE_INDEX}, by name (more may
+   * be added with {@linkcode Reflector.addIndexers}). @default {{}}
+   */
+  indexers?: Indexers<T>;
 }
 
 /** Counters a reflector keeps, for metrics and tests. */
@@ -105,11 +122,15 @@ function stripManagedFields<T extends KubeObject>(obj: T): T {
 export class Reflector<T extends KubeObject> {
   readonly #client: KubeClient;
   readonly #handlers: ReflectorHandlers<T>;
-  readonly #opts: Required<Omit<ReflectorOptions<T>, "labelSelector" | "fieldSelector">> & {
-    labelSelector?: string;
-    fieldSelector?: string;
-  };
-  readonly #store = new Map<string, T>();
+  readonly #opts:
+    & Required<
+      Omit<ReflectorOptions<T>, "labelSelector" | "fieldSelector" | "indexers">
+    >
+    & {
+      labelSelector?: string;
+      fieldSelector?: string;
+    };
+  readonly #store: Indexer<T>;
   readonly #stats: ReflectorStats = {
     lists: 0,
     relistsOnGone: 0,
@@ -147,11 +168,30 @@ export class Reflector<T extends KubeObject> {
       ...options,
     };
     this.synced = new Promise((resolve) => this.#resolveSynced = resolve);
+    const { indexers = {} } = options;
+    if (NAMESPACE_INDEX in indexers) {
+      throw new Error(`${options.path}: the "${NAMESPACE_INDEX}" index is always kept`);
+    }
+    this.#store = new Indexer<T>({ [NAMESPACE_INDEX]: byNamespace, ...indexers });
   }
 
-  /** The current objects by {@linkcode objectKey}; read-only. */
-  get store(): ReadonlyMap<string, T> {
+  /** The current objects by {@linkcode objectKey}, with their indexes; read-only. */
+  get store(): ReadonlyIndexer<T> {
     return this.#store;
+  }
+
+  /** The cached objects under `value` in index `index` (see {@linkcode Indexer.byIndex}). */
+  byIndex(index: string, value: string): T[] {
+    return this.#store.byIndex(index, value);
+  }
+
+  /**
+   * Keeps more indexes, built at once from what is cached; a name already
+   * kept with the same function is no change (see
+   * {@linkcode Indexer.addIndexers}).
+   */
+  addIndexers(indexers: Indexers<T>): void {
+    this.#store.addIndexers(indexers);
   }
 
   /** A copy of the counters. */
@@ -282,9 +322,10 @@ export class Reflector<T extends KubeObject> {
 
   #replace(fresh: Map<string, T>): void {
     const old = new Map(this.#store);
-    this.#store.clear();
+    // Indexes rebuilt from the list alone: whatever was missed while the
+    // watch was down (a delete, a label change) leaves no stale entry.
+    this.#store.replace(fresh);
     for (const [key, obj] of fresh) {
-      this.#store.set(key, obj);
       const before = old.get(key);
       if (!before) this.#call("onAdd", obj);
       else if (before.metadata?.resourceVersion !== obj.metadata?.resourceVersion) {
