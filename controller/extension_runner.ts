@@ -7,6 +7,10 @@
  * Like Pods, nothing is reconciled before this replica leads and the
  * extension has restored its allocations from the cached objects.
  *
+ * The context's reads go through the caches' indexes (namespace, owner,
+ * the kind's own, the reverse index of a kind's Pod selector, the Pods'
+ * labels): a Pod event costs what it concerns, not every cached object.
+ *
  * @example
  * ```ts
  * const runner = new ExtensionRunner({ client, extension, events, pods, log });
@@ -19,15 +23,19 @@
 import type { KubeClient } from "./kube_client.ts";
 import { KubeApiError } from "./kube_client.ts";
 import { type KubeObject, objectKey, Reflector } from "./reflector.ts";
+import { byOwner, type Indexers, NAMESPACE_INDEX } from "./indexer.ts";
+import { byLabel, LABEL_INDEX, selectedBy, selecting, selectorIndex } from "./selector_index.ts";
 import { Controller } from "./controller.ts";
 import { Periodic } from "./periodic.ts";
 import { ServedKinds } from "./served_kinds.ts";
 import type { EventRecorder } from "./event_recorder.ts";
-import type {
-  ExtensionContext,
-  ExtensionController,
-  ExtensionObject,
-  ProviderExtension,
+import {
+  type ExtensionContext,
+  type ExtensionController,
+  type ExtensionKind,
+  type ExtensionObject,
+  OWNER_INDEX,
+  type ProviderExtension,
 } from "../providers/extension.ts";
 import type { Pod } from "../providers/types.ts";
 
@@ -52,10 +60,36 @@ export interface ExtensionRunnerOptions {
 
 const MERGE_PATCH = "application/merge-patch+json";
 
+/** The reverse index of a kind's `podSelector`. */
+const POD_SELECTOR_INDEX = "podSelector";
+
+type CachedObject = ExtensionObject & KubeObject;
+
+/** A kind's `podSelector`, callable on its own. */
+function podSelectorOf(kind: ExtensionKind) {
+  return kind.podSelector && ((obj: ExtensionObject) => kind.podSelector!(obj));
+}
+
+/** The indexes a kind's cache keeps; throws when the kind's own take a core name. */
+function indexersOf(kind: ExtensionKind): Indexers<CachedObject> {
+  const indexers: Indexers<CachedObject> = { [OWNER_INDEX]: byOwner };
+  const selectorOf = podSelectorOf(kind);
+  if (selectorOf) indexers[POD_SELECTOR_INDEX] = selectorIndex(selectorOf);
+  for (const [name, fn] of Object.entries(kind.indexes ?? {})) {
+    if (name === NAMESPACE_INDEX || Object.hasOwn(indexers, name)) {
+      throw new Error(`Extension kind ${kind.resource}: index name "${name}" is the core's`);
+    }
+    indexers[name] = fn;
+  }
+  return indexers;
+}
+
 /** The runner: see the module documentation. */
 export class ExtensionRunner {
   readonly #options: Required<ExtensionRunnerOptions>;
-  readonly #caches = new Map<string, Reflector<ExtensionObject & KubeObject>>();
+  readonly #caches = new Map<string, Reflector<CachedObject>>();
+  /** Each kind's indexes, made once: a mistake in them shows at start-up. */
+  readonly #indexers = new Map<string, Indexers<CachedObject>>();
   readonly #queues = new Map<string, Controller>();
   readonly ctx: ExtensionContext;
   #leading = false;
@@ -81,6 +115,14 @@ export class ExtensionRunner {
         }),
       );
     }
+    for (const kind of this.#options.extension.kinds) {
+      this.#indexers.set(kind.resource, indexersOf(kind));
+    }
+    // Pods are found by label only for kinds that select them; the Pod
+    // cache is shared, and asking again for the same index is no change.
+    if (this.#options.extension.kinds.some((k) => k.podSelector)) {
+      this.#options.pods.addIndexers({ [LABEL_INDEX]: byLabel });
+    }
     this.ctx = this.#context();
     this.#served = new ServedKinds(this.#options.client, {
       retryMs: this.#options.discoveryRetryMs,
@@ -92,9 +134,10 @@ export class ExtensionRunner {
   start(): void {
     const kinds = this.#options.extension.kinds;
     void this.#served.watch(kinds, (kind) => {
-      const cache = new Reflector<ExtensionObject & KubeObject>(this.#options.client, {
+      const cache = new Reflector<CachedObject>(this.#options.client, {
         path: `/apis/${kind.apiVersion}/${kind.resource}`,
         log: this.#options.log,
+        indexers: this.#indexers.get(kind.resource),
       }, {
         onAdd: (obj) => this.#changed(kind.resource, obj),
         onUpdate: (_old, obj) => this.#changed(kind.resource, obj),
@@ -158,7 +201,7 @@ export class ExtensionRunner {
     return out;
   }
 
-  #changed(resource: string, obj: ExtensionObject & KubeObject): void {
+  #changed(resource: string, obj: CachedObject): void {
     if (!this.#started) return;
     for (const c of this.#options.extension.controllers) {
       const queue = this.#queues.get(c.name)!;
@@ -182,17 +225,35 @@ export class ExtensionRunner {
     const controllers = new Map<string, ExtensionController>(
       this.#options.extension.controllers.map((c) => [c.name, c]),
     );
+    const pods = this.#options.pods;
     return {
       get: (resource, key) => this.#caches.get(resource)?.get(key),
       list: (resource, namespace) => {
-        const all = [...(this.#caches.get(resource)?.store.values() ?? [])];
+        const cache = this.#caches.get(resource);
+        if (!cache) return [];
         return namespace === undefined
-          ? all
-          : all.filter((o) => o.metadata.namespace === namespace);
+          ? [...cache.store.values()]
+          : cache.byIndex(NAMESPACE_INDEX, namespace);
       },
-      pod: (key) => this.#options.pods.get(key),
-      pods: (namespace) =>
-        [...this.#options.pods.store.values()].filter((p) => p.metadata.namespace === namespace),
+      byIndex: (resource, index, value) => {
+        // Checked here too: before its kind is served a cache is missing,
+        // and a wrong name would read as "nothing there".
+        if (
+          index !== NAMESPACE_INDEX && !Object.hasOwn(this.#indexers.get(resource) ?? {}, index)
+        ) {
+          throw new Error(`${resource}: no index "${index}" is kept`);
+        }
+        return this.#caches.get(resource)?.byIndex(index, value) ?? [];
+      },
+      selecting: (resource, pod) => {
+        const selectorOf = podSelectorOf(this.#kind(resource));
+        if (!selectorOf) throw new Error(`${resource}: its kind declares no podSelector`);
+        const cache = this.#caches.get(resource);
+        return cache ? selecting(cache.store, POD_SELECTOR_INDEX, selectorOf, pod) : [];
+      },
+      pod: (key) => pods.get(key),
+      pods: (namespace) => pods.byIndex(NAMESPACE_INDEX, namespace),
+      podsSelectedBy: (namespace, selector) => selectedBy(pods.store, namespace, selector),
       create: async (resource, namespace, obj) => {
         const kind = this.#kind(resource);
         return await client.request<ExtensionObject>("POST", path(resource, namespace), {

@@ -19,6 +19,17 @@
 import type { Pod } from "./types.ts";
 import type { Result } from "./result.ts";
 
+/**
+ * The index every extension kind's cache keeps of its objects' owners
+ * (the UIDs in `metadata.ownerReferences`).
+ *
+ * @example
+ * ```ts
+ * const children = ctx.byIndex("dedicatedclblisteners", OWNER_INDEX, service.metadata.uid!);
+ * ```
+ */
+export const OWNER_INDEX = "owner";
+
 /** A namespaced kind served by the API server (a CRD). */
 export interface ExtensionKind {
   /** e.g. `networking.cloud.tencent.com/v1alpha1`. */
@@ -26,6 +37,19 @@ export interface ExtensionKind {
   /** Plural, e.g. `dedicatedclblisteners`. */
   resource: string;
   kind: string;
+  /**
+   * Indexes the kind's cache keeps besides namespace and
+   * {@linkcode OWNER_INDEX}, by name: the values an object is found under
+   * with `ctx.byIndex`, kept up to date on every change.
+   */
+  indexes?: Record<string, (obj: ExtensionObject) => string[]>;
+  /**
+   * For a kind that selects Pods of its namespace by labels (equality, as
+   * a Service's `spec.selector`): where the selector is. The cache then
+   * keeps a reverse index, so `ctx.selecting` finds the objects selecting
+   * a Pod without reading them all. An empty selector selects nothing.
+   */
+  podSelector?(obj: ExtensionObject): Record<string, string> | undefined;
 }
 
 /** An object of an extension kind, as far as the core knows it. */
@@ -63,9 +87,18 @@ export interface ExtensionContext {
   get(resource: string, key: string): ExtensionObject | undefined;
   /** From the cache: every object of `resource` (in `namespace`). */
   list(resource: string, namespace?: string): ExtensionObject[];
+  /**
+   * From the cache, through an index: the objects of `resource` found
+   * under `value` in {@linkcode OWNER_INDEX} or an index its kind declares.
+   */
+  byIndex(resource: string, index: string, value: string): ExtensionObject[];
+  /** From the cache: the objects of `resource` (a kind with a `podSelector`) selecting `pod`. */
+  selecting(resource: string, pod: Pod): ExtensionObject[];
   /** From the cache. */
   pod(key: string): Pod | undefined;
   pods(namespace: string): Pod[];
+  /** From the cache: the Pods of `namespace` whose labels `selector` selects (empty: none). */
+  podsSelectedBy(namespace: string, selector: Record<string, string> | undefined): Pod[];
   create(resource: string, namespace: string, obj: ExtensionObject): Promise<ExtensionObject>;
   /** A JSON merge patch, on the object or its `status` subresource. */
   patch(

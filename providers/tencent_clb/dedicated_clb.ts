@@ -18,11 +18,12 @@
  */
 
 import { AllocationError } from "../../allocator/errors.ts";
-import type {
-  ExtensionContext,
-  ExtensionController,
-  ExtensionObject,
-  ProviderExtension,
+import {
+  type ExtensionContext,
+  type ExtensionController,
+  type ExtensionObject,
+  OWNER_INDEX,
+  type ProviderExtension,
 } from "../extension.ts";
 import type { Result } from "../result.ts";
 import { ConfError, type Pod } from "../types.ts";
@@ -48,6 +49,17 @@ export const DCS_LABEL = "networking.cloud.tencent.com/dedicatedclbservice";
 export const BACKEND_POD_LABEL = "networking.cloud.tencent.com/backend-pod";
 /** Held by a listener object until its cloud listener is deleted. */
 export const DCL_FINALIZER = "gamenet.io/clb-listener";
+/**
+ * The listener objects' index of their backend Pod (`namespace/name`),
+ * from `spec.backendPod`: the label is gamenet's, a listener object
+ * written by hand may lack it.
+ *
+ * @example
+ * ```ts
+ * ctx.byIndex(DCL_RESOURCE, BACKEND_POD_INDEX, "demo/gameserver-0");
+ * ```
+ */
+export const BACKEND_POD_INDEX = "backendPod";
 
 /** A listener object whose cloud write failed in a way that may pass is looked at again. */
 const FAILED_RETRY_MS = 60_000;
@@ -84,10 +96,10 @@ export function dclName(pod: string, port: { protocol: string; targetPort: numbe
 const keyOf = (o: { metadata: { namespace?: string; name?: string } }) =>
   `${o.metadata.namespace ?? ""}/${o.metadata.name ?? ""}`;
 
-function selects(selector: Record<string, string> | undefined, pod: Pod): boolean {
-  if (!selector || Object.keys(selector).length === 0) return false;
-  const labels = pod.metadata.labels ?? {};
-  return Object.entries(selector).every(([k, v]) => labels[k] === v);
+/** The value a listener object is found under in {@linkcode BACKEND_POD_INDEX}. */
+function backendPodOf(dcl: ExtensionObject): string[] {
+  const pod = dcl.spec?.backendPod?.podName;
+  return typeof pod === "string" && pod ? [`${dcl.metadata.namespace ?? ""}/${pod}`] : [];
 }
 
 const live = (pod: Pod) => !podFinished(pod);
@@ -131,15 +143,18 @@ export function createDedicatedClbExtension(options: DedicatedClbOptions): Provi
     name: "dedicatedclbservices",
     resource: DCS_RESOURCE,
 
+    // Both from indexes: a Pod event must not read every service and
+    // every listener object of the cluster.
     keysForPod(pod, ctx) {
       const ns = pod.metadata.namespace ?? "";
-      const keys = ctx.list(DCS_RESOURCE, ns).filter((s) => selects(s.spec?.selector, pod))
-        .map(keyOf);
-      for (const l of ctx.list(DCL_RESOURCE, ns)) {
+      const keys = new Set(ctx.selecting(DCS_RESOURCE, pod).map(keyOf));
+      // The services of its listener objects too: one that stopped
+      // selecting the Pod (a label changed) must delete them.
+      for (const l of ctx.byIndex(DCL_RESOURCE, BACKEND_POD_INDEX, keyOf(pod))) {
         const dcs = l.metadata.labels?.[DCS_LABEL];
-        if (dcs && l.spec?.backendPod?.podName === pod.metadata.name) keys.push(`${ns}/${dcs}`);
+        if (dcs) keys.add(`${ns}/${dcs}`);
       }
-      return keys;
+      return [...keys];
     },
 
     keysFor(resource, obj) {
@@ -157,16 +172,16 @@ export function createDedicatedClbExtension(options: DedicatedClbOptions): Provi
       const ports: ServicePort[] = spec.ports ?? [];
       const lbs: string[] = spec.existedLbIds ?? [];
       const range = { min: Number(spec.minPort), max: Number(spec.maxPort) };
-      const pods = ctx.pods(ns).filter((p) => live(p) && selects(spec.selector, p));
+      const pods = ctx.podsSelectedBy(ns, spec.selector).filter(live);
       try {
         await loadListenerQuota(api, writer, pools);
       } catch (err) {
         log(`DedicatedCLBService ${key}: quota not read: ${(err as Error).message}`);
         return { retry: true };
       }
-      const children = ctx.list(DCL_RESOURCE, ns).filter((l) =>
-        l.metadata.ownerReferences?.some((r) => r.uid === dcs.metadata.uid)
-      );
+      const children = dcs.metadata.uid
+        ? ctx.byIndex(DCL_RESOURCE, OWNER_INDEX, dcs.metadata.uid)
+        : [];
       const byName = new Map(children.map((c) => [c.metadata.name, c]));
       let message = "";
       let requeueAfterMs: number | undefined;
@@ -301,9 +316,7 @@ export function createDedicatedClbExtension(options: DedicatedClbOptions): Provi
     resource: DCL_RESOURCE,
 
     keysForPod(pod, ctx) {
-      const ns = pod.metadata.namespace ?? "";
-      return ctx.list(DCL_RESOURCE, ns)
-        .filter((l) => l.spec?.backendPod?.podName === pod.metadata.name).map(keyOf);
+      return ctx.byIndex(DCL_RESOURCE, BACKEND_POD_INDEX, keyOf(pod)).map(keyOf);
     },
 
     async reconcile(key, ctx): Promise<Result> {
@@ -407,8 +420,18 @@ export function createDedicatedClbExtension(options: DedicatedClbOptions): Provi
 
   return {
     kinds: [
-      { apiVersion: CLB_API_VERSION, resource: DCS_RESOURCE, kind: "DedicatedCLBService" },
-      { apiVersion: CLB_API_VERSION, resource: DCL_RESOURCE, kind: "DedicatedCLBListener" },
+      {
+        apiVersion: CLB_API_VERSION,
+        resource: DCS_RESOURCE,
+        kind: "DedicatedCLBService",
+        podSelector: (dcs) => dcs.spec?.selector,
+      },
+      {
+        apiVersion: CLB_API_VERSION,
+        resource: DCL_RESOURCE,
+        kind: "DedicatedCLBListener",
+        indexes: { [BACKEND_POD_INDEX]: backendPodOf },
+      },
     ],
     controllers: [services, listeners],
 

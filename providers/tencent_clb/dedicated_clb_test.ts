@@ -3,11 +3,17 @@
 // and the fake Tencent Cloud through the real SDK.
 import assert from "node:assert/strict";
 import { FakeTencentCloud } from "../../tests/fakes/tencentcloud/fake_tencent_cloud.ts";
-import type { ExtensionContext, ExtensionObject } from "../extension.ts";
+import {
+  type ExtensionContext,
+  type ExtensionKind,
+  type ExtensionObject,
+  OWNER_INDEX,
+} from "../extension.ts";
 import type { Pod } from "../types.ts";
 import { ClbPools } from "./clb_pools.ts";
 import { ClbWriter } from "./clb_writer.ts";
 import {
+  BACKEND_POD_INDEX,
   createDedicatedClbExtension,
   DCL_FINALIZER,
   DCL_RESOURCE,
@@ -16,8 +22,22 @@ import {
 import { dclListenerName } from "./listener_name.ts";
 import { clbApiFor } from "../../tests/fakes/tencentcloud/clb_api_for.ts";
 
-/** A store that behaves like the API server for what the controllers do. */
+/** Equality selector, empty selects nothing: what the core's selector index answers. */
+function matches(
+  selector: Record<string, string> | undefined,
+  labels = {} as Record<string, string>,
+) {
+  const pairs = Object.entries(selector ?? {});
+  return pairs.length > 0 && pairs.every(([k, v]) => labels[k] === v);
+}
+
+/**
+ * A store that behaves like the API server for what the controllers do.
+ * Its index reads scan with the kinds' own index functions: the answers
+ * the core's indexes must give, whatever their cost.
+ */
 class Store {
+  readonly #kinds: ExtensionKind[];
   objects = new Map<string, Map<string, ExtensionObject>>([
     [DCS_RESOURCE, new Map()],
     [DCL_RESOURCE, new Map()],
@@ -26,9 +46,32 @@ class Store {
   events: string[] = [];
   #uid = 0;
 
+  constructor(kinds: ExtensionKind[]) {
+    this.#kinds = kinds;
+  }
+
+  #kind(resource: string): ExtensionKind {
+    return this.#kinds.find((k) => k.resource === resource)!;
+  }
+
   ctx(): ExtensionContext {
     const key = (ns: string, name: string) => `${ns}/${name}`;
+    const owners = (o: ExtensionObject) => (o.metadata.ownerReferences ?? []).map((r) => r.uid);
     return {
+      byIndex: (r, index, value) => {
+        const fn = index === OWNER_INDEX ? owners : this.#kind(r).indexes?.[index];
+        if (!fn) throw new Error(`${r}: no index "${index}"`);
+        return [...this.objects.get(r)!.values()].filter((o) => fn(o).includes(value));
+      },
+      selecting: (r, pod) =>
+        [...this.objects.get(r)!.values()].filter((o) =>
+          o.metadata.namespace === pod.metadata.namespace &&
+          matches(this.#kind(r).podSelector!(o), pod.metadata.labels)
+        ),
+      podsSelectedBy: (ns, selector) =>
+        [...this.pods.values()].filter((p) =>
+          p.metadata.namespace === ns && matches(selector, p.metadata.labels)
+        ),
       get: (r, k) => this.objects.get(r)!.get(k),
       list: (r, ns) =>
         [...this.objects.get(r)!.values()].filter((o) =>
@@ -126,7 +169,7 @@ async function setup() {
   const pools = new ClbPools();
   const writer = new ClbWriter(api, { lingerMs: 5, retryInitialMs: 5, taskPollMs: 5 });
   const extension = createDedicatedClbExtension({ api, writer, pools });
-  const store = new Store();
+  const store = new Store(extension.kinds);
   const ctx = store.ctx();
   const [services, listeners] = extension.controllers;
   /** Reconciles everything until nothing changes (what the queues do). */
@@ -247,4 +290,32 @@ Deno.test("a listener object on an unknown CLB is Failed with the reason, others
   const good = store.objects.get(DCL_RESOURCE)!.get("demo/good")!;
   assert.equal(good.status.state, "Available", "no backend Pod: created, not bound");
   assert.equal(good.status.address, "198.51.100.1:520");
+});
+
+Deno.test("keysForPod() finds the services selecting a Pod, and those its listener objects name", async () => {
+  const { cloud, store, ctx, settle, extension } = await setup();
+  await using _ = cloud;
+  const [services, listeners] = extension.controllers;
+  store.objects.get(DCS_RESOURCE)!.set("demo/gameserver", structuredClone(SEED_SERVICE));
+  store.objects.get(DCS_RESOURCE)!.set("demo/other", {
+    metadata: { namespace: "demo", name: "other", uid: "dcs-2" },
+    spec: { ...SEED_SERVICE.spec, selector: { app: "other" } },
+  });
+  store.pods.set("demo/gameserver-0", gamePod(0));
+  await settle();
+  const pod = store.pods.get("demo/gameserver-0")!;
+  assert.deepEqual(services.keysForPod!(pod, ctx), ["demo/gameserver"]);
+  assert.deepEqual(listeners.keysForPod!(pod, ctx).sort(), [
+    "demo/gameserver-0-tcp-9000",
+    "demo/gameserver-0-udp-8000",
+  ]);
+  // Relabelled: the new service selects it, the old one still owns its listeners.
+  pod.metadata.labels = { app: "other" };
+  assert.deepEqual(services.keysForPod!(pod, ctx), ["demo/other", "demo/gameserver"]);
+  await settle();
+  assert.deepEqual(
+    ctx.byIndex(DCL_RESOURCE, BACKEND_POD_INDEX, "demo/gameserver-0")
+      .map((l) => l.metadata.labels?.["networking.cloud.tencent.com/dedicatedclbservice"]),
+    ["other", "other"],
+  );
 });
