@@ -3,11 +3,12 @@
  *
  * Reads the configuration (flags, environment, optional YAML pools file),
  * builds the network types `providers/mod.ts` lists from it, connects to
- * the API server with a bearer token, and runs the {@linkcode Manager} behind two
- * listeners: plain HTTP (`/healthz`, `/readyz`, `/allocations`, `/metrics`)
- * and TLS (the admission webhook). SIGTERM and SIGINT stop it cleanly (a
- * leader hands its Lease over); losing the Lease exits with status 1 so
- * the next start is a clean follower.
+ * the API server (as the service account, or as `--kubeconfig` says), and
+ * runs the {@linkcode Manager} behind two listeners: plain HTTP (`/healthz`,
+ * `/readyz`, `/allocations`, `/metrics`) and TLS (the admission webhook).
+ * SIGTERM and SIGINT stop it cleanly (a leader hands its Lease over);
+ * losing the Lease exits with status 1 so the next start is a clean
+ * follower.
  *
  * @example
  * ```sh
@@ -94,8 +95,10 @@ export async function run(args: string[], env: Record<string, string>): Promise<
   }
   let client: KubeClient;
   try {
+    // Only a kubeconfig loads @kubernetes/client-node (about 80 MB): in a
+    // cluster the service account needs none of it.
     client = config.kubeconfig
-      ? KubeClient.fromKubeconfigFile(config.kubeconfig)
+      ? await KubeClient.fromKubeconfigFile(config.kubeconfig)
       : KubeClient.inCluster();
   } catch (err) {
     console.error(`gamenet: cannot set up the API client: ${(err as Error).message}`);

@@ -1,22 +1,56 @@
 /**
- * A small Kubernetes REST client on Deno's own `fetch`: bearer tokens, a
- * pinned CA, JSON in and out, and raw streaming responses for watches.
+ * A small Kubernetes REST client on Deno's own `fetch`: a pinned CA, bearer
+ * tokens (fixed, from a rotating file, or from a {@linkcode CredentialSource}
+ * such as a kubeconfig's exec plugin), client certificates, JSON in and
+ * out, and raw streaming responses for watches.
  *
  * Requests go through Deno's native HTTP client rather than
  * `@kubernetes/client-node`, whose watch under Deno either stops
- * delivering or never times out a dead connection, whose client
- * certificates through `https.Agent` fail there, and whose import alone
- * costs about 80 MB of memory.
+ * delivering or never times out a dead connection, and whose client
+ * certificates through `https.Agent` fail there. client-node only loads
+ * kubeconfig files (see `kubeconfig.ts`), and only when one is given: its
+ * import alone costs about 80 MB of memory, so {@linkcode KubeClient.inCluster}
+ * never loads it.
  *
  * @example
  * ```ts
- * const client = KubeClient.fromKubeconfigFile("admin.kubeconfig");
+ * const client = await KubeClient.fromKubeconfigFile("admin.kubeconfig");
  * const pods = await client.request<{ items: unknown[] }>("GET", "/api/v1/pods");
  * ```
  * @module
  */
 
-import { readKubeconfig } from "./kubeconfig.ts";
+import { loadKubeconfig } from "./kubeconfig.ts";
+
+/** What a request authenticates with, besides the CA it trusts. */
+export interface Credentials {
+  /** A bearer token. */
+  token?: string;
+  /** PEM of a client certificate (with `keyPem`). */
+  certPem?: string;
+  /** PEM of the client certificate's private key. */
+  keyPem?: string;
+}
+
+/**
+ * Credentials that change while gamenet runs, e.g. those of a kubeconfig's
+ * exec plugin: asked for before every request, so `get()` must be cheap
+ * while what it gave last is still valid.
+ *
+ * @example
+ * ```ts
+ * const fixed: CredentialSource = {
+ *   get: () => Promise.resolve({ token: "abc" }),
+ *   invalidate: () => {},
+ * };
+ * ```
+ */
+export interface CredentialSource {
+  /** The credentials for the next request. */
+  get(): Promise<Credentials>;
+  /** The API server refused `used` (401): the next `get()` must not give them again. */
+  invalidate(used: Credentials): void;
+}
 
 /** Where and as whom to connect. */
 export interface KubeClientOptions {
@@ -26,8 +60,19 @@ export interface KubeClientOptions {
   token?: string;
   /** A file holding the bearer token, re-read as it rotates (in-cluster tokens do). */
   tokenFile?: string;
+  /** PEM of a client certificate to present (with `keyPem`). */
+  certPem?: string;
+  /** PEM of the client certificate's private key. */
+  keyPem?: string;
+  /**
+   * Credentials asked for before every request (an exec plugin's); what
+   * they give replaces `token`, and their certificate `certPem`.
+   */
+  credentials?: CredentialSource;
   /** PEM of the CA(s) to trust; the system roots when absent. */
   caPem?: string;
+  /** An HTTP(S) or SOCKS5 proxy to connect through, e.g. `http://proxy:3128`. */
+  proxyUrl?: string;
   /** How often `tokenFile` is re-read. @default {60_000} */
   tokenReloadMs?: number;
   /** Client-side timeout of a non-streaming request. @default {30_000} */
@@ -70,6 +115,10 @@ export class KubeClient {
   #requestTimeoutMs: number;
   #http: Deno.HttpClient;
   #caPem?: string;
+  #proxyUrl?: string;
+  #certPem?: string;
+  #keyPem?: string;
+  #credentials?: CredentialSource;
 
   constructor(options: KubeClientOptions) {
     this.server = options.server.replace(/\/+$/, "");
@@ -78,14 +127,27 @@ export class KubeClient {
     this.#tokenReloadMs = options.tokenReloadMs ?? 60_000;
     this.#requestTimeoutMs = options.requestTimeoutMs ?? 30_000;
     this.#caPem = options.caPem;
+    this.#proxyUrl = options.proxyUrl;
+    if (Boolean(options.certPem) !== Boolean(options.keyPem)) {
+      throw new Error("A client certificate needs its key, and a key its certificate");
+    }
+    this.#certPem = options.certPem;
+    this.#keyPem = options.keyPem;
+    this.#credentials = options.credentials;
     this.#http = this.#createHttpClient();
   }
 
   #createHttpClient(): Deno.HttpClient {
-    return Deno.createHttpClient({
+    const options: Deno.CreateHttpClientOptions = {
       caCerts: this.#caPem ? [this.#caPem] : undefined,
       poolIdleTimeout: 90_000,
-    });
+      proxy: this.#proxyUrl ? proxyOf(this.#proxyUrl) : undefined,
+    };
+    // The certificate is the connection's, not a request's: a new one (an
+    // exec plugin's renewed certificate) needs a new client.
+    return this.#certPem && this.#keyPem
+      ? Deno.createHttpClient({ ...options, cert: this.#certPem, key: this.#keyPem })
+      : Deno.createHttpClient(options);
   }
 
   /**
@@ -99,12 +161,30 @@ export class KubeClient {
     old.close();
   }
 
-  /** Reads a kubeconfig file (its current context); tokens only. */
-  static fromKubeconfigFile(path: string): KubeClient {
-    return new KubeClient(readKubeconfig(path));
+  /**
+   * Connects as the current context of a kubeconfig file (or of a
+   * `KUBECONFIG`-style list of files) says: bearer token, token file,
+   * client certificate or exec plugin. Loads `@kubernetes/client-node` to
+   * read it; an exec plugin runs once here, so a failing one fails now.
+   *
+   * @example
+   * ```ts
+   * const client = await KubeClient.fromKubeconfigFile(`${Deno.env.get("HOME")}/.kube/config`);
+   * ```
+   */
+  static async fromKubeconfigFile(path: string): Promise<KubeClient> {
+    return new KubeClient(await loadKubeconfig(path));
   }
 
-  /** Uses the Pod's service account, as every in-cluster client does. */
+  /**
+   * Uses the Pod's service account, as every in-cluster client does,
+   * without loading `@kubernetes/client-node`.
+   *
+   * @example
+   * ```ts
+   * const client = KubeClient.inCluster();
+   * ```
+   */
   static inCluster(): KubeClient {
     const host = Deno.env.get("KUBERNETES_SERVICE_HOST");
     const port = Deno.env.get("KUBERNETES_SERVICE_PORT") ?? "443";
@@ -132,6 +212,33 @@ export class KubeClient {
     return this.#token;
   }
 
+  /** What the next request authenticates with; a source's new certificate swaps the client. */
+  async #current(): Promise<Credentials> {
+    if (!this.#credentials) return { token: this.#bearer() };
+    const got = await this.#credentials.get();
+    if (got.certPem && got.keyPem && got.certPem !== this.#certPem) {
+      this.#certPem = got.certPem;
+      this.#keyPem = got.keyPem;
+      this.resetConnections();
+    }
+    return { token: got.token ?? this.#bearer(), certPem: got.certPem, keyPem: got.keyPem };
+  }
+
+  /**
+   * After a 401 with `used`: true when newer credentials may exist (a
+   * source's next ones, a token file rewritten since its last read), so
+   * the request is worth one more try.
+   */
+  #renew(used: Credentials): boolean {
+    if (this.#credentials) {
+      this.#credentials.invalidate(used);
+      return true;
+    }
+    if (!this.#tokenFile) return false;
+    this.#tokenReadAt = 0;
+    return this.#bearer() !== used.token;
+  }
+
   #url(path: string, query?: RequestOptions["query"]): string {
     const url = new URL(this.server + path);
     for (const [k, v] of Object.entries(query ?? {})) {
@@ -140,11 +247,14 @@ export class KubeClient {
     return url.toString();
   }
 
-  /** Sends a request and returns the raw response, whatever its status. */
-  async fetch(method: string, path: string, options: RequestOptions = {}): Promise<Response> {
+  async #send(
+    method: string,
+    path: string,
+    options: RequestOptions,
+    credentials: Credentials,
+  ): Promise<Response> {
     const headers: Record<string, string> = { accept: "application/json" };
-    const token = this.#bearer();
-    if (token) headers.authorization = `Bearer ${token}`;
+    if (credentials.token) headers.authorization = `Bearer ${credentials.token}`;
     let body: string | undefined;
     if (options.body !== undefined) {
       headers["content-type"] = options.contentType ?? "application/json";
@@ -157,6 +267,19 @@ export class KubeClient {
       signal: options.signal,
       client: this.#http,
     });
+  }
+
+  /**
+   * Sends a request and returns the raw response, whatever its status. A
+   * 401 is tried once more when the credentials may have changed since
+   * (an expired exec credential, a rotated token file).
+   */
+  async fetch(method: string, path: string, options: RequestOptions = {}): Promise<Response> {
+    const used = await this.#current();
+    const res = await this.#send(method, path, options, used);
+    if (res.status !== 401 || !this.#renew(used)) return res;
+    await res.body?.cancel();
+    return await this.#send(method, path, options, await this.#current());
   }
 
   /** Sends a request and parses the JSON reply; a non-2xx reply throws {@linkcode KubeApiError}. */
@@ -186,6 +309,14 @@ export class KubeClient {
   close(): void {
     this.#http.close();
   }
+}
+
+/** Deno's proxy setting for a kubeconfig's `proxy-url`. */
+function proxyOf(url: string): Deno.Proxy {
+  const scheme = url.slice(0, url.indexOf(":"));
+  if (scheme === "socks5" || scheme === "socks5h") return { transport: "socks5", url };
+  if (scheme === "http" || scheme === "https") return { transport: scheme, url };
+  throw new Error(`Proxy "${url}": write http://, https://, socks5:// or socks5h://`);
 }
 
 /** Builds the {@linkcode KubeApiError} for a failed reply's status and body. */
