@@ -33,6 +33,7 @@
  */
 
 import { KubeApiError, type KubeClient } from "./kube_client.ts";
+import { Reflector } from "./reflector.ts";
 
 /** Options of {@linkcode LeaderElector}. */
 export interface LeaderElectionOptions {
@@ -51,6 +52,14 @@ export interface LeaderElectionOptions {
   onStartedLeading?: () => void;
   /** Called once when a leader stops being one (lost, or released on stop). */
   onStoppedLeading?: () => void;
+  /**
+   * Watch the Lease besides reading it at each attempt, so a standby sees
+   * a renewal when it happens rather than at its next read (up to a retry
+   * period later) and takes over within lease duration + retry period of
+   * the last renewal; off, the standby's view lags by a retry period.
+   * @default {true}
+   */
+  watchLease?: boolean;
   /** @default {console.error} */
   log?: (message: string) => void;
 }
@@ -91,6 +100,10 @@ export class LeaderElector {
   #validUntil = 0;
   #deadlineTimer?: ReturnType<typeof setTimeout>;
   #lastHolder = "";
+  /** Set by an attempt whose read found another holder. */
+  #heldByOther = "";
+  #observedDurationMs = 0;
+  #watch?: Reflector<Lease>;
 
   constructor(client: KubeClient, options: LeaderElectionOptions) {
     this.#client = client;
@@ -98,6 +111,7 @@ export class LeaderElector {
       leaseDurationMs: 15_000,
       renewDeadlineMs: 10_000,
       retryPeriodMs: 2_000,
+      watchLease: true,
       log: (m) => console.error(m),
       ...options,
     };
@@ -125,7 +139,17 @@ export class LeaderElector {
 
   /** Starts campaigning (and renewing once leader). */
   start(): void {
-    this.#loop ??= this.#run();
+    if (this.#loop) return;
+    if (this.#options.watchLease) {
+      const seen = (lease: Lease) => this.#see(lease);
+      this.#watch = new Reflector<Lease & { metadata: { name: string } }>(this.#client, {
+        path: this.#path.replace(/\/[^/]+$/, ""),
+        fieldSelector: `metadata.name=${this.#options.name}`,
+        log: this.#options.log,
+      }, { onAdd: seen, onUpdate: (_old, lease) => seen(lease) });
+      this.#watch.start();
+    }
+    this.#loop = this.#run();
   }
 
   /**
@@ -135,7 +159,7 @@ export class LeaderElector {
   async stop(): Promise<void> {
     this.#stopped = true;
     this.#wake?.();
-    await this.#loop;
+    await Promise.all([this.#loop, this.#watch?.stop()]);
     if (this.#leader) {
       const stillValid = this.isLeader;
       this.#stepDown();
@@ -152,6 +176,7 @@ export class LeaderElector {
     while (!this.#stopped) {
       const attemptStart = performance.now();
       let ok = false;
+      this.#heldByOther = "";
       try {
         ok = await this.#tryAcquireOrRenew(this.#attemptSignal(attemptStart));
       } catch (err) {
@@ -163,16 +188,17 @@ export class LeaderElector {
       if (ok && attemptStart + this.#options.renewDeadlineMs > performance.now()) {
         this.#extendUntil(attemptStart + this.#options.renewDeadlineMs);
         if (!this.#leader) this.#becomeLeader();
-      } else if (this.#leader && this.#lastHolder !== this.#options.identity) {
+      } else if (this.#leader && this.#heldByOther) {
         this.#options.log(
-          `Leader election: the Lease is held by ${this.#lastHolder}; stepping down`,
+          `Leader election: the Lease is held by ${this.#heldByOther}; stepping down`,
         );
         this.#stepDown();
       }
-      // Jitter keeps standbys from hitting the API server in lockstep.
+      // Jitter keeps standbys from hitting the API server in lockstep; a
+      // standby also tries the moment the lease it watches runs out.
       const wait = this.#leader
         ? this.#options.retryPeriodMs
-        : this.#options.retryPeriodMs * (1 + Math.random() * 0.2);
+        : Math.min(this.#options.retryPeriodMs * (1 + Math.random() * 0.2), this.#expiresIn());
       await new Promise<void>((resolve) => {
         const t = setTimeout(resolve, wait);
         this.#wake = () => {
@@ -220,16 +246,33 @@ export class LeaderElector {
     this.#options.onStoppedLeading?.();
   }
 
+  /**
+   * Notes the record as seen now: when it changed, the holder renewed
+   * before this instant, so the lease is measured from here (never from
+   * earlier, which could cut a live leader's lease short).
+   */
+  #see(lease: Lease): void {
+    const record = JSON.stringify(lease.spec);
+    if (record !== this.#observed) {
+      this.#observed = record;
+      this.#observedAt = performance.now();
+      this.#observedDurationMs = (lease.spec.leaseDurationSeconds ?? 0) * 1000;
+      // A released Lease (no holder) is free now: try without waiting.
+      if (!lease.spec.holderIdentity && !this.#leader) this.#wake?.();
+    }
+    this.#lastHolder = lease.spec.holderIdentity ?? "";
+  }
+
+  /** Time until the lease last observed runs out, as this replica measures it. */
+  #expiresIn(): number {
+    if (!this.#observed) return this.#options.retryPeriodMs;
+    return Math.max(1, this.#observedAt + this.#observedDurationMs - performance.now() + 1);
+  }
+
   async #get(signal: AbortSignal): Promise<Lease | undefined> {
     try {
       const lease = await this.#client.request<Lease>("GET", this.#path, { signal });
-      // Observed when the answer came, never earlier: the holder renewed before this.
-      const record = JSON.stringify(lease.spec);
-      if (record !== this.#observed) {
-        this.#observed = record;
-        this.#observedAt = performance.now();
-      }
-      this.#lastHolder = lease.spec.holderIdentity ?? "";
+      this.#see(lease);
       return lease;
     } catch (err) {
       if (err instanceof KubeApiError && err.status === 404) return undefined;
@@ -241,9 +284,7 @@ export class LeaderElector {
     try {
       const updated = await this.#client.request<Lease>("PUT", this.#path, { body: lease, signal });
       this.#held = updated;
-      this.#observed = JSON.stringify(updated.spec);
-      this.#observedAt = performance.now();
-      this.#lastHolder = this.#options.identity;
+      this.#see(updated);
       return true;
     } catch (err) {
       // 409: someone else updated it first; they win this round.
@@ -295,9 +336,7 @@ export class LeaderElector {
           },
         );
         this.#held = created;
-        this.#observed = JSON.stringify(created.spec);
-        this.#observedAt = performance.now();
-        this.#lastHolder = me;
+        this.#see(created);
         return true;
       } catch (err) {
         if (err instanceof KubeApiError && err.status === 409) return false; // lost the race
@@ -305,8 +344,11 @@ export class LeaderElector {
       }
     }
     const holder = current.spec.holderIdentity ?? "";
-    const durationMs = (current.spec.leaseDurationSeconds ?? 0) * 1000;
-    if (holder && holder !== me && this.#observedAt + durationMs > performance.now()) return false;
+    if (holder && holder !== me) {
+      // Read just now (a watch event may be older): someone else holds it.
+      this.#heldByOther = holder;
+      if (this.#observedAt + this.#observedDurationMs > performance.now()) return false;
+    }
     // A record naming this replica that it does not hold (a restart under
     // the same identity) is taken over like any expired one.
     return await this.#put({ ...current, spec: this.#spec(Date.now(), current.spec) }, signal);

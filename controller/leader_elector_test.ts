@@ -79,6 +79,8 @@ function elector(api: LeaseApi, identity: string, events: string[]) {
     name: "lock",
     identity,
     ...TIMING,
+    // The fake answers requests, not watches; the e2e covers the watch.
+    watchLease: false,
     log: () => {},
     onStartedLeading: () => events.push(`${identity}+ ${performance.now()}`),
     onStoppedLeading: () => events.push(`${identity}- ${performance.now()}`),
