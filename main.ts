@@ -208,8 +208,11 @@ export async function run(args: string[], env: Record<string, string>): Promise<
   let timer: ReturnType<typeof setTimeout> | undefined;
   const clean = await Promise.race([
     (async () => {
-      await manager.stop();
-      await Promise.all([http.shutdown(), webhook.shutdown()]);
+      // The webhook closes first: its connections (kept alive, multiplexed)
+      // would otherwise keep the API server talking to a replica that only
+      // refuses now, instead of reconnecting through the Service to the next.
+      await Promise.all([webhook.shutdown(), manager.stop()]);
+      await http.shutdown();
       return true;
     })(),
     new Promise<false>((resolve) => timer = setTimeout(() => resolve(false), SHUTDOWN_TIMEOUT_MS)),
