@@ -20,7 +20,7 @@
  * @module
  */
 
-import { loadKubeconfig } from "./kubeconfig.ts";
+import { KubeconfigError, loadKubeconfig } from "./kubeconfig.ts";
 
 /** What a request authenticates with, besides the CA it trusts. */
 export interface Credentials {
@@ -145,9 +145,12 @@ export class KubeClient {
     };
     // The certificate is the connection's, not a request's: a new one (an
     // exec plugin's renewed certificate) needs a new client.
-    return this.#certPem && this.#keyPem
-      ? Deno.createHttpClient({ ...options, cert: this.#certPem, key: this.#keyPem })
-      : Deno.createHttpClient(options);
+    if (!this.#certPem || !this.#keyPem) return Deno.createHttpClient(options);
+    try {
+      return Deno.createHttpClient({ ...options, cert: this.#certPem, key: this.#keyPem });
+    } catch (err) {
+      throw new Error(`Client certificate or key: ${(err as Error).message}`, { cause: err });
+    }
   }
 
   /**
@@ -173,7 +176,12 @@ export class KubeClient {
    * ```
    */
   static async fromKubeconfigFile(path: string): Promise<KubeClient> {
-    return new KubeClient(await loadKubeconfig(path));
+    const options = await loadKubeconfig(path);
+    try {
+      return new KubeClient(options);
+    } catch (err) {
+      throw new KubeconfigError(`Kubeconfig ${path}: ${(err as Error).message}`);
+    }
   }
 
   /**

@@ -87,3 +87,10 @@ Deno.test("new KubeClient() refuses a client certificate without its key", () =>
     /A client certificate needs its key/,
   );
 });
+
+Deno.test("new KubeClient() names the client certificate or key it cannot use", () => {
+  assert.throws(
+    () => new KubeClient({ server: "https://a:6443", certPem: "not a certificate", keyPem: "x" }),
+    /^Error: Client certificate or key: /,
+  );
+});
