@@ -34,6 +34,11 @@ export interface GamenetProcessOptions {
   env?: Record<string, string>;
   /** Write the webhook configuration pointing at this process. @default {true} */
   registerWebhook?: boolean;
+  /**
+   * Reach the API server through this port (a test's breakable link, e.g.
+   * a `TcpProxy` in front of it) instead of directly. @default {undefined}
+   */
+  apiServerPort?: number;
 }
 
 /** Webhook TLS material shared by every gamenet process of one test. */
@@ -148,6 +153,14 @@ export class GamenetProcess implements AsyncDisposable {
     const webhookPort = options.webhookPort ?? freePort();
     const identity = options.identity ?? "gamenet-0";
     if (options.registerWebhook ?? true) await registerWebhook(cp, webhookPort);
+    let kubeconfig = cp.kubeconfigPath("gamenet");
+    if (options.apiServerPort) {
+      kubeconfig = join(cp.dir, `gamenet-${identity}-via-${options.apiServerPort}.kubeconfig`);
+      await Deno.writeTextFile(
+        kubeconfig,
+        cp.kubeconfig("gamenet").replace(cp.server, `https://127.0.0.1:${options.apiServerPort}`),
+      );
+    }
     return await GamenetProcess.launch(cp, {
       command: Deno.execPath(),
       args: [
@@ -158,7 +171,7 @@ export class GamenetProcess implements AsyncDisposable {
         "--allow-env",
         "--allow-read",
         join(REPO_ROOT, "main.ts"),
-        `--kubeconfig=${cp.kubeconfigPath("gamenet")}`,
+        `--kubeconfig=${kubeconfig}`,
         `--identity=${identity}`,
         `--http-addr=127.0.0.1:${httpPort}`,
         `--webhook-addr=127.0.0.1:${webhookPort}`,

@@ -14,12 +14,11 @@ import assert from "node:assert/strict";
 import { ControlPlane } from "../controlplane/control_plane.ts";
 import { KubeletStandIn } from "../controlplane/kubelet_standin.ts";
 import { TcpProxy } from "../controlplane/tcp_proxy.ts";
-import { join } from "node:path";
 import { GamenetProcess, registerWebhook } from "./gamenet_process.ts";
 import { WebhookService } from "./webhook_service.ts";
 import { createNamespace, eventually, listPods, networkStatus } from "./helpers.ts";
 import { hostPortKeys } from "./host_port_checks.ts";
-import { NETWORK_CONF_ANNOTATION, NETWORK_TYPE_ANNOTATION } from "../../providers/types.ts";
+import { CreationBurst, latencySummary, refusalReasons } from "./creation_burst.ts";
 
 const NS = "fencing-e2e";
 /** The shipped defaults (`--leader-elect` timings are not flags). */
@@ -30,13 +29,6 @@ const RETRY_MS = 2_000;
 const WEBHOOK_TIMEOUT_MS = 10_000;
 /** Log timestamps are written when the line is, a little after the fact. */
 const LOG_SLACK_MS = 300;
-
-interface Creation {
-  start: number;
-  ms: number;
-  ok: boolean;
-  error?: string;
-}
 
 interface LogLine {
   at: number;
@@ -50,18 +42,6 @@ function parseLog(text: string): LogLine[] {
   });
 }
 
-function percentile(sorted: number[], p: number): number {
-  if (sorted.length === 0) return NaN;
-  return sorted[Math.min(sorted.length - 1, Math.floor(sorted.length * p))];
-}
-
-function summary(xs: Creation[]): string {
-  const ms = xs.map((c) => c.ms).sort((a, b) => a - b);
-  const failed = xs.filter((c) => !c.ok).length;
-  return `${xs.length} creations (${failed} refused): p50 ${percentile(ms, 0.5).toFixed(0)} ms, ` +
-    `p99 ${percentile(ms, 0.99).toFixed(0)} ms, max ${(ms.at(-1) ?? NaN).toFixed(0)} ms`;
-}
-
 Deno.test("leader fencing: a black-holed leader stops within its renew deadline; admissions never overlap nor time out", async () => {
   await using cp = await ControlPlane.start();
   const admin = cp.client("admin");
@@ -72,18 +52,14 @@ Deno.test("leader fencing: a black-holed leader stops within its renew deadline;
 
   // Each replica reaches the API server through its own breakable link.
   const links = new Map<string, TcpProxy>();
-  const replica = async (identity: string) => {
+  const replica = (identity: string) => {
     const link = new TcpProxy(cp.apiServerPort);
     links.set(identity, link);
-    const kubeconfig = join(cp.dir, `${identity}-linked.kubeconfig`);
-    await Deno.writeTextFile(
-      kubeconfig,
-      cp.kubeconfig("gamenet").replace(cp.server, `https://127.0.0.1:${link.port}`),
-    );
-    return await GamenetProcess.start(cp, {
+    return GamenetProcess.start(cp, {
       identity,
       registerWebhook: false,
-      args: [`--kubeconfig=${kubeconfig}`, "--log-level=debug"],
+      apiServerPort: link.port,
+      args: ["--log-level=debug"],
     });
   };
   const a = await replica("gamenet-a");
@@ -92,44 +68,13 @@ Deno.test("leader fencing: a black-holed leader stops within its renew deadline;
   await using service = new WebhookService([a, b]);
   await registerWebhook(cp, service.port);
 
-  const creations: Creation[] = [];
-  let creating = true;
-  const creator = async () => {
-    while (creating) {
-      const start = Date.now();
-      const res = await admin.fetch("POST", `/api/v1/namespaces/${NS}/pods`, {
-        body: JSON.stringify({
-          metadata: {
-            generateName: "gs-",
-            annotations: {
-              [NETWORK_TYPE_ANNOTATION]: "Kubernetes-HostPort",
-              [NETWORK_CONF_ANNOTATION]: '[{"name":"ContainerPorts","value":"gs:7777/UDP"}]',
-            },
-          },
-          spec: {
-            terminationGracePeriodSeconds: 0,
-            containers: [{
-              name: "gs",
-              image: "example.invalid/gs:1",
-              ports: [{ containerPort: 7777, protocol: "UDP" }],
-            }],
-          },
-        }),
-      });
-      const text = await res.text();
-      const ms = Date.now() - start;
-      const error = res.ok ? undefined : (JSON.parse(text) as { message: string }).message;
-      creations.push({ start, ms, ok: res.ok, error });
-      // A workload controller backs off after a refusal.
-      await new Promise((r) => setTimeout(r, res.ok ? 150 : 500));
-    }
-  };
+  let burst: CreationBurst | undefined;
   try {
     await eventually(
       "the webhook Service to route to gamenet-a",
       () => service.endpoint === a || undefined,
     );
-    const creators = [creator(), creator(), creator(), creator()];
+    burst = new CreationBurst(admin, NS);
     await new Promise((r) => setTimeout(r, 8_000));
 
     // Black-hole gamenet-a right after it renewed (the worst moment to be
@@ -177,8 +122,7 @@ Deno.test("leader fencing: a black-holed leader stops within its renew deadline;
     );
     const routedAt = Date.now();
     await new Promise((r) => setTimeout(r, 8_000));
-    creating = false;
-    await Promise.all(creators);
+    const creations = await burst.stop();
 
     // What each replica did, and when, from its own log.
     const aLog = parseLog(await a.logText());
@@ -219,17 +163,10 @@ Deno.test("leader fencing: a black-holed leader stops within its renew deadline;
     const before = creations.filter((c) => c.start < cutAt);
     const during = creations.filter((c) => c.start >= cutAt && c.start < routedAt);
     const after = creations.filter((c) => c.start >= routedAt);
-    console.log(`before the cut:  ${summary(before)}`);
-    console.log(`hand-over:       ${summary(during)}`);
-    console.log(`after:           ${summary(after)}`);
-    const reasons = new Map<string, number>();
-    for (const c of creations.filter((c) => !c.ok)) {
-      const message = c.error!;
-      // The replica's own refusal, or the API server's words about the connection.
-      const why = /denied the request: (.*)$/.exec(message)?.[1] ?? message.replace(/^.*: /, "");
-      reasons.set(why, (reasons.get(why) ?? 0) + 1);
-    }
-    console.log("refusals:", Object.fromEntries(reasons));
+    console.log(`before the cut:  ${latencySummary(before)}`);
+    console.log(`hand-over:       ${latencySummary(during)}`);
+    console.log(`after:           ${latencySummary(after)}`);
+    console.log("refusals:", refusalReasons(creations));
     const slowest = Math.max(...creations.map((c) => c.ms));
     assert.ok(slowest < WEBHOOK_TIMEOUT_MS / 2, `an admission took ${slowest} ms`);
     for (const c of creations.filter((c) => !c.ok)) {
@@ -256,7 +193,7 @@ Deno.test("leader fencing: a black-holed leader stops within its renew deadline;
     console.error(await a.logTail(30), "\n---\n", await b.logTail(30));
     throw err;
   } finally {
-    creating = false;
+    await burst?.stop();
     await Promise.all([a.kill("SIGTERM"), b.kill("SIGTERM")]);
     for (const link of links.values()) await link.close();
   }
