@@ -22,7 +22,14 @@
 
 import { KubeconfigError, loadKubeconfig } from "./kubeconfig.ts";
 
-/** What a request authenticates with, besides the CA it trusts. */
+/**
+ * What a request authenticates with, besides the CA it trusts.
+ *
+ * @example
+ * ```ts
+ * const credentials: Credentials = { token: "abc" };
+ * ```
+ */
 export interface Credentials {
   /** A bearer token. */
   token?: string;

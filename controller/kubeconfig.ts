@@ -25,7 +25,18 @@ import { parse as parseYaml } from "yaml";
 import type { Cluster, KubeConfig, User } from "@kubernetes/client-node";
 import type { Credentials, CredentialSource, KubeClientOptions } from "./kube_client.ts";
 
-/** A kubeconfig gamenet cannot use, with the reason. */
+/**
+ * A kubeconfig gamenet cannot use, with the reason.
+ *
+ * @example
+ * ```ts
+ * try {
+ *   await loadKubeconfig("/etc/kube/config");
+ * } catch (err) {
+ *   if (err instanceof KubeconfigError) console.error(`gamenet: ${err.message}`);
+ * }
+ * ```
+ */
 export class KubeconfigError extends Error {
   constructor(message: string) {
     super(message);
