@@ -17,8 +17,9 @@
 
 /**
  * The values an object is found under in one index; none leaves it out of
- * the index. Must read only the object (the store calls it again on every
- * change of that object).
+ * the index. The store calls it again on every change of the object, and
+ * on {@linkcode Indexer.reindex} only: what else it reads must not change
+ * without a reindex.
  *
  * @example
  * ```ts
@@ -55,6 +56,8 @@ export interface ReadonlyIndexer<T> extends ReadonlyMap<string, T> {
   indexKeys(index: string, value: string): string[];
   /** How many objects are under `value`, without listing them. */
   indexCount(index: string, value: string): number;
+  /** The values of `index` at least one object is under. */
+  indexValues(index: string): string[];
   /** Whether the store keeps index `index`. */
   hasIndex(index: string): boolean;
 }
@@ -125,9 +128,14 @@ interface Index<T> {
    * What each key was filed under, kept rather than recomputed from the
    * old object: a caller that changed a stored object in place would
    * otherwise leave its key under a value it no longer shows, for good.
+   * One value is kept as itself, not in an array: most keys have one (a
+   * namespace, an owner), and the array was most of the index's bytes.
    */
-  valuesOf: Map<string, readonly string[]>;
+  valuesOf: Map<string, Filed>;
 }
+
+/** What a key is filed under: one value, or several in an array of exactly their number. */
+type Filed = string | readonly string[];
 
 /**
  * The store: see the module documentation.
@@ -251,6 +259,22 @@ export class Indexer<T> implements ReadonlyIndexer<T> {
     return this.#index(index).keysOf.get(value)?.size ?? 0;
   }
 
+  indexValues(index: string): string[] {
+    return [...this.#index(index).keysOf.keys()];
+  }
+
+  /**
+   * Files every object of `index` again. For an index function that also
+   * reads something besides the object (which keys are wanted): its owner
+   * calls this when that changes.
+   */
+  reindex(index: string): void {
+    const found = this.#index(index);
+    found.keysOf.clear();
+    found.valuesOf.clear();
+    for (const [key, obj] of this.#objects) this.#file(found, key, obj);
+  }
+
   #index(name: string): Index<T> {
     const index = this.#indexes.get(name);
     // A typo in an index name would otherwise read as "nothing there".
@@ -260,10 +284,12 @@ export class Indexer<T> implements ReadonlyIndexer<T> {
 
   /** Files `key` under what `obj` shows now, moving it off what it showed before. */
   #file(index: Index<T>, key: string, obj: T): void {
-    const before = index.valuesOf.get(key) ?? NONE;
-    const after = unique(index.fn(obj));
+    const filed = index.valuesOf.get(key);
+    const computed = index.fn(obj);
     // Most updates (a Pod's status) change no indexed value: touch nothing.
-    if (sameValues(before, after)) return;
+    if (sameValues(filed, computed)) return;
+    const before = listOf(filed);
+    const after = unique(computed);
     for (const value of before) {
       if (!after.includes(value)) this.#remove(index, value, key);
     }
@@ -273,12 +299,15 @@ export class Indexer<T> implements ReadonlyIndexer<T> {
       if (!keys) index.keysOf.set(value, keys = new Set());
       keys.add(key);
     }
-    if (after.length) index.valuesOf.set(key, after);
+    // A copy of exactly its length: an array grown by push() keeps room
+    // for 17 values.
+    if (after.length === 1) index.valuesOf.set(key, after[0]);
+    else if (after.length) index.valuesOf.set(key, after.slice());
     else index.valuesOf.delete(key);
   }
 
   #unfile(index: Index<T>, key: string): void {
-    for (const value of index.valuesOf.get(key) ?? NONE) this.#remove(index, value, key);
+    for (const value of listOf(index.valuesOf.get(key))) this.#remove(index, value, key);
     index.valuesOf.delete(key);
   }
 
@@ -297,8 +326,14 @@ function unique(values: readonly string[]): readonly string[] {
   return values.length === new Set(values).size ? values : [...new Set(values)];
 }
 
-function sameValues(a: readonly string[], b: readonly string[]): boolean {
-  if (a === b) return true;
+function listOf(filed: Filed | undefined): readonly string[] {
+  return filed === undefined ? NONE : typeof filed === "string" ? [filed] : filed;
+}
+
+function sameValues(filed: Filed | undefined, b: readonly string[]): boolean {
+  if (filed === undefined) return b.length === 0;
+  if (typeof filed === "string") return b.length === 1 && b[0] === filed;
+  const a = filed;
   if (a.length !== b.length) return false;
   for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
   return true;

@@ -135,3 +135,28 @@ Deno.test("Indexer reads as a map: size, get, keys, entries, iteration, forEach"
   assert.deepEqual(seen, ["a/x", "b/y"]);
   assert.deepEqual(new Map(s), new Map([["a/x", s.get("a/x")], ["b/y", s.get("b/y")]]));
 });
+
+Deno.test("indexValues() lists the values some object is under, and no emptied one", () => {
+  const s = store();
+  s.set("a/x", obj("a", "x", ["u1"]));
+  s.set("b/y", obj("b", "y", ["u1", "u2"]));
+  assert.deepEqual(s.indexValues(OWNER_INDEX).sort(), ["u1", "u2"]);
+  s.delete("b/y");
+  assert.deepEqual(s.indexValues(OWNER_INDEX), ["u1"]);
+  assert.deepEqual(s.indexValues(NAMESPACE_INDEX), ["a"]);
+});
+
+Deno.test("reindex() files every object again under what its function gives now", () => {
+  let wanted = new Set(["u1"]);
+  const s = new Indexer<Obj>({
+    wanted: (o) =>
+      (o.metadata.ownerReferences ?? []).flatMap((r) => wanted.has(r.uid!) ? [r.uid!] : []),
+  });
+  s.set("a/x", obj("a", "x", ["u1", "u2"]));
+  s.set("a/y", obj("a", "y", ["u2"]));
+  assert.deepEqual(s.indexValues("wanted"), ["u1"]);
+  wanted = new Set(["u2"]);
+  s.reindex("wanted");
+  assert.deepEqual(s.byIndex("wanted", "u1"), []);
+  assert.deepEqual(names(s.byIndex("wanted", "u2")), ["x", "y"]);
+});
