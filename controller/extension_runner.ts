@@ -24,7 +24,7 @@ import type { KubeClient } from "./kube_client.ts";
 import { KubeApiError } from "./kube_client.ts";
 import { type KubeObject, objectKey, Reflector } from "./reflector.ts";
 import { byOwner, type Indexers, NAMESPACE_INDEX } from "./indexer.ts";
-import { byLabel, LABEL_INDEX, selectedBy, selecting, selectorIndex } from "./selector_index.ts";
+import { PodSelectorIndex } from "./pod_selector_index.ts";
 import { Controller } from "./controller.ts";
 import { Periodic } from "./periodic.ts";
 import { ServedKinds } from "./served_kinds.ts";
@@ -60,21 +60,17 @@ export interface ExtensionRunnerOptions {
 
 const MERGE_PATCH = "application/merge-patch+json";
 
-/** The reverse index of a kind's `podSelector`. */
-const POD_SELECTOR_INDEX = "podSelector";
-
 type CachedObject = ExtensionObject & KubeObject;
 
-/** A kind's `podSelector`, callable on its own. */
-function podSelectorOf(kind: ExtensionKind) {
-  return kind.podSelector && ((obj: ExtensionObject) => kind.podSelector!(obj));
-}
-
 /** The indexes a kind's cache keeps; throws when the kind's own take a core name. */
-function indexersOf(kind: ExtensionKind): Indexers<CachedObject> {
-  const indexers: Indexers<CachedObject> = { [OWNER_INDEX]: byOwner };
-  const selectorOf = podSelectorOf(kind);
-  if (selectorOf) indexers[POD_SELECTOR_INDEX] = selectorIndex(selectorOf);
+function indexersOf(
+  kind: ExtensionKind,
+  selectors?: PodSelectorIndex<CachedObject>,
+): Indexers<CachedObject> {
+  const indexers: Indexers<CachedObject> = {
+    [OWNER_INDEX]: byOwner,
+    ...selectors?.selectorIndexers(),
+  };
   for (const [name, fn] of Object.entries(kind.indexes ?? {})) {
     if (name === NAMESPACE_INDEX || Object.hasOwn(indexers, name)) {
       throw new Error(`Extension kind ${kind.resource}: index name "${name}" is the core's`);
@@ -90,6 +86,8 @@ export class ExtensionRunner {
   readonly #caches = new Map<string, Reflector<CachedObject>>();
   /** Each kind's indexes, made once: a mistake in them shows at start-up. */
   readonly #indexers = new Map<string, Indexers<CachedObject>>();
+  /** The selector indexes of the kinds that select Pods. */
+  readonly #podSelectors = new Map<string, PodSelectorIndex<CachedObject>>();
   readonly #queues = new Map<string, Controller>();
   readonly ctx: ExtensionContext;
   #leading = false;
@@ -116,12 +114,14 @@ export class ExtensionRunner {
       );
     }
     for (const kind of this.#options.extension.kinds) {
-      this.#indexers.set(kind.resource, indexersOf(kind));
-    }
-    // Pods are found by label only for kinds that select them; the Pod
-    // cache is shared, and asking again for the same index is no change.
-    if (this.#options.extension.kinds.some((k) => k.podSelector)) {
-      this.#options.pods.addIndexers({ [LABEL_INDEX]: byLabel });
+      let selectors: PodSelectorIndex<CachedObject> | undefined;
+      if (kind.podSelector) {
+        selectors = new PodSelectorIndex(kind.resource, (obj) => kind.podSelector!(obj));
+        this.#podSelectors.set(kind.resource, selectors);
+        // On the shared Pod cache, under a name of this kind's own.
+        this.#options.pods.addIndexers(selectors.podIndexers());
+      }
+      this.#indexers.set(kind.resource, indexersOf(kind, selectors));
     }
     this.ctx = this.#context();
     this.#served = new ServedKinds(this.#options.client, {
@@ -210,6 +210,12 @@ export class ExtensionRunner {
     }
   }
 
+  #podSelector(resource: string): PodSelectorIndex<CachedObject> {
+    const found = this.#podSelectors.get(resource);
+    if (!found) throw new Error(`${resource}: its kind declares no podSelector`);
+    return found;
+  }
+
   #kind(resource: string) {
     const kind = this.#options.extension.kinds.find((k) => k.resource === resource);
     if (!kind) throw new Error(`${resource} is not a kind of this extension`);
@@ -246,14 +252,15 @@ export class ExtensionRunner {
         return this.#caches.get(resource)?.byIndex(index, value) ?? [];
       },
       selecting: (resource, pod) => {
-        const selectorOf = podSelectorOf(this.#kind(resource));
-        if (!selectorOf) throw new Error(`${resource}: its kind declares no podSelector`);
         const cache = this.#caches.get(resource);
-        return cache ? selecting(cache.store, POD_SELECTOR_INDEX, selectorOf, pod) : [];
+        return cache ? this.#podSelector(resource).selecting(cache.store, pod) : [];
       },
       pod: (key) => pods.get(key),
       pods: (namespace) => pods.byIndex(NAMESPACE_INDEX, namespace),
-      podsSelectedBy: (namespace, selector) => selectedBy(pods.store, namespace, selector),
+      selectedPods: (resource, obj) => {
+        const cache = this.#caches.get(resource);
+        return cache ? this.#podSelector(resource).selectedPods(pods, cache.store, obj) : [];
+      },
       create: async (resource, namespace, obj) => {
         const kind = this.#kind(resource);
         return await client.request<ExtensionObject>("POST", path(resource, namespace), {

@@ -194,6 +194,11 @@ export class Reflector<T extends KubeObject> {
     this.#store.addIndexers(indexers);
   }
 
+  /** Files every cached object of `index` again (see {@linkcode Indexer.reindex}). */
+  reindex(index: string): void {
+    this.#store.reindex(index);
+  }
+
   /** A copy of the counters. */
   get stats(): ReflectorStats {
     return { ...this.#stats };

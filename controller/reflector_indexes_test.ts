@@ -4,7 +4,10 @@ import assert from "node:assert/strict";
 import type { KubeClient } from "./kube_client.ts";
 import { type KubeObject, Reflector } from "./reflector.ts";
 import { byOwner, NAMESPACE_INDEX, OWNER_INDEX } from "./indexer.ts";
-import { byLabel, LABEL_INDEX, selectedBy } from "./selector_index.ts";
+
+/** Pods by their `app` label. */
+const APP = "app";
+const byApp = (o: Obj) => o.metadata.labels?.app ? [o.metadata.labels.app] : [];
 
 type Obj = KubeObject & {
   metadata: {
@@ -80,20 +83,20 @@ Deno.test("byIndex() follows watch events: a label change, an owner change, a de
   ]]);
   const reflector = new Reflector<Obj>(api.client, {
     path: "/api/v1/pods",
-    indexers: { [OWNER_INDEX]: byOwner, [LABEL_INDEX]: byLabel },
+    indexers: { [OWNER_INDEX]: byOwner, [APP]: byApp },
     log: () => {},
   });
   reflector.start();
   await reflector.synced;
   await api.nextWatch();
   assert.deepEqual(names(reflector.byIndex(NAMESPACE_INDEX, "a")), ["p1", "p2"]);
-  assert.deepEqual(names(selectedBy(reflector.store, "a", { app: "gs" })), ["p1", "p2"]);
+  assert.deepEqual(names(reflector.byIndex(APP, "gs")), ["p1", "p2"]);
   api.send({ type: "MODIFIED", object: obj("a", "p1", { app: "web" }, "u2") });
   api.send({ type: "DELETED", object: obj("a", "p2", { app: "gs" }) });
   api.send({ type: "ADDED", object: obj("b", "p3", { app: "gs" }, "u1") });
   await until(() => reflector.store.has("b/p3"));
-  assert.deepEqual(names(selectedBy(reflector.store, "a", { app: "gs" })), []);
-  assert.deepEqual(names(selectedBy(reflector.store, "a", { app: "web" })), ["p1"]);
+  assert.deepEqual(names(reflector.byIndex(APP, "gs")), ["p3"]);
+  assert.deepEqual(names(reflector.byIndex(APP, "web")), ["p1"]);
   assert.deepEqual(names(reflector.byIndex(OWNER_INDEX, "u1")), ["p3"]);
   assert.deepEqual(names(reflector.byIndex(OWNER_INDEX, "u2")), ["p1"]);
   assert.deepEqual(names(reflector.byIndex(NAMESPACE_INDEX, "a")), ["p1"]);
@@ -109,7 +112,7 @@ Deno.test("byIndex() after a relist on 410 Gone drops what the watch missed", as
   const deleted: string[] = [];
   const reflector = new Reflector<Obj>(api.client, {
     path: "/api/v1/pods",
-    indexers: { [OWNER_INDEX]: byOwner, [LABEL_INDEX]: byLabel },
+    indexers: { [OWNER_INDEX]: byOwner, [APP]: byApp },
     log: () => {},
   }, { onDelete: (o) => deleted.push(o.metadata.name) });
   reflector.start();
@@ -120,20 +123,27 @@ Deno.test("byIndex() after a relist on 410 Gone drops what the watch missed", as
   assert.deepEqual(deleted, ["p1"]);
   assert.deepEqual(reflector.byIndex(OWNER_INDEX, "u1"), []);
   assert.deepEqual(names(reflector.byIndex(OWNER_INDEX, "u2")), ["p2"]);
-  assert.deepEqual(selectedBy(reflector.store, "a", { app: "gs" }), []);
-  assert.deepEqual(names(selectedBy(reflector.store, "a", { app: "web" })), ["p2"]);
+  assert.deepEqual(reflector.byIndex(APP, "gs"), []);
+  assert.deepEqual(names(reflector.byIndex(APP, "web")), ["p2"]);
   assert.equal(reflector.stats.relistsOnGone, 1);
   await reflector.stop();
 });
 
-Deno.test("addIndexers() on a running reflector indexes what is cached", async () => {
+Deno.test("addIndexers() and reindex() on a running reflector file what is cached", async () => {
   const api = scriptedClient([[obj("a", "p1", { app: "gs" })]]);
   const reflector = new Reflector<Obj>(api.client, { path: "/api/v1/pods", log: () => {} });
   reflector.start();
   await reflector.synced;
-  reflector.addIndexers({ [LABEL_INDEX]: byLabel });
-  reflector.addIndexers({ [LABEL_INDEX]: byLabel }); // a second user asks for the same
-  assert.deepEqual(names(selectedBy(reflector.store, "a", { app: "gs" })), ["p1"]);
+  reflector.addIndexers({ [APP]: byApp });
+  reflector.addIndexers({ [APP]: byApp }); // a second user asks for the same
+  assert.deepEqual(names(reflector.byIndex(APP, "gs")), ["p1"]);
+  // An index function reading outside the object: files again on reindex().
+  let wanted = "none";
+  reflector.addIndexers({ wanted: (o) => o.metadata.labels?.app === wanted ? ["yes"] : [] });
+  assert.deepEqual(reflector.byIndex("wanted", "yes"), []);
+  wanted = "gs";
+  reflector.reindex("wanted");
+  assert.deepEqual(names(reflector.byIndex("wanted", "yes")), ["p1"]);
   await reflector.stop();
 });
 

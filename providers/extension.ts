@@ -97,8 +97,11 @@ export interface ExtensionContext {
   /** From the cache. */
   pod(key: string): Pod | undefined;
   pods(namespace: string): Pod[];
-  /** From the cache: the Pods of `namespace` whose labels `selector` selects (empty: none). */
-  podsSelectedBy(namespace: string, selector: Record<string, string> | undefined): Pod[];
+  /**
+   * From the cache: the Pods of `obj`'s namespace that its `podSelector`
+   * selects (`resource` is a kind with one; an empty selector selects none).
+   */
+  selectedPods(resource: string, obj: ExtensionObject): Pod[];
   create(resource: string, namespace: string, obj: ExtensionObject): Promise<ExtensionObject>;
   /** A JSON merge patch, on the object or its `status` subresource. */
   patch(

@@ -172,7 +172,7 @@ export function createDedicatedClbExtension(options: DedicatedClbOptions): Provi
       const ports: ServicePort[] = spec.ports ?? [];
       const lbs: string[] = spec.existedLbIds ?? [];
       const range = { min: Number(spec.minPort), max: Number(spec.maxPort) };
-      const pods = ctx.podsSelectedBy(ns, spec.selector).filter(live);
+      const pods = ctx.selectedPods(DCS_RESOURCE, dcs).filter(live);
       try {
         await loadListenerQuota(api, writer, pools);
       } catch (err) {

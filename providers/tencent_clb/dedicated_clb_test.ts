@@ -68,9 +68,10 @@ class Store {
           o.metadata.namespace === pod.metadata.namespace &&
           matches(this.#kind(r).podSelector!(o), pod.metadata.labels)
         ),
-      podsSelectedBy: (ns, selector) =>
+      selectedPods: (r, obj) =>
         [...this.pods.values()].filter((p) =>
-          p.metadata.namespace === ns && matches(selector, p.metadata.labels)
+          p.metadata.namespace === obj.metadata.namespace &&
+          matches(this.#kind(r).podSelector!(obj), p.metadata.labels)
         ),
       get: (r, k) => this.objects.get(r)!.get(k),
       list: (r, ns) =>
