@@ -23,7 +23,11 @@ import { ServedKinds } from "./served_kinds.ts";
 import { LeaderElector } from "./leader_elector.ts";
 import { EventRecorder } from "./event_recorder.ts";
 import { StatusWriter } from "./status_writer.ts";
-import type { AgonesGameServer, KruiseGameServer } from "./status_writer.ts";
+import {
+  AGONES_GAMESERVER_LABEL,
+  type AgonesGameServer,
+  type KruiseGameServer,
+} from "./status_writer.ts";
 import {
   ownerOf,
   type PodAdmission,
@@ -82,6 +86,10 @@ const LAST_APPLIED = "kubectl.kubernetes.io/last-applied-configuration";
 const DISCOVERY_RETRY_MS = 60_000;
 const KRUISE_GAMESERVERS = { apiVersion: "game.kruise.io/v1alpha1", resource: "gameservers" };
 const AGONES_GAMESERVERS = { apiVersion: "agones.dev/v1", resource: "gameservers" };
+/** Pods by `spec.nodeName`. */
+const NODE_INDEX = "node";
+/** Pods by `namespace/name` of the Agones GameServer that made them. */
+const AGONES_GAMESERVER_INDEX = "agones-gameserver";
 /** The GameServer kinds whose status (or annotation) carries a Pod's network status. */
 const GAMESERVER_KINDS = [KRUISE_GAMESERVERS, AGONES_GAMESERVERS];
 /**
@@ -174,6 +182,14 @@ export class Manager {
       path: "/api/v1/pods",
       transform: slimPod as (p: Pod & KubeObject) => Pod & KubeObject,
       log,
+      // A node's change and an Agones GameServer's event find their Pods here, not by a scan.
+      indexers: {
+        [NODE_INDEX]: (pod) => pod.spec?.nodeName ? [pod.spec.nodeName] : [],
+        [AGONES_GAMESERVER_INDEX]: (pod) => {
+          const gs = pod.metadata.labels?.[AGONES_GAMESERVER_LABEL];
+          return gs ? [`${pod.metadata.namespace}/${gs}`] : [];
+        },
+      },
     }, {
       onAdd: (pod) => this.#podChanged(objectKey(pod), pod),
       onUpdate: (_old, pod) => this.#podChanged(objectKey(pod), pod),
@@ -390,7 +406,7 @@ export class Manager {
 
   #enqueuePodsOn(node: string): void {
     if (this.#phase !== "ready") return;
-    for (const [key, pod] of this.pods.store) if (pod.spec?.nodeName === node) this.queue.add(key);
+    for (const pod of this.pods.byIndex(NODE_INDEX, node)) this.queue.add(objectKey(pod));
   }
 
   /** Gives back what admissions allocated for Pods that never appeared within the grace period. */
@@ -472,11 +488,9 @@ export class Manager {
   }
 
   #enqueueAgones(gs: AgonesGameServer): void {
-    for (const [key, pod] of this.pods.store) {
-      if (
-        pod.metadata.namespace === gs.metadata.namespace &&
-        pod.metadata.labels?.["agones.dev/gameserver"] === gs.metadata.name
-      ) this.#enqueueIfReady(key);
+    const key = `${gs.metadata.namespace}/${gs.metadata.name}`;
+    for (const pod of this.pods.byIndex(AGONES_GAMESERVER_INDEX, key)) {
+      this.#enqueueIfReady(objectKey(pod));
     }
   }
 

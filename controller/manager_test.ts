@@ -238,3 +238,50 @@ Deno.test("PodController outcomes: a failure becomes an Event and NotReady, a re
     await manager.stop();
   }
 });
+
+Deno.test("a node's new address re-reconciles the Pods on that node alone", async () => {
+  const api = new FakeKubeClient();
+  const node2 = { metadata: { name: "node-2" }, status: node.status };
+  api.put("nodes", node);
+  api.put("nodes", node2);
+  const elsewhere = pod("gs-b", "Count-Net");
+  elsewhere.spec!.nodeName = "node-2";
+  api.put("pods", pod("gs-a", "Count-Net"));
+  api.put("pods", elsewhere);
+  const reconciled: string[] = [];
+  const counter: Provider = {
+    name: "Count-Net",
+    aliases: [],
+    parse: () => ({}),
+    admit: () => Promise.resolve({ patch: [] }),
+    restore: () => [],
+    reconcile(p) {
+      reconciled.push(p.metadata.name!);
+      return Promise.resolve(ready("203.0.113.1"));
+    },
+    release: () => Promise.resolve(),
+  };
+  const manager = new Manager({
+    client: api.client,
+    registry: new ProviderRegistry([counter]),
+    settings: SETTINGS,
+    log: () => {},
+  });
+  try {
+    await manager.start();
+    await until("both Pods reconciled", () => reconciled.length >= 2 || undefined);
+    await until("the queue idle", () => manager.queue.depth === 0 || undefined);
+    // Status writes come back as Pod updates; let those settle too.
+    await new Promise((r) => setTimeout(r, 100));
+    reconciled.length = 0;
+    api.put("nodes", {
+      ...node,
+      status: { addresses: [{ type: "ExternalIP", address: "203.0.113.99" }] },
+    });
+    await until("gs-a reconciled again", () => reconciled.includes("gs-a") || undefined);
+    await new Promise((r) => setTimeout(r, 100));
+    assert.deepEqual(reconciled, ["gs-a"]);
+  } finally {
+    await manager.stop();
+  }
+});
