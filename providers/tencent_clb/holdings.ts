@@ -53,7 +53,9 @@ export class ClbHoldings {
   /** By Pod name. */
   readonly byPod = new Map<string, Holding>();
   /** The core's owner (one per Pod object) → Pod name. */
-  readonly podOfOwner = new Map<string, string>();
+  readonly #podOfOwner = new Map<string, string>();
+  /** Pod name → how many owners name it (a Pod re-created under its name has two for a while). */
+  readonly #ownersOfPod = new Map<string, number>();
   /** Live Pods of the type, by Pod name. */
   readonly live = new Map<string, Pod>();
   /** Pod names being reconciled or released: a scan leaves their listeners alone. */
@@ -66,6 +68,34 @@ export class ClbHoldings {
     this.#writer = deps.writer;
     this.#pools = deps.pools;
     this.#log = deps.log;
+  }
+  /** Records that `owner` (a Pod object) is the Pod named `key`. */
+  bindOwner(owner: string, key: string): void {
+    const before = this.#podOfOwner.get(owner);
+    if (before === key) return;
+    if (before !== undefined) this.#forget(before);
+    this.#podOfOwner.set(owner, key);
+    this.#ownersOfPod.set(key, (this.#ownersOfPod.get(key) ?? 0) + 1);
+  }
+
+  /** Forgets `owner`; returns the Pod name it was (or `owner` itself when unknown). */
+  unbindOwner(owner: string): string {
+    const key = this.#podOfOwner.get(owner);
+    if (key === undefined) return owner;
+    this.#podOfOwner.delete(owner);
+    this.#forget(key);
+    return key;
+  }
+
+  /** Whether some owner still names the Pod `key` (a newer Pod of the same name). */
+  hasOwner(key: string): boolean {
+    return this.#ownersOfPod.has(key);
+  }
+
+  #forget(key: string): void {
+    const n = (this.#ownersOfPod.get(key) ?? 0) - 1;
+    if (n > 0) this.#ownersOfPod.set(key, n);
+    else this.#ownersOfPod.delete(key);
   }
 
   /** What `key` holds. */

@@ -277,15 +277,14 @@ export function createTencentClbProvider(options: TencentClbOptions): Provider<C
     // core lets a slow reconcile go on in the background and calls again when it ends.
     reconcile(pod: Pod, conf: ClbConf, ctx): Promise<Outcome> {
       const key = keyOf(pod);
-      holdings.podOfOwner.set(ctx.owner, key);
+      holdings.bindOwner(ctx.owner, key);
       return holdings.whileBusy(key, () => reconcile(pod, conf, key));
     },
 
     async release(owner: string): Promise<void> {
-      const key = holdings.podOfOwner.get(owner) ?? owner;
-      holdings.podOfOwner.delete(owner);
+      const key = holdings.unbindOwner(owner);
       // A newer Pod of the same name holds it now.
-      if ([...holdings.podOfOwner.values()].includes(key)) return;
+      if (holdings.hasOwner(key)) return;
       const holding = holdings.get(key);
       if (holding?.fixed) {
         await holdings.whileBusy(key, async () => {
@@ -306,7 +305,7 @@ export function createTencentClbProvider(options: TencentClbOptions): Provider<C
       for (const { pod, owner } of pods) {
         const key = keyOf(pod);
         holdings.live.set(key, pod);
-        holdings.podOfOwner.set(owner, key);
+        holdings.bindOwner(owner, key);
         try {
           const conf = parseClbConf(pod);
           for (const lb of conf.clbIds) adoption.sweepable.add(lb);

@@ -324,3 +324,23 @@ Deno.test("sweep() deletes a duplicate listener of a Pod and leaves other people
     [[listenerName("default", "gs-0", 7777, "UDP"), 501], ["web-443", 443]],
   );
 });
+
+Deno.test("release() of a Pod object whose name a newer Pod holds leaves the newer one's listener", async () => {
+  const { cloud, provider } = await setup();
+  await using _ = cloud;
+  const conf = { ClbIds: "lb-aaaa1", PortProtocols: "7777/UDP", MinPort: "501", MaxPort: "600" };
+  const old = pod("gs-0", conf, { ip: "10.0.0.1" });
+  await provider.reconcile(old, provider.parse(old), ctxOf("uid-old"));
+  // Re-created under the same name before the old object's release came through.
+  const newer = pod("gs-0", conf, { ip: "10.0.0.2" });
+  assert.equal(
+    (await provider.reconcile(newer, provider.parse(newer), ctxOf("uid-new"))).kind,
+    "done",
+  );
+  await provider.release("uid-old");
+  const listeners = cloud.loadBalancer("lb-aaaa1")!.listeners;
+  assert.equal(listeners.length, 1, "the newer Pod's listener stays");
+  assert.deepEqual(listeners[0].targets.map((t) => t.eniIp), ["10.0.0.2"]);
+  await provider.release("uid-new");
+  assert.equal(cloud.loadBalancer("lb-aaaa1")!.listeners.length, 0, "then it goes with it");
+});
