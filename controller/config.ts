@@ -72,7 +72,8 @@ export const FLAGS: readonly SettingSpec[] = [
   {
     flag: "kubeconfig",
     env: "KUBECONFIG",
-    help: "kubeconfig file or list (current context: token, tokenFile, client certificate, exec plugin)",
+    help:
+      "kubeconfig file or list (current context: token, tokenFile, client certificate, exec plugin)",
     defaultText: "in-cluster service account",
   },
   {
