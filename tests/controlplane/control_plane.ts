@@ -60,13 +60,29 @@ interface Proc {
   status: Promise<Deno.CommandStatus>;
 }
 
-/** Returns a port free on 127.0.0.1 right now. */
+/** Returns a port free on 127.0.0.1 right now, for a server a test starts next. */
 export function freePort(): number {
-  const l = Deno.listen({ hostname: "127.0.0.1", port: 0 });
-  const port = (l.addr as Deno.NetAddr).port;
-  l.close();
-  return port;
+  // Below Linux's ephemeral range (32768-60999): a port the kernel picks for
+  // us there can be given to any outgoing connection before the server that
+  // is meant to listen on it binds it (etcd once failed so: "address already
+  // in use"). Random, and never the same twice in a process.
+  for (let tries = 0; tries < 1_000; tries++) {
+    const port = FREE_PORT_FLOOR + Math.floor(Math.random() * FREE_PORT_SPAN);
+    if (handedOut.has(port)) continue;
+    try {
+      Deno.listen({ hostname: "127.0.0.1", port }).close();
+    } catch {
+      continue;
+    }
+    handedOut.add(port);
+    return port;
+  }
+  throw new Error("No free port in 20000-32767");
 }
+
+const FREE_PORT_FLOOR = 20_000;
+const FREE_PORT_SPAN = 32_768 - FREE_PORT_FLOOR;
+const handedOut = new Set<number>();
 
 function randomToken(): string {
   const bytes = crypto.getRandomValues(new Uint8Array(24));
