@@ -401,7 +401,9 @@ export class Manager {
 
   #nodeChanged(name: string, present: boolean): void {
     for (const p of this.#options.registry.all) p.observeNode?.(name, present);
-    if (!present) this.#enqueuePodsOn(name);
+    // Gone: its Pods lose their addresses. New: Pods bound to it before it
+    // reached this cache (the Pod and Node watches race) get theirs now.
+    this.#enqueuePodsOn(name);
   }
 
   #enqueuePodsOn(node: string): void {

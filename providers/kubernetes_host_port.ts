@@ -148,6 +148,8 @@ export interface HostPortProviderOptions {
 
 /** How long a Pod waiting for a node with its ports free waits between two looks. */
 const WAIT_FOR_NODE_MS = 10_000;
+/** How soon a Pod bound to a node not yet in the cache is looked at again. */
+const NODE_NOT_CACHED_RETRY_MS = 1_000;
 
 const KEYS = ["ContainerPorts", "PortPolicy", "PortRange"] as const;
 
@@ -386,8 +388,17 @@ export function createHostPortProvider(options: HostPortProviderOptions): Provid
         });
       }
       const node = ctx.node(nodeName);
+      // The Pod's binding can come before its new node reaches the cache (two
+      // watches): look again soon rather than wait for an event that came already.
+      if (!node) {
+        return Promise.resolve({
+          kind: "requeueAfter",
+          ms: NODE_NOT_CACHED_RETRY_MS,
+          report: waiting("NotReady"),
+        });
+      }
       const podIPs = podAddresses(pod);
-      const nodeIPs = node ? nodeExternalAddresses(node) : [];
+      const nodeIPs = nodeExternalAddresses(node);
       if (podIPs.length === 0 || nodeIPs.length === 0) {
         return Promise.resolve({ kind: "done", report: waiting("NotReady") });
       }

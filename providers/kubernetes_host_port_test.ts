@@ -216,6 +216,18 @@ Deno.test("reconcile() waits while unscheduled, then reports the node's External
   }]);
 });
 
+Deno.test("reconcile() looks again soon at a Pod bound to a node not yet in the cache", async () => {
+  const { provider } = setup();
+  const p = pod({ ContainerPorts: "gs:7777/UDP" }, {
+    node: "node-new",
+    ports: [{ containerPort: 7777, hostPort: 8003, protocol: "UDP" }],
+  });
+  const early = await provider.reconcile(p, provider.parse(p), ctx("default/gs-0"));
+  assert.equal(early.kind, "requeueAfter", "the node's watch event may still be on its way");
+  assert.ok(early.kind === "requeueAfter" && early.ms <= 1_000);
+  assert.equal(early.report?.currentNetworkState, "NotReady");
+});
+
 Deno.test("reconcile() falls back to the InternalIP on a node without ExternalIP", async () => {
   const { provider } = setup();
   const p = pod({ ContainerPorts: "gs:7777/UDP" }, {

@@ -124,7 +124,17 @@ Deno.test("Kubernetes-HostPort: no free port on any node → Pending, Waiting, o
       await kubelet.addNode({ name: "node-2" });
       const b = await eventually("gs-b Ready", async () => {
         const p = await get("gs-b");
-        return networkStatus(p)?.currentNetworkState === "Ready" ? p : undefined;
+        if (networkStatus(p)?.currentNetworkState === "Ready") return p;
+        // Said when it times out: where the Pod stands, and the scheduler's last word.
+        const scheduling = (await eventsFor(admin, NS, "gs-b"))
+          .filter((e) => e.reason !== "HostPortsUnavailable").map((e) =>
+            `${e.reason}: ${e.message}`
+          ).at(-1);
+        throw new Error(
+          `node ${p.spec?.nodeName ?? "none"}, phase ${p.status?.phase}, network ${
+            networkStatus(p)?.currentNetworkState
+          }; ${scheduling ?? "no scheduler Event"}`,
+        );
       });
       assert.equal(b.spec!.nodeName, "node-2");
       assert.equal(networkStatus(b)!.externalAddresses[0].ports[0].port, 8000);
