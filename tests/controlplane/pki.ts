@@ -103,23 +103,69 @@ export async function createServingCertificate(
   name: string,
   names: CertificateNames = {},
 ): Promise<CertificateFiles> {
-  const keyFile = join(dir, `${name}.key`);
-  const certFile = join(dir, `${name}.crt`);
-  const csrFile = join(dir, `${name}.csr`);
-  const extFile = join(dir, `${name}.ext`);
   const san = [
     ...(names.dnsNames ?? []).map((n) => `DNS:${n}`),
     ...(names.ipAddresses ?? []).map((ip) => `IP:${ip}`),
   ];
-  await createKey(dir, keyFile);
-  await openssl(["req", "-new", "-key", keyFile, "-out", csrFile, "-subj", `/CN=${name}`], dir);
+  return await createSignedCertificate(dir, ca, name, {
+    subject: `/CN=${name}`,
+    extensions: [
+      "extendedKeyUsage=serverAuth,clientAuth",
+      ...(san.length > 0 ? [`subjectAltName=${san.join(",")}`] : []),
+    ],
+  });
+}
+
+/** Who a client certificate names, as the API server reads it. */
+export interface ClientIdentity {
+  /** The user name (the certificate's CN). */
+  user: string;
+  /** The groups (one O each). @default {[]} */
+  groups?: string[];
+  /**
+   * `rsa-pkcs1` writes the `BEGIN RSA PRIVATE KEY` key kubeadm and kind
+   * write; `ec` a P-256 key in PKCS#8. @default {"ec"}
+   */
+  key?: "ec" | "rsa-pkcs1";
+}
+
+/** Creates a client certificate for `identity`, signed by `ca`. */
+export async function createClientCertificate(
+  dir: string,
+  ca: CertificateFiles,
+  name: string,
+  identity: ClientIdentity,
+): Promise<CertificateFiles> {
+  const groups = (identity.groups ?? []).map((g) => `/O=${g}`).join("");
+  return await createSignedCertificate(dir, ca, name, {
+    subject: `/CN=${identity.user}${groups}`,
+    extensions: ["extendedKeyUsage=clientAuth"],
+    key: identity.key,
+  });
+}
+
+async function createSignedCertificate(
+  dir: string,
+  ca: CertificateFiles,
+  name: string,
+  what: { subject: string; extensions: string[]; key?: "ec" | "rsa-pkcs1" },
+): Promise<CertificateFiles> {
+  const keyFile = join(dir, `${name}.key`);
+  const certFile = join(dir, `${name}.crt`);
+  const csrFile = join(dir, `${name}.csr`);
+  const extFile = join(dir, `${name}.ext`);
+  if (what.key === "rsa-pkcs1") {
+    await openssl(["genrsa", "-traditional", "-out", keyFile, "2048"], dir);
+  } else {
+    await createKey(dir, keyFile);
+  }
+  await openssl(["req", "-new", "-key", keyFile, "-out", csrFile, "-subj", what.subject], dir);
   await Deno.writeTextFile(
     extFile,
     [
       "basicConstraints=critical,CA:FALSE",
       "keyUsage=critical,digitalSignature,keyEncipherment",
-      "extendedKeyUsage=serverAuth,clientAuth",
-      ...(san.length > 0 ? [`subjectAltName=${san.join(",")}`] : []),
+      ...what.extensions,
     ].join("\n") + "\n",
   );
   await openssl([

@@ -12,75 +12,12 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
 import { ControlPlane, GAMENET_USER } from "../controlplane/control_plane.ts";
-import type { CertificateFiles } from "../controlplane/pki.ts";
+import { createClientCertificate } from "../controlplane/pki.ts";
 import { KubeApiError, KubeClient } from "../../controller/kube_client.ts";
 import { GamenetProcess } from "./gamenet_process.ts";
 import { eventually } from "./helpers.ts";
 
 const NS = "kubeconfig-e2e";
-
-async function openssl(args: string[], cwd: string): Promise<void> {
-  const out = await new Deno.Command("openssl", { args, cwd, stdout: "piped", stderr: "piped" })
-    .output();
-  if (!out.success) {
-    throw new Error(`openssl ${args.join(" ")}: ${new TextDecoder().decode(out.stderr).trim()}`);
-  }
-}
-
-/**
- * A client certificate for `user` in `groups` (CN and O, as the API server
- * reads them), signed by the cluster's client CA. `rsa` makes the
- * `BEGIN RSA PRIVATE KEY` (PKCS#1) key kubeadm and kind write; otherwise
- * an EC key in PKCS#8.
- */
-async function clientCertificate(
-  dir: string,
-  ca: CertificateFiles,
-  name: string,
-  user: string,
-  groups: string[],
-  rsa = false,
-): Promise<{ certFile: string; keyFile: string; certPem: string; keyPem: string }> {
-  const keyFile = join(dir, `${name}.key`);
-  const certFile = join(dir, `${name}.crt`);
-  const csrFile = join(dir, `${name}.csr`);
-  const extFile = join(dir, `${name}.ext`);
-  await openssl(
-    rsa
-      ? ["genrsa", "-traditional", "-out", keyFile, "2048"]
-      : ["genpkey", "-algorithm", "EC", "-pkeyopt", "ec_paramgen_curve:P-256", "-out", keyFile],
-    dir,
-  );
-  const subject = `/CN=${user}${groups.map((g) => `/O=${g}`).join("")}`;
-  await openssl(["req", "-new", "-key", keyFile, "-out", csrFile, "-subj", subject], dir);
-  await Deno.writeTextFile(
-    extFile,
-    "basicConstraints=critical,CA:FALSE\nkeyUsage=critical,digitalSignature,keyEncipherment\nextendedKeyUsage=clientAuth\n",
-  );
-  await openssl([
-    "x509",
-    "-req",
-    "-in",
-    csrFile,
-    "-CA",
-    ca.certFile,
-    "-CAkey",
-    ca.keyFile,
-    "-CAcreateserial",
-    "-out",
-    certFile,
-    "-days",
-    "1",
-    "-extfile",
-    extFile,
-  ], dir);
-  return {
-    certFile,
-    keyFile,
-    certPem: await Deno.readTextFile(certFile),
-    keyPem: await Deno.readTextFile(keyFile),
-  };
-}
 
 /**
  * A kubeconfig whose current context `mine` reaches `cp` as the user whose
@@ -162,7 +99,11 @@ Deno.test("Kubeconfigs with client certificates, a token file and exec plugins w
   await Deno.mkdir(dir);
 
   await t.step("a client certificate authenticates as its CN, in the groups of its O", async () => {
-    const jane = await clientCertificate(dir, cp.ca, "jane", "jane", ["game-admins"], true);
+    const jane = await createClientCertificate(dir, cp.ca, "jane", {
+      user: "jane",
+      groups: ["game-admins"],
+      key: "rsa-pkcs1",
+    });
     // Embedded, as kind writes it: RSA PKCS#1 key.
     const embedded = join(dir, "embedded.kubeconfig");
     await Deno.writeTextFile(
@@ -173,7 +114,10 @@ Deno.test("Kubeconfigs with client certificates, a token file and exec plugins w
       ]),
     );
     // Files beside the kubeconfig, relative, as kubeadm's admin.conf may name them; EC key.
-    const ops = await clientCertificate(dir, cp.ca, "ops", "olga", ["ops", "game-admins"]);
+    const ops = await createClientCertificate(dir, cp.ca, "ops", {
+      user: "olga",
+      groups: ["ops", "game-admins"],
+    });
     const files = join(dir, "files.kubeconfig");
     await Deno.writeTextFile(
       files,
@@ -304,7 +248,10 @@ printf '{"apiVersion":"client.authentication.k8s.io/v1","kind":"ExecCredential",
   await t.step("an exec plugin's client certificate authenticates as its CN", async () => {
     const execDir = join(dir, "exec-certificate");
     await Deno.mkdir(execDir);
-    const bob = await clientCertificate(execDir, cp.ca, "bob", "bob", ["game-admins"]);
+    const bob = await createClientCertificate(execDir, cp.ca, "bob", {
+      user: "bob",
+      groups: ["game-admins"],
+    });
     // As ack-ram-tool's certificate mode answers: PEM in the status, no token.
     const status = JSON.stringify({
       apiVersion: "client.authentication.k8s.io/v1beta1",
@@ -334,10 +281,10 @@ printf '{"apiVersion":"client.authentication.k8s.io/v1","kind":"ExecCredential",
     "gamenet runs out of cluster with a client-certificate kubeconfig and becomes ready",
     async () => {
       // The identity the shipped RBAC binds, as a certificate instead of a token.
-      const sa = await clientCertificate(dir, cp.ca, "gamenet-sa", GAMENET_USER, [
-        "system:serviceaccounts",
-        "system:serviceaccounts:gamenet-system",
-      ]);
+      const sa = await createClientCertificate(dir, cp.ca, "gamenet-sa", {
+        user: GAMENET_USER,
+        groups: ["system:serviceaccounts", "system:serviceaccounts:gamenet-system"],
+      });
       const path = join(dir, "gamenet.kubeconfig");
       await Deno.writeTextFile(
         path,
