@@ -15,7 +15,7 @@
  */
 
 import type { KubeClient } from "../../controller/kube_client.ts";
-import { NETWORK_CONF_ANNOTATION, NETWORK_TYPE_ANNOTATION } from "../../providers/types.ts";
+import { hostPortGamePod } from "./helpers.ts";
 
 /** One Pod creation as the creator saw it. */
 export interface Creation {
@@ -57,7 +57,7 @@ export class CreationBurst {
     while (this.#running) {
       const start = Date.now();
       const res = await admin.fetch("POST", `/api/v1/namespaces/${namespace}/pods`, {
-        body: JSON.stringify(hostPortPod()),
+        body: JSON.stringify(hostPortGamePod()),
       });
       const text = await res.text();
       const ms = Date.now() - start;
@@ -73,27 +73,6 @@ export class CreationBurst {
     await Promise.all(this.#loops);
     return this.creations;
   }
-}
-
-/** A bare Kubernetes-HostPort game server with one UDP port. */
-function hostPortPod() {
-  return {
-    metadata: {
-      generateName: "gs-",
-      annotations: {
-        [NETWORK_TYPE_ANNOTATION]: "Kubernetes-HostPort",
-        [NETWORK_CONF_ANNOTATION]: '[{"name":"ContainerPorts","value":"gs:7777/UDP"}]',
-      },
-    },
-    spec: {
-      terminationGracePeriodSeconds: 0,
-      containers: [{
-        name: "gs",
-        image: "example.invalid/gs:1",
-        ports: [{ containerPort: 7777, protocol: "UDP" }],
-      }],
-    },
-  };
 }
 
 /** The `p`-quantile (0..1) of ascending `sorted`, NaN when empty. */

@@ -1,12 +1,19 @@
 /**
  * Shared pieces of the end-to-end tests: polling, namespaces that are
- * ready for Pods, and reading a Pod's NetworkStatus from the API server.
+ * ready for Pods, a plain HostPort game server, and reading a Pod's
+ * NetworkStatus from the API server.
  *
  * @module
  */
 
 import { KubeApiError, type KubeClient } from "../../controller/kube_client.ts";
-import { NETWORK_STATUS_ANNOTATION, type NetworkStatus, type Pod } from "../../providers/types.ts";
+import {
+  NETWORK_CONF_ANNOTATION,
+  NETWORK_STATUS_ANNOTATION,
+  NETWORK_TYPE_ANNOTATION,
+  type NetworkStatus,
+  type Pod,
+} from "../../providers/types.ts";
 
 /** Polls `check` until it returns a value; fails with the last value or error seen. */
 export async function eventually<T>(
@@ -78,4 +85,34 @@ export async function eventsFor(
     { query: { fieldSelector: `involvedObject.name=${name}` } },
   );
   return list.items;
+}
+
+/**
+ * A bare `Kubernetes-HostPort` game server asking for one UDP port
+ * (`gs:7777/UDP`), named `name` or, without one, generated (`gs-…`).
+ *
+ * @example
+ * ```ts
+ * await admin.request("POST", `/api/v1/namespaces/${ns}/pods`, { body: hostPortGamePod("gs-a") });
+ * ```
+ */
+export function hostPortGamePod(name?: string): Pod {
+  return {
+    metadata: {
+      ...(name ? { name } : { generateName: "gs-" }),
+      annotations: {
+        [NETWORK_TYPE_ANNOTATION]: "Kubernetes-HostPort",
+        [NETWORK_CONF_ANNOTATION]: '[{"name":"ContainerPorts","value":"gs:7777/UDP"}]',
+      },
+    },
+    spec: {
+      terminationGracePeriodSeconds: 0,
+      containers: [{
+        name: "gs",
+        image: "example.invalid/gs:1",
+        ports: [{ containerPort: 7777, protocol: "UDP" }],
+      }],
+    },
+    // Pod (gamenet's view) has no grace period; the API server takes it.
+  } as Pod;
 }

@@ -14,35 +14,17 @@ import { ControlPlane } from "../controlplane/control_plane.ts";
 import { KubeletStandIn } from "../controlplane/kubelet_standin.ts";
 import { type KubeObject, Reflector } from "../../controller/reflector.ts";
 import { KubeApiError } from "../../controller/kube_client.ts";
-import {
-  NETWORK_CONF_ANNOTATION,
-  NETWORK_TYPE_ANNOTATION,
-  type Pod,
-} from "../../providers/types.ts";
+import type { Pod } from "../../providers/types.ts";
 import { GamenetProcess } from "./gamenet_process.ts";
-import { createNamespace, eventsFor, eventually, networkStatus } from "./helpers.ts";
+import {
+  createNamespace,
+  eventsFor,
+  eventually,
+  hostPortGamePod,
+  networkStatus,
+} from "./helpers.ts";
 
 const NS = "pending-e2e";
-
-function gamePod(name: string): Pod {
-  return {
-    metadata: {
-      name,
-      annotations: {
-        [NETWORK_TYPE_ANNOTATION]: "Kubernetes-HostPort",
-        [NETWORK_CONF_ANNOTATION]: '[{"name":"ContainerPorts","value":"gs:7777/UDP"}]',
-      },
-    },
-    spec: {
-      terminationGracePeriodSeconds: 0,
-      containers: [{
-        name: "gs",
-        image: "example.invalid/gs:1",
-        ports: [{ containerPort: 7777, protocol: "UDP" }],
-      }],
-    },
-  } as Pod;
-}
 
 Deno.test("Kubernetes-HostPort: no free port on any node → Pending, Waiting, one Event; a new node → Ready", async (t) => {
   await using cp = await ControlPlane.start();
@@ -55,7 +37,9 @@ Deno.test("Kubernetes-HostPort: no free port on any node → Pending, Waiting, o
   await Deno.writeTextFile(pools, "hostPort:\n  ranges:\n    default: 8000-8000\n");
   const get = (name: string) => admin.request<Pod>("GET", `/api/v1/namespaces/${NS}/pods/${name}`);
   const post = (name: string) =>
-    admin.fetch("POST", `/api/v1/namespaces/${NS}/pods`, { body: JSON.stringify(gamePod(name)) });
+    admin.fetch("POST", `/api/v1/namespaces/${NS}/pods`, {
+      body: JSON.stringify(hostPortGamePod(name)),
+    });
 
   {
     await using gamenet = await GamenetProcess.start(cp, { args: [`--config=${pools}`] });
@@ -147,7 +131,7 @@ Deno.test("Kubernetes-HostPort: no free port on any node → Pending, Waiting, o
     });
     await gamenet.waitReady();
     const err = await admin.request("POST", `/api/v1/namespaces/${NS}/pods`, {
-      body: gamePod("gs-c"),
+      body: hostPortGamePod("gs-c"),
     })
       .then(() => undefined, (e) => e);
     assert.ok(err instanceof KubeApiError, "refused");
