@@ -15,6 +15,7 @@
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { existsSync } from "node:fs";
+import { packImage } from "./image_archive.ts";
 
 /** Paths of the four binaries and the Kubernetes version they report. */
 export interface ControlPlaneAssets {
@@ -33,6 +34,7 @@ const HERE = dirname(fileURLToPath(import.meta.url));
 export const REPO_ROOT = join(HERE, "..", "..");
 const KUBE_MODULE = join(HERE, "kube");
 const ETCD_MODULE = join(HERE, "etcd");
+const IMAGES_MODULE = join(HERE, "images");
 const BINARIES = ["etcd", "kube-apiserver", "kube-scheduler", "kube-controller-manager"] as const;
 
 /** The `k8s.io/kubernetes` version the harness pins, read from its go.mod. */
@@ -60,9 +62,11 @@ async function run(cmd: string, args: string[], cwd: string, quiet = false): Pro
   return new TextDecoder().decode(out.stdout);
 }
 
-async function stamp(): Promise<string> {
+async function stamp(
+  files = ["kube/go.mod", "kube/go.sum", "etcd/go.mod", "etcd/go.sum", "etcd/main.go"],
+): Promise<string> {
   const parts = [await run("go", ["version"], HERE, true)];
-  for (const file of ["kube/go.mod", "kube/go.sum", "etcd/go.mod", "etcd/go.sum", "etcd/main.go"]) {
+  for (const file of files) {
     parts.push(file, await Deno.readTextFile(join(HERE, file)));
   }
   const digest = await crypto.subtle.digest("SHA-256", new TextEncoder().encode(parts.join("\n")));
@@ -78,6 +82,18 @@ function assetsIn(dir: string, kubernetesVersion: string): ControlPlaneAssets {
     kubeControllerManager: join(dir, "kube-controller-manager"),
     kubernetesVersion,
   };
+}
+
+/** Link flags that make a component report `version` as a release build does. */
+function versionLdflags(version: string): string {
+  const [major, minor] = version.slice(1).split(".");
+  return [
+    "-s -w",
+    `-X k8s.io/component-base/version.gitVersion=${version}`,
+    `-X k8s.io/component-base/version.gitMajor=${major}`,
+    `-X k8s.io/component-base/version.gitMinor=${minor}`,
+    `-X k8s.io/component-base/version.gitTreeState=clean`,
+  ].join(" ");
 }
 
 /**
@@ -100,7 +116,6 @@ export async function ensureControlPlaneAssets(
   const dir = join(REPO_ROOT, ".cache", "controlplane", await stamp());
   if (BINARIES.every((b) => existsSync(join(dir, b)))) return assetsIn(dir, version);
 
-  const [major, minor] = version.slice(1).split(".");
   const started = Date.now();
   const tmp = `${dir}.building-${Deno.pid}`;
   await Deno.mkdir(tmp, { recursive: true });
@@ -109,13 +124,7 @@ export async function ensureControlPlaneAssets(
     "build",
     "-trimpath",
     "-ldflags",
-    [
-      "-s -w",
-      `-X k8s.io/component-base/version.gitVersion=${version}`,
-      `-X k8s.io/component-base/version.gitMajor=${major}`,
-      `-X k8s.io/component-base/version.gitMinor=${minor}`,
-      `-X k8s.io/component-base/version.gitTreeState=clean`,
-    ].join(" "),
+    versionLdflags(version),
     "-o",
     tmp + "/",
     "k8s.io/kubernetes/cmd/kube-apiserver",
@@ -133,4 +142,89 @@ export async function ensureControlPlaneAssets(
   await Deno.rename(tmp, dir);
   log(`Control plane built in ${((Date.now() - started) / 1000).toFixed(0)} s`);
   return assetsIn(dir, version);
+}
+
+/** A real node's binaries and container images (see `real_node.ts`). */
+export interface NodeAssets {
+  kubelet: string;
+  kubeProxy: string;
+  /** Image archives (`docker save` layout) to import into containerd. */
+  images: { pause: string; gameServer: string };
+  kubernetesVersion: string;
+}
+
+/** The names the node's images are imported under; Pods use them with `imagePullPolicy: Never`. */
+export const NODE_IMAGES = {
+  pause: "gamenet.test/pause:1.0",
+  gameServer: "gamenet.test/gameserver:1.0",
+} as const;
+
+const NODE_SOURCES = [
+  "kube/go.mod",
+  "kube/go.sum",
+  "images/go.mod",
+  "images/pause/main.go",
+  "images/gameserver/main.go",
+  "image_archive.ts",
+];
+const NODE_FILES = ["kubelet", "kube-proxy", "pause.tar", "gameserver.tar"] as const;
+
+function nodeAssetsIn(dir: string, kubernetesVersion: string): NodeAssets {
+  return {
+    kubelet: join(dir, "kubelet"),
+    kubeProxy: join(dir, "kube-proxy"),
+    images: { pause: join(dir, "pause.tar"), gameServer: join(dir, "gameserver.tar") },
+    kubernetesVersion,
+  };
+}
+
+/**
+ * Returns the real node's binaries and images, building them first when
+ * the cache lacks them (kubelet and kube-proxy from the same pinned module
+ * as the control plane; the images from `images/`). A folder named by
+ * `GAMENET_CONTROLPLANE_ASSETS` is used when it holds them too.
+ */
+export async function ensureNodeAssets(
+  options: { log?: (line: string) => void } = {},
+): Promise<NodeAssets> {
+  const log = options.log ?? ((line: string) => console.error(line));
+  const version = pinnedKubernetesVersion();
+  const prebuilt = Deno.env.get(ASSETS_ENV);
+  if (prebuilt && NODE_FILES.every((f) => existsSync(join(prebuilt, f)))) {
+    return nodeAssetsIn(prebuilt, version);
+  }
+  const dir = join(REPO_ROOT, ".cache", "node", await stamp(NODE_SOURCES));
+  if (NODE_FILES.every((f) => existsSync(join(dir, f)))) return nodeAssetsIn(dir, version);
+
+  const started = Date.now();
+  const tmp = `${dir}.building-${Deno.pid}`;
+  await Deno.mkdir(tmp, { recursive: true });
+  log(`Building kubelet, kube-proxy ${version} and the node's images into ${dir}`);
+  await run("go", [
+    "build",
+    "-trimpath",
+    "-ldflags",
+    versionLdflags(version),
+    "-o",
+    tmp + "/",
+    "k8s.io/kubernetes/cmd/kubelet",
+    "k8s.io/kubernetes/cmd/kube-proxy",
+  ], KUBE_MODULE);
+  const bin = join(tmp, "bin");
+  await run("go", [
+    "build",
+    "-trimpath",
+    "-ldflags",
+    "-s -w",
+    "-o",
+    bin + "/",
+    "./pause",
+    "./gameserver",
+  ], IMAGES_MODULE);
+  await packImage(join(bin, "pause"), NODE_IMAGES.pause, join(tmp, "pause.tar"));
+  await packImage(join(bin, "gameserver"), NODE_IMAGES.gameServer, join(tmp, "gameserver.tar"));
+  await Deno.remove(bin, { recursive: true });
+  await Deno.rename(tmp, dir);
+  log(`Node built in ${((Date.now() - started) / 1000).toFixed(0)} s`);
+  return nodeAssetsIn(dir, version);
 }

@@ -2,13 +2,16 @@
  * A real Kubernetes control plane on loopback for tests and the demo: etcd,
  * kube-apiserver, kube-scheduler and kube-controller-manager, on free
  * ports, with generated certificates, service-account keys and a static
- * token file. No kubelet runs: see {@linkcode KubeletStandIn}.
+ * token file. Nodes come apart: {@linkcode KubeletStandIn} (fake, many) or
+ * `RealNode` (a kubelet, containerd and kube-proxy on this machine).
  *
  * Identities (bearer tokens, all over TLS with the CA verified):
  * - `admin`: `system:masters`;
  * - `gamenet`: the user `system:serviceaccount:gamenet-system:gamenet`, so
  *   the ClusterRoleBinding shipped in `deploy/rbac.yaml` applies to it as
- *   it does to the real ServiceAccount, and nothing else does.
+ *   it does to the real ServiceAccount, and nothing else does;
+ * - `scheduler`, `controller-manager`, and `node` and `kube-proxy` for a
+ *   `RealNode`: each the user its component is on a real cluster.
  *
  * @example
  * ```ts
@@ -32,7 +35,16 @@ import {
 import { applyManifests } from "./apply.ts";
 
 /** The identities the harness issues tokens for. */
-export type Identity = "admin" | "gamenet" | "scheduler" | "controller-manager";
+export type Identity =
+  | "admin"
+  | "gamenet"
+  | "scheduler"
+  | "controller-manager"
+  | "node"
+  | "kube-proxy";
+
+/** The user the `node` identity is: a real node's kubelet (see `real_node.ts`). */
+export const NODE_USER = "system:node:gamenet-node";
 
 /** The user name the shipped RBAC binds (the gamenet ServiceAccount). */
 export const GAMENET_USER = "system:serviceaccount:gamenet-system:gamenet";
@@ -176,6 +188,8 @@ export class ControlPlane implements AsyncDisposable {
         gamenet: randomToken(),
         scheduler: randomToken(),
         "controller-manager": randomToken(),
+        node: randomToken(),
+        "kube-proxy": randomToken(),
       };
       cp = new ControlPlane(dir, assets, ca, tokens, options);
       await cp.#prepare();
@@ -211,6 +225,11 @@ export class ControlPlane implements AsyncDisposable {
         `${t.gamenet},${GAMENET_USER},uid-gamenet,"system:serviceaccounts,system:serviceaccounts:gamenet-system"`,
         `${t.scheduler},system:kube-scheduler,uid-scheduler`,
         `${t["controller-manager"]},system:kube-controller-manager,uid-kcm`,
+        // Bound to their roles as on a kubeadm cluster: kube-proxy by the
+        // default system:node-proxier binding, the node by the binding
+        // RealNode makes (RBAC alone, without the Node authorizer).
+        `${t.node},${NODE_USER},uid-node,"system:nodes"`,
+        `${t["kube-proxy"]},system:kube-proxy,uid-kube-proxy`,
       ].join("\n") + "\n",
     );
     for (const id of Object.keys(t) as Identity[]) {
