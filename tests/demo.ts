@@ -11,6 +11,11 @@
  * process, or the exit of the command that started it), which stops it
  * all and removes the temp folder.
  *
+ * With `--real-node` (root; Debian's containerd, runc,
+ * containernetworking-plugins, iptables) the game servers run on a real
+ * node instead (`controlplane/real_node.ts`): real containers that answer
+ * players, and the demo prints the `nc` commands that talk to them.
+ *
  * Environment: `GAMENET_DEMO_HTTP_PORT` (default 8080; a free port is
  * taken when it is busy).
  *
@@ -18,15 +23,19 @@
  * ```sh
  * deno task demo
  * curl 'http://127.0.0.1:8080/allocations?format=table'
+ * sudo deno task demo --real-node
  * ```
  * @module
  */
 
 import { ControlPlane, freePort } from "./controlplane/control_plane.ts";
 import { KubeletStandIn } from "./controlplane/kubelet_standin.ts";
+import { RealNode, realNodeMissing } from "./controlplane/real_node.ts";
 import { GamenetProcess } from "./e2e/gamenet_process.ts";
 import { createNamespace, eventually, listPods, networkStatus } from "./e2e/helpers.ts";
 import { createWorkload } from "./e2e/workloads.ts";
+import { gameServerContainer } from "./e2e/game_server_container.ts";
+import type { Pod } from "../providers/types.ts";
 import { watchLaunchers } from "./launcher_watch.ts";
 
 const NAMESPACE = "demo";
@@ -40,7 +49,20 @@ function portOrFree(wanted: number): number {
   }
 }
 
-async function demo(): Promise<void> {
+/** `nc` commands that talk to each address of `pod`'s status (one per protocol and family). */
+function playerCommands(pod: Pod): string[] {
+  const status = networkStatus(pod);
+  return (status?.externalAddresses ?? []).flatMap((a) =>
+    a.ports.map((p) =>
+      (p.protocol === "UDP"
+        ? `  echo hi | nc -u -w1 ${a.ip} ${p.port}`
+        : `  nc -w1 ${a.ip} ${p.port} </dev/null`) +
+      `   # ${pod.metadata.name} ${p.name}/${p.protocol}`
+    )
+  );
+}
+
+async function demo(realNode: boolean): Promise<void> {
   const started = Date.now();
   let stop!: () => void;
   const stopping = new Promise<void>((resolve) => stop = resolve);
@@ -55,8 +77,17 @@ async function demo(): Promise<void> {
   await using cp = await ControlPlane.start({ log: (l) => console.log(`  ${l}`) });
   const admin = cp.client("admin");
   await using kubelet = new KubeletStandIn(admin, { log: (l) => console.error(l) });
-  await kubelet.addNodes(3, { prefix: "node", ipFamilies: "dual" });
-  kubelet.start();
+  let node: RealNode | undefined;
+  if (realNode) {
+    const missing = realNodeMissing();
+    if (missing.length > 0) throw new Error(`--real-node needs ${missing.join("; ")}`);
+    console.log("Starting a real node (kubelet, containerd, kube-proxy)…");
+    node = await RealNode.start(cp, { log: (l) => console.log(`  ${l}`) });
+  } else {
+    await kubelet.addNodes(3, { prefix: "node", ipFamilies: "dual" });
+    kubelet.start();
+  }
+  await using _node = { [Symbol.asyncDispose]: async () => await node?.stop() };
   await createNamespace(admin, NAMESPACE);
 
   console.log("Starting gamenet…");
@@ -71,6 +102,7 @@ async function demo(): Promise<void> {
     networkType: "Kubernetes-HostPort",
     conf: { ContainerPorts: "gs:7777/UDP,7778/TCP" },
     ports: [{ containerPort: 7777, protocol: "UDP" }, { containerPort: 7778, protocol: "TCP" }],
+    containerFields: node ? gameServerContainer("7777,7778") : {},
   });
   await createWorkload(admin, NAMESPACE, {
     kind: "StatefulSet",
@@ -79,6 +111,7 @@ async function demo(): Promise<void> {
     networkType: "Kubernetes-None",
     conf: {},
     ports: [{ containerPort: 7777, protocol: "UDP" }],
+    containerFields: node ? gameServerContainer("7777") : {},
   });
   const pods = await eventually("5 game servers Ready", async () => {
     const pods = await listPods(admin, NAMESPACE);
@@ -89,6 +122,18 @@ async function demo(): Promise<void> {
 
   const table = await (await gamenet.get("/allocations?format=table")).text();
   const sample = pods.find((p) => p.metadata.name === "hostport-gs-0") ?? pods[0];
+  const direct = pods.find((p) => p.metadata.name === "direct-gs-0");
+  const talk = node
+    ? [
+      `Talk to the game servers as a player (each answers with its name and port):`,
+      ...playerCommands(sample),
+      ...(direct ? playerCommands(direct) : []),
+      "",
+    ]
+    : [
+      "Fake nodes: run `sudo deno task demo --real-node` for game servers a player can reach.",
+      "",
+    ];
   const http = `http://127.0.0.1:${gamenet.httpPort}`;
   console.log(
     [
@@ -100,6 +145,7 @@ async function demo(): Promise<void> {
       `${sample.metadata.name}'s game.kruise.io/network-status:`,
       JSON.stringify(networkStatus(sample), null, 2),
       "",
+      ...talk,
       `  curl '${http}/allocations?format=table'`,
       `  curl '${http}/allocations?namespace=${NAMESPACE}&type=Kubernetes-None'`,
       `  curl ${http}/metrics`,
@@ -115,4 +161,4 @@ async function demo(): Promise<void> {
   console.log("Stopping…");
 }
 
-if (import.meta.main) await demo();
+if (import.meta.main) await demo(Deno.args.includes("--real-node"));

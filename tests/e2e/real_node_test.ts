@@ -14,7 +14,6 @@ import assert from "node:assert/strict";
 import { join } from "node:path";
 import { ControlPlane } from "../controlplane/control_plane.ts";
 import { RealNode } from "../controlplane/real_node.ts";
-import { NODE_IMAGES } from "../controlplane/assets.ts";
 import { leftSince, machineFootprint } from "../controlplane/machine_footprint.ts";
 import {
   NETWORK_CONF_ANNOTATION,
@@ -27,6 +26,7 @@ import { GamenetProcess } from "./gamenet_process.ts";
 import { createNamespace, eventually, listPods, networkStatus } from "./helpers.ts";
 import { addressText, type Play, playThrough } from "./player.ts";
 import { skipRealNode } from "./real_node_skip.ts";
+import { gameServerContainer } from "./game_server_container.ts";
 
 const NS = "real-node-e2e";
 /** A small default range, so that Passthrough game servers can listen on all of it. */
@@ -96,7 +96,6 @@ const GAME_SERVERS: GameServer[] = [
 ];
 
 function gameServerPod(gs: GameServer): Pod {
-  const probePort = Number(gs.listen.split(/[,-]/)[0]);
   return {
     metadata: {
       name: gs.name,
@@ -110,18 +109,7 @@ function gameServerPod(gs: GameServer): Pod {
     },
     spec: {
       terminationGracePeriodSeconds: 1,
-      containers: [{
-        name: "gs",
-        image: NODE_IMAGES.gameServer,
-        imagePullPolicy: "Never",
-        env: [
-          { name: "POD_NAME", valueFrom: { fieldRef: { fieldPath: "metadata.name" } } },
-          { name: "GAME_PORTS", value: gs.listen },
-        ],
-        ports: gs.ports,
-        // Ready once the server listens (it answers TCP on every port it serves).
-        readinessProbe: { tcpSocket: { port: probePort }, periodSeconds: 1 },
-      }],
+      containers: [{ name: "gs", ports: gs.ports, ...gameServerContainer(gs.listen) }],
     },
   } as unknown as Pod;
 }

@@ -21,6 +21,8 @@ export interface GameServerWorkload {
   /** @default {"gs"} */
   container?: string;
   labels?: Record<string, string>;
+  /** More fields of the game-server container (its image, env, probes). @default {{}} */
+  containerFields?: Record<string, unknown>;
 }
 
 /** The API path of a workload kind in a namespace. */
@@ -48,7 +50,12 @@ export async function createWorkload(
     },
     spec: {
       terminationGracePeriodSeconds: 0,
-      containers: [{ name: w.container ?? "gs", image: "example.invalid/gs:1", ports: w.ports }],
+      containers: [{
+        name: w.container ?? "gs",
+        image: "example.invalid/gs:1",
+        ports: w.ports,
+        ...w.containerFields,
+      }],
     },
   };
   const spec = w.kind === "StatefulSet"
