@@ -22,6 +22,7 @@
 
 import type { KubeClient } from "./kube_client.ts";
 import { KubeApiError } from "./kube_client.ts";
+import { apiPath } from "./api_path.ts";
 import { type KubeObject, objectKey, Reflector } from "./reflector.ts";
 import { byOwner, type Indexers, NAMESPACE_INDEX } from "./indexer.ts";
 import { PodSelectorIndex } from "./pod_selector_index.ts";
@@ -135,7 +136,7 @@ export class ExtensionRunner {
     const kinds = this.#options.extension.kinds;
     void this.#served.watch(kinds, (kind) => {
       const cache = new Reflector<CachedObject>(this.#options.client, {
-        path: `/apis/${kind.apiVersion}/${kind.resource}`,
+        path: `${apiPath(kind.apiVersion)}/${kind.resource}`,
         log: this.#options.log,
         indexers: this.#indexers.get(kind.resource),
       }, {
@@ -225,7 +226,7 @@ export class ExtensionRunner {
   #context(): ExtensionContext {
     const client = this.#options.client;
     const path = (resource: string, namespace: string, name?: string) =>
-      `/apis/${this.#kind(resource).apiVersion}/namespaces/${
+      `${apiPath(this.#kind(resource).apiVersion)}/namespaces/${
         encodeURIComponent(namespace)
       }/${resource}${name === undefined ? "" : `/${encodeURIComponent(name)}`}`;
     const controllers = new Map<string, ExtensionController>(

@@ -13,6 +13,7 @@
  * @module
  */
 
+import { apiPath } from "./api_path.ts";
 import type { KubeClient } from "./kube_client.ts";
 
 /** A kind, by its API group version and plural resource name. */
@@ -86,7 +87,7 @@ export class ServedKinds {
     try {
       const list = await this.#client.request<{ resources: { name: string }[] }>(
         "GET",
-        `/apis/${kind.apiVersion}`,
+        apiPath(kind.apiVersion),
       );
       return list.resources.some((r) => r.name === kind.resource);
     } catch {

@@ -14,6 +14,7 @@
  * @module
  */
 
+import { apiPath } from "./api_path.ts";
 import { KubeApiError, type KubeClient } from "./kube_client.ts";
 import type { OwnerReference } from "../providers/types.ts";
 
@@ -45,9 +46,7 @@ export class WorkloadLookup {
       return true;
     }
     if (!resource) return true;
-    const base = ref.apiVersion.includes("/")
-      ? `/apis/${ref.apiVersion}`
-      : `/api/${ref.apiVersion}`;
+    const base = apiPath(ref.apiVersion);
     const path = resource.namespaced
       ? `${base}/namespaces/${encodeURIComponent(namespace)}/${resource.name}/${
         encodeURIComponent(ref.name)
@@ -65,11 +64,13 @@ export class WorkloadLookup {
   #discover(groupVersion: string): Promise<Map<string, ApiResource>> {
     let found = this.#resources.get(groupVersion);
     if (!found) {
-      const path = groupVersion.includes("/") ? `/apis/${groupVersion}` : `/api/${groupVersion}`;
-      found = this.#client.request<{ resources: ApiResource[] }>("GET", path).then((list) =>
-        new Map(
-          list.resources.filter((r) => !r.name.includes("/")).map((r) => [r.kind, r]),
-        )
+      found = this.#client.request<{ resources: ApiResource[] }>("GET", apiPath(groupVersion)).then(
+        (
+          list,
+        ) =>
+          new Map(
+            list.resources.filter((r) => !r.name.includes("/")).map((r) => [r.kind, r]),
+          ),
       );
       // A failed discovery (CRD not installed yet) is tried again next time.
       found.catch(() => this.#resources.delete(groupVersion));
