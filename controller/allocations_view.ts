@@ -88,6 +88,7 @@ export function buildAllocationsView(
       }
       if (h.node) row.node = h.node;
       if (h.lb) row.lb = h.lb;
+      if (h.objects) row.objects = [...(row.objects ?? []), ...h.objects];
       row.ports.push(...h.ports);
     }
   }

@@ -137,6 +137,7 @@ export class ExtensionRunner {
     void this.#served.watch(kinds, (kind) => {
       const cache = new Reflector<CachedObject>(this.#options.client, {
         path: `${apiPath(kind.apiVersion)}/${kind.resource}`,
+        labelSelector: kind.labelSelector,
         log: this.#options.log,
         indexers: this.#indexers.get(kind.resource),
       }, {

@@ -50,6 +50,12 @@ export interface ExtensionKind {
    * a Pod without reading them all. An empty selector selects nothing.
    */
   podSelector?(obj: ExtensionObject): Record<string, string> | undefined;
+  /**
+   * Only objects with these labels are watched and cached (a label
+   * selector, e.g. `app.kubernetes.io/managed-by=gamenet`): for kinds
+   * gamenet owns a few of among many, such as Services. @default {undefined}
+   */
+  labelSelector?: string;
 }
 
 /** An object of an extension kind, as far as the core knows it. */

@@ -18,6 +18,8 @@ import { ProviderRegistry } from "./registry.ts";
 import type { SettingSpec } from "./settings.ts";
 import { hostPortType } from "./kubernetes_host_port.ts";
 import { noneType } from "./kubernetes_none.ts";
+import { nodePortType } from "./kubernetes_node_port.ts";
+import { ingressType } from "./kubernetes_ingress.ts";
 import { alibabaNatGwType } from "./alibaba_natgw.ts";
 import { tencentClbType } from "./tencent_clb/mod.ts";
 
@@ -28,6 +30,8 @@ export { ProviderRegistry } from "./registry.ts";
 export const NETWORK_TYPES: readonly NetworkType[] = [
   hostPortType,
   noneType,
+  nodePortType,
+  ingressType,
   alibabaNatGwType,
   tencentClbType,
 ];

@@ -70,6 +70,7 @@ export interface Pod {
     podIPs?: { ip: string }[];
     hostIP?: string;
     conditions?: { type: string; status: string }[];
+    containerStatuses?: { name: string; ready: boolean }[];
   };
 }
 
@@ -101,6 +102,8 @@ export interface NetworkPort {
 export interface NetworkAddress {
   ip: string;
   ports: NetworkPort[];
+  /** A host name players use (an Ingress's host, a load balancer's DNS name). */
+  endPoint?: string;
 }
 
 /** OpenKruiseGame's NetworkStatus, exactly its JSON shape. */

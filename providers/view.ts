@@ -58,6 +58,8 @@ export interface HoldingView {
   pod?: string;
   node?: string;
   lb?: string;
+  /** Kubernetes objects gamenet made for it, as `Kind/name` (its Service, its Ingress). */
+  objects?: string[];
   ports: PortView[];
 }
 
@@ -79,6 +81,8 @@ export interface AllocationView {
   holding?: "admission" | "unmanaged" | "parked" | "unknown";
   node?: string;
   lb?: string;
+  /** Kubernetes objects gamenet made for it, as `Kind/name`. */
+  objects?: string[];
   ports: PortView[];
   /** The external IP. */
   address?: string;
