@@ -67,6 +67,7 @@ export interface ExtensionObject {
     namespace?: string;
     uid?: string;
     resourceVersion?: string;
+    creationTimestamp?: string;
     generation?: number;
     labels?: Record<string, string>;
     annotations?: Record<string, string>;

@@ -115,6 +115,14 @@ function routesOf(ing: ExtensionObject): string[] {
   ) => (r.http?.paths ?? []).map((p) => `${r.host ?? ""} ${p.path}`));
 }
 
+/** Whether Ingress `a` was made before `b` (by name when in the same second). */
+function older(a: ExtensionObject, b: ExtensionObject): boolean {
+  const ta = a.metadata.creationTimestamp ?? "";
+  const tb = b.metadata.creationTimestamp ?? "";
+  return ta !== tb ? ta < tb : `${a.metadata.namespace}/${a.metadata.name}` <
+    `${b.metadata.namespace}/${b.metadata.name}`;
+}
+
 /** Parses the conf; see the module documentation. */
 export function parseIngressConf(pod: Pod): IngressConf {
   const conf = parseNetworkConf(pod);
@@ -291,12 +299,17 @@ export function createIngressProvider(): Provider<IngressConf> {
         return { kind: "requeueAfter", ms: NOT_SYNCED_RETRY_MS, report: waiting };
       }
       const { host, paths } = resolved(pod, conf);
+      // Two game servers given one path: the older Ingress keeps it (both
+      // may have been made before either saw the other), the other goes.
+      const mine = owned.get(INGRESSES, namespace, name);
       const taken = paths.flatMap((p) =>
         owned.byIndex(INGRESSES, BY_ROUTE, `${host ?? ""} ${p.path}`)
-          .filter((ing) => ing.metadata.namespace !== namespace || ing.metadata.name !== name)
+          .filter((ing) => ing !== mine && (!mine || older(ing, mine)))
           .map((ing) => ({ path: p.path, by: `${ing.metadata.namespace}/${ing.metadata.name}` }))
       );
       if (taken.length > 0) {
+        if (mine) await owned.delete(INGRESSES, namespace, name);
+        if (owned.get(SERVICES, namespace, name)) await owned.delete(SERVICES, namespace, name);
         return {
           kind: "failed",
           error: new ConfError(
@@ -319,7 +332,7 @@ export function createIngressProvider(): Provider<IngressConf> {
         changed = true;
       }
       const ingress = desiredIngress(pod, conf, ctx.owner);
-      const currentIngress = owned.get(INGRESSES, namespace, name);
+      const currentIngress = mine;
       const ingressPatch = currentIngress
         ? objectPatch(currentIngress, ingress, [USER_ANNOTATIONS])
         : undefined;
