@@ -17,8 +17,10 @@
  *
  * Status, as OpenKruiseGame writes it: per Service port one internal
  * address (Pod IP, the port) and one external (the node's ExternalIP,
- * else InternalIP, per family; the node port), port names the port
- * number. `Waiting` until the node ports are assigned, the Pod has an IP
+ * else InternalIP; the node port), port names the port number. The
+ * Service asks for both IP families (`PreferDualStack`): on a dual-stack
+ * cluster each port has an external address per family, on others the
+ * cluster's one. `Waiting` until the node ports are assigned, the Pod has an IP
  * and its node is known. `network-disabled` makes the Service select
  * nothing (the node ports are kept) and the status `NotReady`.
  *
@@ -38,12 +40,13 @@ import {
   podRef,
 } from "./network_conf.ts";
 import { networkDisabled } from "./network_report.ts";
-import { nodeExternalAddresses, podAddresses } from "./addresses.ts";
+import { ipFamily, nodeExternalAddresses, podAddresses } from "./addresses.ts";
 import type { ExtensionObject } from "./extension.ts";
 import type { Provider, ProviderView } from "./provider.ts";
 import type { NetworkType } from "./network_type.ts";
 import {
   checkObjectName,
+  ENDPOINT_SLICES,
   fixedWarning,
   GAME_SERVER_LABEL,
   gameServerLabelPatch,
@@ -51,6 +54,7 @@ import {
   objectPatch,
   ownedByWorkload,
   OwnedObjects,
+  SERVICE_NAME_LABEL,
   SERVICES,
 } from "./owned_objects.ts";
 import {
@@ -65,6 +69,14 @@ import {
 
 /** The canonical name. */
 export const KUBERNETES_NODE_PORT = "Kubernetes-NodePort";
+
+/** The part of an EndpointSlice read here. */
+interface EndpointSlice {
+  endpoints?: { addresses?: string[]; conditions?: { ready?: boolean } }[];
+}
+
+/** The index of EndpointSlices by their Service's `namespace/name`. */
+const BY_SERVICE = "service";
 
 /** A Pod whose objects are not cached yet (gamenet just started leading) is looked at again after this. */
 const NOT_SYNCED_RETRY_MS = 1_000;
@@ -164,7 +176,35 @@ function onlyAllowedNotReady(pod: Pod, allowed: string[]): boolean {
 
 /** Creates the provider (with its Service watch). */
 export function createNodePortProvider(): Provider<NodePortConf> {
-  const owned = new OwnedObjects(KUBERNETES_NODE_PORT, [SERVICES]);
+  const owned = new OwnedObjects(KUBERNETES_NODE_PORT, [SERVICES, ENDPOINT_SLICES], {
+    indexes: {
+      [ENDPOINT_SLICES.resource]: {
+        [BY_SERVICE]: (slice) => {
+          const service = slice.metadata.labels?.[SERVICE_NAME_LABEL];
+          return service ? [`${slice.metadata.namespace}/${service}`] : [];
+        },
+      },
+    },
+  });
+
+  /**
+   * Whether the Service's EndpointSlices list the Pod as a ready endpoint:
+   * before that, kube-proxy sends a player nowhere (a Pod not Ready, or
+   * the slice not written yet).
+   */
+  function endpointReady(pod: Pod): boolean {
+    const ips = new Set(podAddresses(pod));
+    return owned.byIndex(
+      ENDPOINT_SLICES,
+      BY_SERVICE,
+      `${pod.metadata.namespace}/${pod.metadata.name}`,
+    )
+      .some((slice) =>
+        ((slice as EndpointSlice).endpoints ?? []).some((e) =>
+          e.conditions?.ready !== false && (e.addresses ?? []).some((a) => ips.has(a))
+        )
+      );
+  }
 
   function desiredService(pod: Pod, conf: NodePortConf, owner: string, current?: ExtensionObject) {
     const ports = servicePorts(conf, current?.spec?.ports);
@@ -180,6 +220,8 @@ export function createNodePortProvider(): Provider<NodePortConf> {
       metadata: owned.metadata(pod, owner, conf.fixed),
       spec: {
         type: "NodePort",
+        // Node ports on both families where the cluster has both.
+        ipFamilyPolicy: "PreferDualStack",
         selector: gameServerSelector(pod, networkDisabled(pod)),
         ports: creatable,
         publishNotReadyAddresses: onlyAllowedNotReady(pod, conf.allowNotReady),
@@ -187,10 +229,13 @@ export function createNodePortProvider(): Provider<NodePortConf> {
     };
   }
 
-  function report(pod: Pod, service: ExtensionObject, node: string[]): NetworkReport {
+  function report(pod: Pod, service: ExtensionObject, nodeIPs: string[]): NetworkReport {
     const disabled = networkDisabled(pod);
     const state = disabled ? "NotReady" : "Ready";
     const ports = service.spec.ports as ServicePort[];
+    // A node port answers on the node's addresses of the Service's families only.
+    const families: string[] = service.spec.ipFamilies ?? ["IPv4"];
+    const node = nodeIPs.filter((ip) => families.includes(ipFamily(ip) === 6 ? "IPv6" : "IPv4"));
     const internal: NetworkAddress[] = [];
     const external: NetworkAddress[] = [];
     for (const p of ports) {
@@ -333,7 +378,8 @@ export function createNodePortProvider(): Provider<NodePortConf> {
       const nodeIPs = node ? nodeExternalAddresses(node) : [];
       if (
         ports.some((p) => !p.nodePort) || ports.length !== desired.spec.ports.length ||
-        podAddresses(pod).length === 0 || nodeIPs.length === 0
+        podAddresses(pod).length === 0 || nodeIPs.length === 0 ||
+        (!networkDisabled(pod) && !endpointReady(pod))
       ) {
         return { kind: "done", report: waiting };
       }

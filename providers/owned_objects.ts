@@ -41,16 +41,39 @@ import {
   type Pod,
 } from "./types.ts";
 
-/** A kind of object a network type owns. */
+/** A kind of object a network type owns (or only watches, beside those it owns). */
 export interface OwnedKind {
   apiVersion: string;
   /** Plural, e.g. `services`. */
   resource: string;
   kind: string;
+  /**
+   * Objects Kubernetes makes for the owned ones (a Service's
+   * EndpointSlices): watched for news, never written, released or
+   * collected by gamenet. @default {false}
+   */
+  watchOnly?: boolean;
+  /** The name of the Pod an object is news for. @default {its own name} */
+  podName?(obj: ExtensionObject): string | undefined;
 }
 
 /** Core Services. */
 export const SERVICES: OwnedKind = { apiVersion: "v1", resource: "services", kind: "Service" };
+/** The label the EndpointSlice controller gives a Service's slices. */
+export const SERVICE_NAME_LABEL = "kubernetes.io/service-name";
+
+/**
+ * `discovery.k8s.io/v1` EndpointSlices of gamenet's Services: they inherit
+ * the Service's labels, so the same selector finds them.
+ */
+export const ENDPOINT_SLICES: OwnedKind = {
+  apiVersion: "discovery.k8s.io/v1",
+  resource: "endpointslices",
+  kind: "EndpointSlice",
+  watchOnly: true,
+  podName: (obj) => obj.metadata.labels?.[SERVICE_NAME_LABEL],
+};
+
 /** `networking.k8s.io/v1` Ingresses. */
 export const INGRESSES: OwnedKind = {
   apiVersion: "networking.k8s.io/v1",
@@ -230,7 +253,9 @@ export class OwnedObjects {
       name: `${this.#type}:${k.resource}`,
       resource: k.resource,
       reconcile: (key, ctx) => {
-        ctx.requeuePod(key);
+        const obj = k.podName ? ctx.get(k.resource, key) : undefined;
+        const pod = obj && k.podName!(obj);
+        ctx.requeuePod(pod ? `${obj.metadata.namespace}/${pod}` : key);
         return Promise.resolve({});
       },
     }));
@@ -335,7 +360,7 @@ export class OwnedObjects {
    */
   async release(owner: string): Promise<void> {
     if (!this.#ctx) return;
-    for (const kind of this.#kinds) {
+    for (const kind of this.#kinds.filter((k) => !k.watchOnly)) {
       for (const obj of this.ofOwner(kind, owner)) {
         if (ownedByWorkload(obj)) continue;
         await this.delete(kind, obj.metadata.namespace!, obj.metadata.name);
@@ -352,7 +377,7 @@ export class OwnedObjects {
     const ctx = this.#ctx;
     if (!ctx) return [];
     const deleted: string[] = [];
-    for (const kind of this.#kinds) {
+    for (const kind of this.#kinds.filter((k) => !k.watchOnly)) {
       for (const obj of ctx.list(kind.resource)) {
         const namespace = obj.metadata.namespace!;
         const pod = ctx.pod(`${namespace}/${obj.metadata.name}`);

@@ -71,6 +71,9 @@ const NODE_CHAIN = /^(KUBE-|CNI-)/;
 const READY_TIMEOUT_MS = 120_000;
 const DRAIN_TIMEOUT_MS = 60_000;
 
+/** kube-apiserver's Service ranges for a dual-stack real node (IPv4 first, as the harness's default). */
+export const DUAL_STACK_SERVICE_RANGE = "10.96.0.0/16,fd00:10:96::/112";
+
 /** Options of {@linkcode RealNode.start}. */
 export interface RealNodeOptions {
   /** Give the node and its Pods IPv6 addresses too. @default {true when the machine has IPv6} */
@@ -92,8 +95,12 @@ function hasCommand(name: string): boolean {
   return [...path.split(":"), "/usr/sbin", "/sbin"].some((dir) => existsSync(join(dir, name)));
 }
 
-/** Whether this machine can give addresses IPv6 ones. */
-function machineHasIpv6(): boolean {
+/**
+ * Whether a real node here is dual-stack (the machine has IPv6). A control
+ * plane for it then gives Services both families:
+ * {@linkcode DUAL_STACK_SERVICE_RANGE}.
+ */
+export function machineHasIpv6(): boolean {
   return readSysctl("net.ipv6.conf.all.disable_ipv6") === "0";
 }
 

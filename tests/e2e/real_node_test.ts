@@ -13,7 +13,7 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
 import { ControlPlane } from "../controlplane/control_plane.ts";
-import { RealNode } from "../controlplane/real_node.ts";
+import { DUAL_STACK_SERVICE_RANGE, machineHasIpv6, RealNode } from "../controlplane/real_node.ts";
 import { leftSince, machineFootprint } from "../controlplane/machine_footprint.ts";
 import {
   NETWORK_CONF_ANNOTATION,
@@ -82,6 +82,18 @@ const GAME_SERVERS: GameServer[] = [
     conf: { ContainerPorts: "gs:7777/UDP", PortPolicy: "Passthrough" },
     ports: [{ containerPort: 7777, protocol: "UDP" as const }],
     listen: RANGE,
+  })),
+  // One NodePort Service each, through kube-proxy on the node's addresses.
+  ...["np-0", "np-1"].map((name) => ({
+    name,
+    type: "Kubernetes-NodePort",
+    conf: { PortProtocols: "7777/UDP,7778/TCPUDP" },
+    ports: [
+      { containerPort: 7777, protocol: "UDP" as const },
+      { containerPort: 7778, protocol: "TCP" as const },
+      { containerPort: 7778, protocol: "UDP" as const },
+    ],
+    listen: "7777,7778",
   })),
   ...["none-0", "none-1"].map((name) => ({
     name,
@@ -193,7 +205,11 @@ Deno.test({
   ignore: skipRealNode("real node: players reach every address"),
   fn: async (t) => {
     const before = await machineFootprint();
-    await using cp = await ControlPlane.start();
+    await using cp = await ControlPlane.start({
+      apiServerArgs: machineHasIpv6()
+        ? [`--service-cluster-ip-range=${DUAL_STACK_SERVICE_RANGE}`]
+        : [],
+    });
     const admin = cp.client("admin");
     const node = await RealNode.start(cp);
     try {
@@ -209,19 +225,62 @@ Deno.test({
         const names = GAME_SERVERS.map((g) => g.name);
         let statuses = await waitAllReady(admin, names);
 
-        await t.step("HostPort (TCP, UDP, TCPUDP, Passthrough) and None answer", async () => {
-          const byAddress = await playAll(statuses);
-          const expectedFamilies = node.addresses.length > 1 ? ["IPv4", "IPv6"] : ["IPv4"];
-          assert.deepEqual([...families(byAddress)].sort(), expectedFamilies);
-          for (const name of ["hp-pass-0", "hp-pass-1"]) {
-            const s = statuses.get(name)!;
-            assert.equal(
-              s.externalAddresses[0].ports[0].port,
-              s.internalAddresses[0].ports[0].port,
-              `${name}: Passthrough's container port is its host port`,
+        await t.step(
+          "HostPort (TCP, UDP, TCPUDP, Passthrough), NodePort and None answer",
+          async () => {
+            const byAddress = await playAll(statuses);
+            const expectedFamilies = node.addresses.length > 1 ? ["IPv4", "IPv6"] : ["IPv4"];
+            assert.deepEqual([...families(byAddress)].sort(), expectedFamilies);
+            for (const name of ["hp-pass-0", "hp-pass-1"]) {
+              const s = statuses.get(name)!;
+              assert.equal(
+                s.externalAddresses[0].ports[0].port,
+                s.internalAddresses[0].ports[0].port,
+                `${name}: Passthrough's container port is its host port`,
+              );
+            }
+          },
+        );
+
+        await t.step(
+          "network-disabled: NodePort stops answering and answers again after",
+          async () => {
+            const name = "np-0";
+            const status = statuses.get(name)!;
+            const setDisabled = (value: string | null) =>
+              admin.request("PATCH", `/api/v1/namespaces/${NS}/pods/${name}`, {
+                body: { metadata: { labels: { [NETWORK_DISABLED_LABEL]: value } } },
+                contentType: "application/merge-patch+json",
+              });
+            await setDisabled("true");
+            await eventually("np-0 NotReady in its status", async () => {
+              const pod = await admin.request<Pod>("GET", `/api/v1/namespaces/${NS}/pods/${name}`);
+              return networkStatus(pod)?.currentNetworkState === "NotReady" ? pod : undefined;
+            });
+            // kube-proxy takes the endpoint away within its sync: then nothing answers.
+            const silent = await eventually(
+              "no answer at any of np-0's addresses",
+              async () => {
+                const plays = await playThrough(status, { timeoutMs: 1_000 });
+                return plays.every((p) => !p.answer) ? plays : undefined;
+              },
+              30_000,
+              500,
             );
-          }
-        });
+            assert.ok(silent.length >= 3, `${silent.length} addresses tried`);
+            await setDisabled(null);
+            await eventually(
+              "np-0 answering again at every address",
+              async () => {
+                const plays = await playThrough(status, { timeoutMs: 1_000 });
+                return plays.every((p) => p.answer?.pod === name) ? plays : undefined;
+              },
+              30_000,
+              500,
+            );
+            statuses = await waitAllReady(admin, names);
+          },
+        );
 
         await t.step(
           "network-disabled: HostPort and None say traffic still flows, and it does",
