@@ -1,6 +1,13 @@
 import assert from "node:assert/strict";
-import { mapPatch, objectPatch, ownerReferencesFor } from "./owned_objects.ts";
-import type { ExtensionObject } from "./extension.ts";
+import {
+  ENDPOINT_SLICES,
+  mapPatch,
+  objectPatch,
+  OwnedObjects,
+  ownerReferencesFor,
+  SERVICES,
+} from "./owned_objects.ts";
+import type { ExtensionContext, ExtensionObject } from "./extension.ts";
 import type { Pod } from "./types.ts";
 
 const service: ExtensionObject = {
@@ -118,5 +125,56 @@ Deno.test("ownerReferencesFor() gives Fixed objects to the workload only when th
   };
   assert.deepEqual(ownerReferencesFor(fromDeployment, true), [
     { apiVersion: "v1", kind: "Pod", name: "gs-abc", uid: "p2", controller: true },
+  ]);
+});
+
+Deno.test("collect() deletes what no Pod of the type and no live workload keeps", async () => {
+  const objects = new Map<string, ExtensionObject>();
+  const add = (name: string, ownerKind: string, ownerName = name) =>
+    objects.set(`games/${name}`, {
+      metadata: {
+        name,
+        namespace: "games",
+        ownerReferences: [{ apiVersion: "v1", kind: ownerKind, name: ownerName, uid: "u" }],
+      },
+    });
+  add("live", "Pod");
+  add("orphan", "Pod");
+  add("kept", "StatefulSet", "set");
+  add("workload-gone", "StatefulSet", "gone");
+  add("other-type", "Pod");
+  const pods: Record<string, Pod> = {
+    "games/live": {
+      metadata: {
+        name: "live",
+        annotations: { "game.kruise.io/network-type": "Kubernetes-NodePort" },
+      },
+    },
+    "games/other-type": {
+      metadata: {
+        name: "other-type",
+        annotations: { "game.kruise.io/network-type": "Kubernetes-HostPort" },
+      },
+    },
+  };
+  const deleted: string[] = [];
+  const owned = new OwnedObjects("Kubernetes-NodePort", [SERVICES, ENDPOINT_SLICES]);
+  owned.attach({
+    list: (resource: string) => (resource === "services" ? [...objects.values()] : []),
+    pod: (key: string) => pods[key],
+    delete: (_r: string, ns: string, name: string) => {
+      deleted.push(`${ns}/${name}`);
+      return Promise.resolve();
+    },
+  } as unknown as ExtensionContext);
+  const result = await owned.collect({
+    workloadExists: (_ns, ref) => Promise.resolve(ref.name === "set"),
+    requeue: () => {},
+  });
+  assert.deepEqual(deleted.sort(), ["games/orphan", "games/other-type", "games/workload-gone"]);
+  assert.deepEqual(result.sort(), [
+    "Service games/orphan",
+    "Service games/other-type",
+    "Service games/workload-gone",
   ]);
 });

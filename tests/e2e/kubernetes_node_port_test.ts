@@ -281,6 +281,42 @@ Deno.test("Kubernetes-NodePort: a Service per game server, read back from the AP
     });
 
     await t.step(
+      "a conf change updates the Service in place, keeping the node ports it can",
+      async () => {
+        const name = "np-sts-2";
+        const before = (await services(admin)).find((s) => s.metadata.name === name)!;
+        await admin.request("PATCH", `/api/v1/namespaces/${NS}/pods/${name}`, {
+          body: {
+            metadata: {
+              annotations: {
+                [NETWORK_CONF_ANNOTATION]: JSON.stringify([
+                  { name: "PortProtocols", value: "7777/UDP,7778/TCP" },
+                ]),
+              },
+            },
+          },
+          contentType: "application/merge-patch+json",
+        });
+        const after = await eventually("the Service without 7778/UDP", async () => {
+          const s = (await services(admin)).find((s) => s.metadata.name === name)!;
+          return s.spec.ports.length === 2 ? s : undefined;
+        });
+        assert.equal(after.metadata.uid, before.metadata.uid, "the same Service");
+        const nodePort = (svc: Service, port: number, protocol: string) =>
+          svc.spec.ports.find((p) => p.port === port && p.protocol === protocol)?.nodePort;
+        assert.equal(nodePort(after, 7777, "UDP"), nodePort(before, 7777, "UDP"));
+        assert.equal(nodePort(after, 7778, "TCP"), nodePort(before, 7778, "TCP"));
+        await eventually("the status without 7778/UDP", async () => {
+          const pod = await admin.request<Pod>("GET", `/api/v1/namespaces/${NS}/pods/${name}`);
+          const s = networkStatus(pod);
+          return s?.currentNetworkState === "Ready" && s.externalAddresses.length === 2
+            ? s
+            : undefined;
+        });
+      },
+    );
+
+    await t.step(
       "Fixed: a re-created Pod keeps its node ports until its workload goes",
       async () => {
         await createWorkload(admin, NS, {
