@@ -280,6 +280,103 @@ export class PoolSet {
   }
 
   /**
+   * `owner`'s ports with the same numbers in every pool of `keys` — one
+   * address per line of a game server (several ISPs' load balancers):
+   * for each protocol entry the first number free in all of them, found
+   * a word at a time by OR-ing the pools' used bits, not by trying
+   * numbers one by one. An owner that holds ports in some of the pools
+   * already gets those numbers in the others too.
+   *
+   * @example
+   * ```ts
+   * set.allocateSame(["nlb-telecom", "nlb-unicom"], "default/gs-0", ["UDP"]);
+   * // [{ port: 501, protocol: "UDP" }], held in both
+   * ```
+   * @throws {AllocationError} `unknown-pool`; `exhausted` when no number is free in all;
+   * `conflict` when the numbers an owner holds are taken in a pool it joins.
+   */
+  allocateSame(
+    keys: readonly string[],
+    owner: string,
+    protocols: readonly RequestProtocol[],
+  ): readonly AllocatedPort[] {
+    if (keys.length === 0) {
+      throw new AllocationError("unknown-pool", "No pool to choose from: give at least one key");
+    }
+    const pools = keys.map((k) => [k, this.#pool(k)] as const);
+    const held = pools.map(([, p]) => p.ports(owner)).find((h) => h !== undefined && h.length > 0);
+    const chosen = held ? [...held] : this.#sameFree(pools.map(([, p]) => p), protocols, owner);
+    // Checked in every pool before any is changed: all or nothing.
+    for (const [key, pool] of pools) {
+      for (const { port, protocol } of chosen) {
+        for (const p of protocol === "TCPUDP" ? ["TCP", "UDP"] as const : [protocol]) {
+          const other = pool.ownerOf(port, p);
+          if (other !== undefined && other !== owner) {
+            throw new AllocationError(
+              "conflict",
+              `Port ${port}/${p} of ${owner} is held by ${other} in pool "${key}"`,
+              { owners: [other, owner] },
+            );
+          }
+        }
+      }
+    }
+    for (const [key, pool] of pools) {
+      for (const { port, protocol } of chosen) pool.claim(port, protocol, owner);
+      this.#note(owner, key);
+    }
+    return chosen;
+  }
+
+  /** The first numbers free in every pool, one per protocol entry (none twice). */
+  #sameFree(
+    pools: readonly PortPool[],
+    protocols: readonly RequestProtocol[],
+    owner: string,
+  ): AllocatedPort[] {
+    const size = this.max - this.min + 1;
+    const portWords = (size + 31) >>> 5;
+    // A protocol's bits are followed by its summary words; UDP's come after.
+    const udpShift = bitmapWords(size);
+    for (const pool of pools) pool.free("TCP"); // brings delayed ports past their delay back
+    const storage = pools.map((p) => p.storage);
+    const taken = new Set<number>();
+    const chosen: AllocatedPort[] = [];
+    for (const protocol of protocols) {
+      const tcp = protocol !== "UDP";
+      const udp = protocol !== "TCP";
+      let found = -1;
+      for (let w = 0; w < portWords && found < 0; w++) {
+        let used = 0;
+        for (const { words, offset } of storage) {
+          if (tcp) used |= words[offset + w];
+          if (udp) used |= words[offset + udpShift + w];
+        }
+        let free = ~used;
+        while (free !== 0) {
+          const i = (w << 5) + (31 - Math.clz32(free & -free));
+          if (i >= size) break;
+          if (!taken.has(i)) {
+            found = i;
+            break;
+          }
+          free &= free - 1;
+        }
+      }
+      if (found < 0) {
+        throw new AllocationError(
+          "exhausted",
+          `No ${protocol} port of ${this.min}-${this.max} is free in all ${pools.length} pools ` +
+            `for ${owner}`,
+        );
+      }
+      taken.add(found);
+      chosen.push({ port: this.min + found, protocol });
+    }
+    return chosen;
+  }
+
+  /**
    * A read-only copy of every pool, keys sorted, for `/allocations`.
    *
    * @example

@@ -1,6 +1,7 @@
 import assert from "node:assert/strict";
 import { AllocationError, type AllocationErrorCode } from "./errors.ts";
 import { PoolSet } from "./pool_set.ts";
+import { testRandom } from "../tests/test_seed.ts";
 
 function fails(code: AllocationErrorCode, fn: () => unknown, message?: RegExp) {
   assert.throws(fn, (err) => {
@@ -128,4 +129,68 @@ Deno.test("delete() forgets the pool's owners in the index", () => {
   assert.deepEqual(set.delete("lb-a"), ["ns/a"]);
   assert.equal(set.locate("ns/a"), undefined);
   assert.equal(set.release("ns/a"), 0);
+});
+
+Deno.test("allocateSame() gives one number free in every pool, skipping those taken in any", () => {
+  const set = new PoolSet(501, 600);
+  for (const k of ["telecom", "unicom", "mobile"]) set.ensure(k);
+  set.allocateAcross(["telecom"], "x/a", { ports: [{ protocol: "UDP" }] }); // 501 on telecom
+  set.allocateAcross(["unicom"], "x/b", { count: 2, protocol: "UDP" }); // 501, 502 on unicom
+  const ports = set.allocateSame(["telecom", "unicom", "mobile"], "x/gs", ["UDP", "TCPUDP"]);
+  // 501 and 502 are taken on one line or another; TCPUDP takes the next number after UDP's.
+  assert.deepEqual(ports, [{ port: 503, protocol: "UDP" }, { port: 504, protocol: "TCPUDP" }]);
+  for (const k of ["telecom", "unicom", "mobile"]) {
+    assert.deepEqual(set.get(k)!.ports("x/gs"), ports, k);
+  }
+  // Again: the same ports; a new line joins with the same numbers.
+  set.ensure("cmcc");
+  assert.deepEqual(
+    set.allocateSame(["telecom", "unicom", "cmcc"], "x/gs", ["UDP", "TCPUDP"]),
+    ports,
+  );
+  assert.deepEqual(set.get("cmcc")!.ports("x/gs"), ports);
+  assert.equal(set.release("x/gs"), 4 * 3);
+});
+
+Deno.test("allocateSame() is exhausted when no number is free everywhere, changing nothing", () => {
+  const set = new PoolSet(1, 64);
+  set.ensure("a");
+  set.ensure("b");
+  // Every odd port used on a, every even one on b: each has 32 free, none in common.
+  for (let p = 1; p <= 64; p++) {
+    set.claim(p % 2 === 1 ? "a" : "b", p, "UDP", `x/${p}`);
+  }
+  assert.throws(
+    () => set.allocateSame(["a", "b"], "x/gs", ["UDP"]),
+    (e) => e instanceof AllocationError && e.code === "exhausted",
+  );
+  assert.equal(set.locate("x/gs"), undefined);
+  // TCP is free on both.
+  assert.deepEqual(set.allocateSame(["a", "b"], "x/gs", ["TCP"]), [{ port: 1, protocol: "TCP" }]);
+});
+
+Deno.test("allocateSame() agrees with a port-by-port search on random pools (property)", () => {
+  const random = testRandom("allocateSame property");
+  for (let round = 0; round < 200; round++) {
+    const size = 1 + Math.floor(random() * 100);
+    const set = new PoolSet(1000, 1000 + size - 1);
+    const keys = ["a", "b", "c", "d"].slice(0, 1 + Math.floor(random() * 4));
+    for (const k of keys) set.ensure(k);
+    for (const k of keys) {
+      for (let p = 1000; p < 1000 + size; p++) {
+        if (random() < 0.9) set.claim(k, p, random() < 0.5 ? "UDP" : "TCP", `x/${k}${p}`);
+      }
+    }
+    let expected: number | undefined;
+    for (let p = 1000; p < 1000 + size && expected === undefined; p++) {
+      if (keys.every((k) => !set.get(k)!.has(p, "UDP"))) expected = p;
+    }
+    let got: number | undefined;
+    try {
+      got = set.allocateSame(keys, "x/gs", ["UDP"])[0].port;
+    } catch (e) {
+      if (!(e instanceof AllocationError && e.code === "exhausted")) throw e;
+    }
+    assert.equal(got, expected, `round ${round}: ${keys.length} pools of ${size}`);
+  }
 });
