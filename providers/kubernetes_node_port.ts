@@ -52,6 +52,7 @@ import {
   gameServerLabelPatch,
   gameServerSelector,
   objectPatch,
+  onlyAllowedNotReady,
   ownedByWorkload,
   OwnedObjects,
   SERVICE_NAME_LABEL,
@@ -165,13 +166,6 @@ export function servicePorts(conf: NodePortConf, current?: ServicePort[]): Servi
   // A port asked in both protocols whose TCP port has a node port and UDP
   // twin not yet: the API server gives the twin the same one only if told.
   return out;
-}
-
-/** Whether only containers in `allowed` are not ready (and some are). */
-function onlyAllowedNotReady(pod: Pod, allowed: string[]): boolean {
-  if (allowed.length === 0) return false;
-  const notReady = (pod.status?.containerStatuses ?? []).filter((c) => !c.ready);
-  return notReady.length > 0 && notReady.every((c) => allowed.includes(c.name));
 }
 
 /** Creates the provider (with its Service watch). */

@@ -21,6 +21,7 @@ import { noneType } from "./kubernetes_none.ts";
 import { nodePortType } from "./kubernetes_node_port.ts";
 import { ingressType } from "./kubernetes_ingress.ts";
 import { alibabaNatGwType } from "./alibaba_natgw.ts";
+import { cloudLbType } from "./lb_types.ts";
 import { tencentClbType } from "./tencent_clb/mod.ts";
 
 export type { NetworkType, NetworkTypeContext } from "./network_type.ts";
@@ -33,6 +34,7 @@ export const NETWORK_TYPES: readonly NetworkType[] = [
   nodePortType,
   ingressType,
   alibabaNatGwType,
+  cloudLbType,
   tencentClbType,
 ];
 

@@ -59,6 +59,24 @@ export interface OwnedKind {
 
 /** Core Services. */
 export const SERVICES: OwnedKind = { apiVersion: "v1", resource: "services", kind: "Service" };
+/**
+ * The Pod an owned object is for, by name: objects of a Pod are named
+ * after it, except where it has several of a kind (a Service per line).
+ */
+export const POD_ANNOTATION = "gamenet.io/pod";
+
+/** The name of the Pod `obj` is for. */
+export function podNameOf(obj: ExtensionObject): string {
+  return obj.metadata.annotations?.[POD_ANNOTATION] ?? obj.metadata.name;
+}
+
+/** Whether only containers in `allowed` are not ready (and some are): they may be, and stay published. */
+export function onlyAllowedNotReady(pod: Pod, allowed: readonly string[]): boolean {
+  if (allowed.length === 0) return false;
+  const notReady = (pod.status?.containerStatuses ?? []).filter((c) => !c.ready);
+  return notReady.length > 0 && notReady.every((c) => allowed.includes(c.name));
+}
+
 /** The label the EndpointSlice controller gives a Service's slices. */
 export const SERVICE_NAME_LABEL = "kubernetes.io/service-name";
 
@@ -253,8 +271,8 @@ export class OwnedObjects {
       name: `${this.#type}:${k.resource}`,
       resource: k.resource,
       reconcile: (key, ctx) => {
-        const obj = k.podName ? ctx.get(k.resource, key) : undefined;
-        const pod = obj && k.podName!(obj);
+        const obj = ctx.get(k.resource, key);
+        const pod = obj && (k.podName ? k.podName(obj) : podNameOf(obj));
         ctx.requeuePod(pod ? `${obj.metadata.namespace}/${pod}` : key);
         return Promise.resolve({});
       },
@@ -314,6 +332,7 @@ export class OwnedObjects {
         ...extra.annotations,
         [OWNER_ANNOTATION]: owner,
         [NETWORK_TYPE_ANNOTATION]: this.#type,
+        [POD_ANNOTATION]: pod.metadata.name!,
       },
       ownerReferences: ownerReferencesFor(pod, fixed),
     };
@@ -337,9 +356,9 @@ export class OwnedObjects {
     return current;
   }
 
-  /** From the cache: the Pod an object serves (named alike), if it exists. */
+  /** From the cache: the Pod an object serves, if it exists. */
   podOf(obj: ExtensionObject): Pod | undefined {
-    return this.#ctx?.pod(`${obj.metadata.namespace}/${obj.metadata.name}`);
+    return this.#ctx?.pod(`${obj.metadata.namespace}/${podNameOf(obj)}`);
   }
 
   /** Gives a Pod labels (a merge patch). */
@@ -371,23 +390,23 @@ export class OwnedObjects {
   /**
    * Deletes objects nobody needs: their Pod is gone (or no longer of this
    * type) and no workload keeps them, or the workload keeping them is gone
-   * too. Returns what it deleted, as `Kind namespace/name`.
+   * too. Returns what it deleted.
    */
-  async collect(sweep: SweepContext): Promise<string[]> {
+  async collect(sweep: SweepContext): Promise<ExtensionObject[]> {
     const ctx = this.#ctx;
     if (!ctx) return [];
-    const deleted: string[] = [];
+    const deleted: ExtensionObject[] = [];
     for (const kind of this.#kinds.filter((k) => !k.watchOnly)) {
       for (const obj of ctx.list(kind.resource)) {
         const namespace = obj.metadata.namespace!;
-        const pod = ctx.pod(`${namespace}/${obj.metadata.name}`);
+        const pod = ctx.pod(`${namespace}/${podNameOf(obj)}`);
         const podIsOurs = pod && !pod.metadata.deletionTimestamp &&
           this.#names.has(pod.metadata.annotations?.[NETWORK_TYPE_ANNOTATION] ?? "");
         if (podIsOurs) continue;
         const workload = (obj.metadata.ownerReferences ?? []).find((r) => r.kind !== "Pod");
         if (workload && await sweep.workloadExists(namespace, workload)) continue;
         await ctx.delete(kind.resource, namespace, obj.metadata.name);
-        deleted.push(`${kind.kind} ${namespace}/${obj.metadata.name}`);
+        deleted.push(obj);
       }
     }
     return deleted;

@@ -172,9 +172,9 @@ Deno.test("collect() deletes what no Pod of the type and no live workload keeps"
     requeue: () => {},
   });
   assert.deepEqual(deleted.sort(), ["games/orphan", "games/other-type", "games/workload-gone"]);
-  assert.deepEqual(result.sort(), [
-    "Service games/orphan",
-    "Service games/other-type",
-    "Service games/workload-gone",
+  assert.deepEqual(result.map((o) => o.metadata.name).sort(), [
+    "orphan",
+    "other-type",
+    "workload-gone",
   ]);
 });

@@ -1,0 +1,545 @@
+/**
+ * Network types whose address is a port on one of the user's existing
+ * cloud load balancers, made by the cloud's own Service controller (its
+ * CCM): gamenet picks a free port on one of the LBs the Pod names (a
+ * bitmap pool per LB), writes one `LoadBalancer` Service per Pod — or per
+ * Pod and line, for several ISPs' LBs — carrying the CCM's annotations
+ * ("reuse this LB", "this port"), and reads the address back from the
+ * Service's `status.loadBalancer`. `AlibabaCloud-SLB`, `AlibabaCloud-NLB`,
+ * `AlibabaCloud-Multi-NLBs` and `Volcengine-CLB` are each a
+ * {@linkcode LbFlavor} of it: their conf beyond the common part, their
+ * annotations, their Service and status names.
+ *
+ * Common conf: the LB ids (`SlbIds`, `NlbIds`, `ClbIds`; or `NlbIdNames`
+ * for lines), `PortProtocols` (`port[/TCP|UDP|TCPUDP],…`; `TCPUDP` is two
+ * Service ports on one number), `Fixed`, `AllowNotReadyContainers`.
+ *
+ * Ports are allocated at reconcile, once the Services gamenet owns are
+ * cached and the pools rebuilt from them; a Pod's ports are keyed by
+ * `namespace/name`, so a `Fixed` Pod's successor finds them. `Waiting`
+ * until the CCM fills `status.loadBalancer`, and after `addressTimeoutMs`
+ * an Event naming the Service; LBs without a free port: `NotReady` and an
+ * Event, looked at again until another Pod frees one. `network-disabled`
+ * makes the Service a `ClusterIP` one (the CCM removes the listener; the
+ * port stays the Pod's).
+ *
+ * @example
+ * ```ts
+ * const slb = createLbServiceProvider(slbFlavor, { range: { min: 500, max: 700 }, blockPorts: [593] });
+ * ```
+ * @module
+ */
+
+import { AllocationError } from "../allocator/errors.ts";
+import { type AllocatedPort, PoolSet } from "../allocator/mod.ts";
+import {
+  checkConfKeys,
+  confValue,
+  parseNetworkConf,
+  parsePort,
+  parseProtocol,
+  podRef,
+} from "./network_conf.ts";
+import { networkDisabled } from "./network_report.ts";
+import { podAddresses } from "./addresses.ts";
+import type { ExtensionObject } from "./extension.ts";
+import type { Provider, ProviderView } from "./provider.ts";
+import { parseFixed } from "./kubernetes_node_port.ts";
+import {
+  checkObjectName,
+  fixedWarning,
+  GAME_SERVER_LABEL,
+  gameServerLabelPatch,
+  gameServerSelector,
+  objectPatch,
+  onlyAllowedNotReady,
+  ownedByWorkload,
+  OwnedObjects,
+  podNameOf,
+  SERVICES,
+  withoutNulls,
+} from "./owned_objects.ts";
+import {
+  ConfError,
+  type NetworkAddress,
+  type NetworkConfEntry,
+  type NetworkReport,
+  type Outcome,
+  OWNER_ANNOTATION,
+  type Pod,
+  type Protocol,
+} from "./types.ts";
+import type { PortRange } from "./settings.ts";
+
+/** The annotation on a Service naming the line (ISP) it is a Pod's address on. */
+export const LINE_ANNOTATION = "gamenet.io/line";
+/** The annotation on a Service naming the LB it is on (the flavor's own key holds it too). */
+export const LB_ANNOTATION = "gamenet.io/load-balancer";
+/** Owner of the ports never handed out (`block_ports`). */
+const BLOCKED = "gamenet/blocked";
+const NOT_SYNCED_RETRY_MS = 1_000;
+/** A Pod without a free port, or with no address yet, is looked at again this often. */
+const RETRY_MS = 5_000;
+
+/** One asked port. */
+export interface LbPortRequest {
+  port: number;
+  protocol: Protocol | "TCPUDP";
+}
+
+/** The LBs a Pod may be placed on: one group per choice, one LB per line in a group. */
+export interface LbGroups {
+  /** Line names (`["default"]` for single-line types). */
+  lines: string[];
+  /** Each group: an LB id per line, in `lines` order. */
+  groups: string[][];
+}
+
+/** The conf every flavor shares, and the flavor's own part. */
+export interface LbConf<Extra = unknown> {
+  lbs: LbGroups;
+  ports: LbPortRequest[];
+  fixed: boolean;
+  allowNotReady: string[];
+  extra: Extra;
+}
+
+/** A load-balancer type: what differs between clouds and products. */
+export interface LbFlavor<Extra = unknown> {
+  type: string;
+  aliases: string[];
+  /** Conf keys besides PortProtocols, Fixed and AllowNotReadyContainers. */
+  confKeys: string[];
+  /** The LBs the conf names, as groups of lines. @throws {ConfError} */
+  parseLbs(pod: Pod, conf: NetworkConfEntry[]): LbGroups;
+  /** The flavor's own conf. @throws {ConfError} */
+  parseExtra(pod: Pod, conf: NetworkConfEntry[]): Extra;
+  /** The CCM's annotations for a Service on `lb`. */
+  annotations(extra: Extra, lb: string): Record<string, string>;
+  /** Spec fields of an enabled (LoadBalancer) Service: externalTrafficPolicy, class, … */
+  spec(extra: Extra): Record<string, unknown>;
+  /** A Service port's name. */
+  servicePortName(targetPort: number, protocol: Protocol, both: boolean): string;
+  /** A status port's name. */
+  statusPortName(targetPort: number, protocol: Protocol, both: boolean): string;
+  /** The status's external addresses for one line's Service. */
+  external(
+    ingress: { ip?: string; hostname?: string }[],
+    line: string,
+    ports: { name: string; port: number; protocol: Protocol }[],
+    extra: Extra,
+  ): NetworkAddress[];
+  /**
+   * How the group (the LB, for single-line types) is chosen: the first
+   * with room, the next in turn, or the one with the most free ports.
+   * @default {() => "first-fit"}
+   */
+  policy?(extra: Extra): "first-fit" | "round-robin" | "balanced";
+}
+
+/** Settings of one flavor's pools. */
+export interface LbSettings {
+  range: PortRange;
+  /** Ports never handed out. @default {[]} */
+  blockPorts?: number[];
+  /** Freed ports wait this long before another Pod gets them. @default {0} */
+  reuseDelayMs?: number;
+  /** No address from the CCM after this: an Event naming the Service. @default {120_000} */
+  addressTimeoutMs?: number;
+  /** @default {Date.now} */
+  now?: () => number;
+  /** Pools shared with another flavor on the same LBs (NLB and Multi-NLBs). */
+  pools?: PoolSet;
+}
+
+/** Parses `PortProtocols` (`TCPUDP` allowed), refusing what a Service cannot carry. */
+export function parsePortProtocols(pod: Pod, conf: NetworkConfEntry[]): LbPortRequest[] {
+  const text = confValue(pod, conf, "PortProtocols") ?? "";
+  const ports: LbPortRequest[] = [];
+  const seen = new Set<string>();
+  for (const item of text.split(",").map((s) => s.trim()).filter(Boolean)) {
+    const what = `PortProtocols "${text}"`;
+    const [portText, protoText, ...rest] = item.split("/");
+    if (rest.length > 0) {
+      throw new ConfError(`Pod ${podRef(pod)}: ${what}: "${item}" is not {port}[/{protocol}]`);
+    }
+    const port = parsePort(pod, what, portText);
+    const protocol = protoText === undefined
+      ? "TCP"
+      : parseProtocol(pod, what, protoText, ["TCP", "UDP", "TCPUDP"] as const);
+    for (const p of protocol === "TCPUDP" ? ["TCP", "UDP"] : [protocol]) {
+      if (seen.has(`${port}/${p}`)) {
+        throw new ConfError(`Pod ${podRef(pod)}: ${what}: port ${port}/${p} is asked twice`);
+      }
+      seen.add(`${port}/${p}`);
+    }
+    ports.push({ port, protocol });
+  }
+  if (ports.length === 0) {
+    throw new ConfError(`Pod ${podRef(pod)}: needs PortProtocols, e.g. "7777/UDP,7778"`);
+  }
+  const declared = (pod.spec?.containers ?? []).flatMap((c) => c.ports ?? []);
+  if (declared.length > 0) {
+    for (const r of ports) {
+      for (const protocol of r.protocol === "TCPUDP" ? ["TCP", "UDP"] : [r.protocol]) {
+        if (
+          !declared.some((d) => d.containerPort === r.port && (d.protocol ?? "TCP") === protocol)
+        ) {
+          throw new ConfError(
+            `Pod ${
+              podRef(pod)
+            }: PortProtocols asks for ${r.port}/${protocol}, which no container ` +
+              `of the Pod declares (it declares ${
+                declared.map((d) => `${d.containerPort}/${d.protocol ?? "TCP"}`).join(", ")
+              })`,
+            "PortNotDeclared",
+          );
+        }
+      }
+    }
+  }
+  return ports;
+}
+
+/** Parses a comma list of LB ids: one group per id, a single line. */
+export function singleLineLbs(pod: Pod, conf: NetworkConfEntry[], key: string): LbGroups {
+  const ids = [...new Set((confValue(pod, conf, key) ?? "").split(",").map((s) => s.trim()))]
+    .filter(Boolean);
+  if (ids.length === 0) {
+    throw new ConfError(`Pod ${podRef(pod)}: needs ${key}, the load balancers' ids ("lb-a,lb-b")`);
+  }
+  return { lines: ["default"], groups: ids.map((id) => [id]) };
+}
+
+/** One Service port per protocol: `TCPUDP` is two. */
+interface ServicePort {
+  name: string;
+  port: number;
+  targetPort: number;
+  protocol: Protocol;
+}
+
+/** Creates a provider of `flavor`; see the module documentation. */
+export function createLbServiceProvider<Extra>(
+  flavor: LbFlavor<Extra>,
+  settings: LbSettings,
+): Provider<LbConf<Extra>> {
+  const now = settings.now ?? Date.now;
+  const timeoutMs = settings.addressTimeoutMs ?? 120_000;
+  const pools = settings.pools ??
+    new PoolSet(settings.range.min, settings.range.max, { reuseDelayMs: settings.reuseDelayMs });
+  const blocked = (settings.blockPorts ?? []).filter((p) =>
+    p >= settings.range.min && p <= settings.range.max
+  );
+  const owned = new OwnedObjects(flavor.type, [SERVICES], { aliases: flavor.aliases });
+  let roundRobin = 0;
+
+  function ensurePool(lb: string): void {
+    if (pools.get(lb)) return;
+    pools.ensure(lb);
+    for (const port of blocked) pools.claim(lb, port, "TCPUDP", BLOCKED);
+  }
+
+  function serviceName(pod: Pod, line: string, lines: string[]): string {
+    return lines.length === 1 ? pod.metadata.name! : `${pod.metadata.name}-${line.toLowerCase()}`;
+  }
+
+  function servicePorts(conf: LbConf<Extra>, ports: readonly AllocatedPort[]): ServicePort[] {
+    return conf.ports.flatMap((r, i) => {
+      const both = r.protocol === "TCPUDP";
+      return (both ? ["TCP", "UDP"] as const : [r.protocol as Protocol]).map((protocol) => ({
+        name: flavor.servicePortName(r.port, protocol, both),
+        port: ports[i].port,
+        targetPort: r.port,
+        protocol,
+      }));
+    });
+  }
+
+  /** The Pod's ports on its group, allocated now if it has none. */
+  function allocate(
+    pod: Pod,
+    conf: LbConf<Extra>,
+  ): { group: string[]; ports: readonly AllocatedPort[] } {
+    const key = `${pod.metadata.namespace}/${pod.metadata.name}`;
+    const protocols = conf.ports.map((p) => p.protocol);
+    for (const group of conf.lbs.groups) group.forEach(ensurePool);
+    const where = pools.locate(key);
+    const current = where && conf.lbs.groups.find((g) => g.includes(where.key));
+    if (current) return { group: current, ports: pools.allocateSame(current, key, protocols) };
+    if (where) pools.release(key); // its LBs are no longer in the conf
+    const policy = flavor.policy?.(conf.extra) ?? "first-fit";
+    const free = (group: string[]) =>
+      Math.min(...group.map((lb) => pools.get(lb)!.free("TCP") + pools.get(lb)!.free("UDP")));
+    const order = policy === "round-robin"
+      ? conf.lbs.groups.map((_, i, gs) => gs[(roundRobin + i) % gs.length])
+      : policy === "balanced"
+      ? [...conf.lbs.groups].sort((a, b) => free(b) - free(a))
+      : conf.lbs.groups;
+    let last: AllocationError | undefined;
+    for (const group of order) {
+      try {
+        const ports = pools.allocateSame(group, key, protocols);
+        roundRobin++;
+        return { group, ports };
+      } catch (err) {
+        if (!(err instanceof AllocationError)) throw err;
+        last = err;
+      }
+    }
+    throw last ?? new AllocationError("exhausted", "no load balancer");
+  }
+
+  function desiredService(
+    pod: Pod,
+    conf: LbConf<Extra>,
+    owner: string,
+    lb: string,
+    line: string,
+    ports: ServicePort[],
+  ) {
+    const disabled = networkDisabled(pod);
+    const metadata = owned.metadata(pod, owner, conf.fixed, {
+      annotations: {
+        ...flavor.annotations(conf.extra, lb),
+        [LB_ANNOTATION]: lb,
+        [LINE_ANNOTATION]: line,
+      },
+    });
+    metadata.name = serviceName(pod, line, conf.lbs.lines);
+    // A disabled game server's Service is a ClusterIP one: the CCM takes
+    // the listener away, and the type-dependent fields must go with it.
+    const typeFields = disabled
+      ? Object.fromEntries(Object.keys(flavor.spec(conf.extra)).map((k) => [k, null]))
+      : flavor.spec(conf.extra);
+    return {
+      metadata,
+      spec: {
+        type: disabled ? "ClusterIP" : "LoadBalancer",
+        selector: gameServerSelector(pod, false),
+        ports,
+        publishNotReadyAddresses: onlyAllowedNotReady(pod, conf.allowNotReady),
+        ...typeFields,
+      },
+    };
+  }
+
+  return {
+    name: flavor.type,
+    aliases: flavor.aliases,
+
+    parse(pod: Pod): LbConf<Extra> {
+      const conf = parseNetworkConf(pod);
+      checkConfKeys(pod, flavor.type, conf, [
+        "PortProtocols",
+        "Fixed",
+        "AllowNotReadyContainers",
+        ...flavor.confKeys,
+      ]);
+      checkObjectName(pod, flavor.type);
+      const allowNotReady = (confValue(pod, conf, "AllowNotReadyContainers") ?? "").split(",")
+        .map((s) => s.trim()).filter(Boolean);
+      return {
+        lbs: flavor.parseLbs(pod, conf),
+        ports: parsePortProtocols(pod, conf),
+        fixed: parseFixed(pod, confValue(pod, conf, "Fixed")),
+        allowNotReady,
+        extra: flavor.parseExtra(pod, conf),
+      };
+    },
+
+    admit(pod: Pod, conf: LbConf<Extra>, ctx) {
+      const warnings = fixedWarning(pod, conf.fixed);
+      return Promise.resolve({
+        patch: gameServerLabelPatch(pod, ctx.owner),
+        warnings: warnings.length > 0 ? warnings : undefined,
+      });
+    },
+
+    async reconcile(pod: Pod, conf: LbConf<Extra>, ctx): Promise<Outcome> {
+      if (!owned.attached) return { kind: "requeueAfter", ms: NOT_SYNCED_RETRY_MS };
+      const disabled = networkDisabled(pod);
+      const desiredState = disabled ? "NotReady" : "Ready";
+      const waiting: NetworkReport = {
+        currentNetworkState: "Waiting",
+        desiredNetworkState: desiredState,
+        internalAddresses: [],
+        externalAddresses: [],
+      };
+      const notReady = { ...waiting, currentNetworkState: "NotReady" as const };
+      try {
+        checkObjectName(pod, flavor.type);
+      } catch (err) {
+        return { kind: "failed", error: err as ConfError, report: notReady };
+      }
+      if (!pod.metadata.labels?.[GAME_SERVER_LABEL]) {
+        await owned.labelPod(pod, { [GAME_SERVER_LABEL]: pod.metadata.uid! });
+        return { kind: "requeueAfter", ms: NOT_SYNCED_RETRY_MS, report: waiting };
+      }
+      let allocated;
+      try {
+        allocated = allocate(pod, conf);
+      } catch (err) {
+        if (!(err instanceof AllocationError)) throw err;
+        return {
+          kind: "failed",
+          error: new ConfError(
+            `Pod ${podRef(pod)}: no free port on ${
+              conf.lbs.groups.map((g) => g.join("+")).join(", ")
+            } (${settings.range.min}-${settings.range.max}): ${err.message}; it gets one when ` +
+              `another game server on them ends, or add a load balancer to the conf`,
+            "LoadBalancerPortsExhausted",
+          ),
+          report: notReady,
+          requeueAfterMs: RETRY_MS,
+        };
+      }
+      const ports = servicePorts(conf, allocated.ports);
+      const namespace = pod.metadata.namespace!;
+      let changed = false;
+      const services: { line: string; svc?: ExtensionObject }[] = [];
+      for (const [i, line] of conf.lbs.lines.entries()) {
+        const lb = allocated.group[i];
+        const desired = desiredService(pod, conf, ctx.owner, lb, line, ports);
+        const current = owned.get(SERVICES, namespace, desired.metadata.name);
+        const patch = current ? objectPatch(current, desired) : undefined;
+        if (!current || patch) {
+          await owned.apply(
+            SERVICES,
+            current ? desired : { ...desired, spec: withoutNulls(desired.spec) },
+            patch,
+          );
+          changed = true;
+        }
+        services.push({ line, svc: current });
+      }
+      if (changed) return { kind: "requeueAfter", ms: NOT_SYNCED_RETRY_MS, report: waiting };
+      const podIPs = podAddresses(pod);
+      if (disabled) {
+        return {
+          kind: "done",
+          report: { ...notReady, internalAddresses: [], externalAddresses: [] },
+        };
+      }
+      const missing = services.filter(({ svc }) =>
+        (svc?.status?.loadBalancer?.ingress ?? []).length === 0
+      );
+      if (missing.length > 0 || podIPs.length === 0) {
+        const since = Date.parse(
+          missing[0]?.svc?.metadata.creationTimestamp ?? pod.metadata.creationTimestamp ?? "",
+        ) || now();
+        if (missing.length > 0 && now() - since > timeoutMs) {
+          const names = missing.map(({ svc }) => `${namespace}/${svc!.metadata.name}`);
+          return {
+            kind: "failed",
+            error: new ConfError(
+              `Pod ${podRef(pod)}: the cloud's controller has given Service ${
+                names.join(", ")
+              } no address after ${Math.round(timeoutMs / 1000)} s: see its Events ` +
+                `(kubectl describe service -n ${namespace} ${missing[0].svc!.metadata.name})`,
+              "LoadBalancerAddressMissing",
+            ),
+            report: notReady,
+            requeueAfterMs: RETRY_MS,
+          };
+        }
+        return { kind: "requeueAfter", ms: RETRY_MS, report: waiting };
+      }
+      const both = new Set(conf.ports.filter((r) => r.protocol === "TCPUDP").map((r) => r.port));
+      const statusPorts = ports.map((p) => ({
+        name: flavor.statusPortName(p.targetPort, p.protocol, both.has(p.targetPort)),
+        port: p.port,
+        protocol: p.protocol,
+      }));
+      const internal: NetworkAddress[] = podIPs.flatMap((ip) =>
+        ports.map((p, i) => ({
+          ip,
+          ports: [{ name: statusPorts[i].name, port: p.targetPort, protocol: p.protocol }],
+        }))
+      );
+      const external = services.flatMap(({ line, svc }) =>
+        flavor.external(svc!.status.loadBalancer.ingress, line, statusPorts, conf.extra)
+      );
+      return {
+        kind: "done",
+        report: {
+          currentNetworkState: "Ready",
+          desiredNetworkState: "Ready",
+          internalAddresses: internal,
+          externalAddresses: external,
+        },
+      };
+    },
+
+    async release(owner: string) {
+      for (const svc of owned.ofOwner(SERVICES, owner)) {
+        if (ownedByWorkload(svc)) continue;
+        await owned.delete(SERVICES, svc.metadata.namespace!, svc.metadata.name);
+        pools.release(podKeyOf(svc));
+      }
+    },
+
+    async sweep(ctx) {
+      for (const svc of await owned.collect(ctx)) pools.release(podKeyOf(svc));
+    },
+
+    view(): ProviderView {
+      const poolViews = pools.snapshot().pools.flatMap((p) =>
+        (["TCP", "UDP"] as const).map((protocol) => ({
+          kind: "lb" as const,
+          key: p.key,
+          range: `${p.min}-${p.max}`,
+          protocol,
+          used: p.used[protocol],
+          free: p.free[protocol],
+          delayed: p.delayed[protocol],
+        }))
+      );
+      return {
+        pools: poolViews,
+        holdings: owned.list(SERVICES).map((svc) => ({
+          owner: svc.metadata.annotations?.[OWNER_ANNOTATION] ?? "",
+          kind: !owned.podOf(svc) && ownedByWorkload(svc) ? "parked" : "managed",
+          pod: podKeyOf(svc),
+          lb: svc.metadata.annotations?.[LB_ANNOTATION],
+          objects: [`Service/${svc.metadata.name}`],
+          ports: ((svc.spec?.ports ?? []) as ServicePort[]).map((p) => ({
+            name: p.name,
+            port: p.port,
+            protocol: p.protocol,
+            containerPort: Number(p.targetPort),
+          })),
+        })),
+      };
+    },
+
+    extension: {
+      kinds: owned.kinds(),
+      controllers: owned.controllers(),
+      restore(ctx) {
+        owned.attach(ctx);
+        // The pools from the Services gamenet owns, before any allocation.
+        for (const svc of owned.list(SERVICES)) {
+          const lb = svc.metadata.annotations?.[LB_ANNOTATION];
+          if (!lb) continue;
+          ensurePool(lb);
+          const byPort = new Map<number, Set<Protocol>>();
+          for (const p of (svc.spec?.ports ?? []) as ServicePort[]) {
+            byPort.set(p.port, (byPort.get(p.port) ?? new Set()).add(p.protocol));
+          }
+          const held: AllocatedPort[] = [...byPort].map(([port, protocols]) => ({
+            port,
+            protocol: protocols.size === 2 ? "TCPUDP" : [...protocols][0],
+          }));
+          pools.restore(lb, podKeyOf(svc), held);
+        }
+        return Promise.resolve();
+      },
+    },
+  };
+}
+
+/** The `namespace/name` of the Pod a Service is for: its ports' allocation key. */
+function podKeyOf(svc: ExtensionObject): string {
+  return `${svc.metadata.namespace}/${podNameOf(svc)}`;
+}
