@@ -55,6 +55,7 @@ import {
   onlyAllowedNotReady,
   ownedByWorkload,
   OwnedObjects,
+  ownerReferencesFor,
   podNameOf,
   SERVICES,
   withoutNulls,
@@ -233,6 +234,8 @@ export function createLbServiceProvider<Extra>(
   );
   const owned = new OwnedObjects(flavor.type, [SERVICES], { aliases: flavor.aliases });
   let roundRobin = 0;
+  /** Allocation key → the Pod's ports' key and whether they outlive it (Fixed). */
+  const podsOfOwners = new Map<string, { key: string; fixed: boolean }>();
 
   function ensurePool(lb: string): void {
     if (pools.get(lb)) return;
@@ -378,6 +381,10 @@ export function createLbServiceProvider<Extra>(
       }
       let allocated;
       try {
+        podsOfOwners.set(ctx.owner, {
+          key: `${pod.metadata.namespace}/${pod.metadata.name}`,
+          fixed: ownerReferencesFor(pod, conf.fixed)[0].kind !== "Pod",
+        });
         allocated = allocate(pod, conf);
       } catch (err) {
         if (!(err instanceof AllocationError)) throw err;
@@ -472,6 +479,10 @@ export function createLbServiceProvider<Extra>(
     },
 
     async release(owner: string) {
+      // Ports allocated before the Service was made are given back too.
+      const pod = podsOfOwners.get(owner);
+      podsOfOwners.delete(owner);
+      if (pod && !pod.fixed) pools.release(pod.key);
       for (const svc of owned.ofOwner(SERVICES, owner)) {
         if (ownedByWorkload(svc)) continue;
         await owned.delete(SERVICES, svc.metadata.namespace!, svc.metadata.name);

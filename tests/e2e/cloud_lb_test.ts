@@ -183,42 +183,32 @@ Deno.test("cloud load balancers through the CCM: SLB, NLB, Multi-NLBs, Volcengin
             ports: [{ name: "80", port: 80, protocol: "TCP" }],
           }]);
         }
-        await scale(admin, "slb", 410);
+        // 10 more game servers: no SLB has a port left.
+        await createSet(admin, "more", 10, "AlibabaCloud-SLB", [
+          ["SlbIds", "lb-slb-a,lb-slb-b"],
+          ["PortProtocols", "80"],
+        ]);
         const waiting = await eventually("10 NotReady with an Event", async () => {
-          const pods = await listPods(admin, NS, "app=slb");
+          const pods = await listPods(admin, NS, "app=more");
           const notReady = pods.filter((p) => networkStatus(p)?.currentNetworkState === "NotReady");
           return notReady.length === 10 ? notReady : undefined;
         }, 120_000);
-        const events = await eventsFor(admin, NS, waiting[0].metadata.name!);
-        assert.ok(
-          events.some((e) => e.reason === "LoadBalancerPortsExhausted"),
-          JSON.stringify(events),
-        );
-        // 10 game servers end (a StatefulSet's highest go first: delete lower ones instead).
-        for (let i = 0; i < 10; i++) {
-          await admin.request("DELETE", `/api/v1/namespaces/${NS}/pods/slb-${i}`, {
-            query: { gracePeriodSeconds: 0 },
-          });
-        }
-        await readyPods(admin, "slb", 410, 120_000).catch(() => undefined);
-        // The deleted ones come back too and compete: 400 Ready, 10 waiting, never a port twice.
-        await eventually(
-          "400 Ready, the 10 late ones among them",
-          async () => {
-            const pods = await listPods(admin, NS, "app=slb");
-            const ready = pods.filter((p) => networkStatus(p)?.currentNetworkState === "Ready");
-            const late = ready.filter((p) => Number(p.metadata.name!.split("-")[1]) >= 400);
-            return ready.length === 400 && late.length > 0 ? true : undefined;
-          },
-          120_000,
-          1_000,
-        );
+        const events = await eventually("the Event", async () => {
+          const e = await eventsFor(admin, NS, waiting[0].metadata.name!);
+          return e.find((x) => x.reason === "LoadBalancerPortsExhausted");
+        });
+        assert.match(events.message, /no free port on lb-slb-a, lb-slb-b \(500-700\)/);
+        // 10 game servers end: the waiting ones get their ports.
+        await scale(admin, "slb", 390);
+        await readyPods(admin, "more", 10, 120_000);
+        await readyPods(admin, "slb", 390, 120_000);
         assert.equal(assertNoPortTwice(await services(admin)), 400);
         await scale(admin, "slb", 0);
+        await scale(admin, "more", 0);
         await eventually(
           "the SLB Services gone",
           async () =>
-            (await services(admin)).filter((s) => s.metadata.name.startsWith("slb-")).length ===
+            (await services(admin)).filter((s) => /^(slb|more)-/.test(s.metadata.name)).length ===
               0 || undefined,
           120_000,
           1_000,
