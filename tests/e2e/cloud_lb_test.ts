@@ -336,6 +336,63 @@ Deno.test("cloud load balancers through the CCM: SLB, NLB, Multi-NLBs, Volcengin
     });
 
     await t.step(
+      "Fixed keeps the Service and port for the next Pod; a conf change keeps the port",
+      async () => {
+        await createSet(admin, "fixed", 1, "AlibabaCloud-SLB", [
+          ["SlbIds", "lb-slb-a"],
+          ["PortProtocols", "80"],
+          ["Fixed", "true"],
+        ]);
+        const [first] = await readyPods(admin, "fixed", 1);
+        const svc = (await services(admin)).find((s) => s.metadata.name === "fixed-0")!;
+        assert.equal(svc.metadata.ownerReferences?.[0].kind, "StatefulSet");
+        await admin.request("DELETE", `/api/v1/namespaces/${NS}/pods/fixed-0`, {
+          query: { gracePeriodSeconds: 0 },
+        });
+        const second = await eventually("a new fixed-0 Ready", async () => {
+          const p = await admin.request<Pod>("GET", `/api/v1/namespaces/${NS}/pods/fixed-0`)
+            .catch(() => undefined);
+          return p && p.metadata.uid !== first.metadata.uid &&
+              networkStatus(p)?.currentNetworkState === "Ready"
+            ? p
+            : undefined;
+        });
+        const again = (await services(admin)).find((s) => s.metadata.name === "fixed-0")!;
+        assert.equal(again.metadata.uid, svc.metadata.uid, "the same Service");
+        assert.equal(
+          networkStatus(second)!.externalAddresses[0].ports[0].port,
+          svc.spec.ports[0].port,
+        );
+        // A health check added to the running Pod's conf: the Service patched, the port kept.
+        await admin.request("PATCH", `/api/v1/namespaces/${NS}/pods/fixed-0`, {
+          body: {
+            metadata: {
+              annotations: {
+                [NETWORK_CONF_ANNOTATION]: JSON.stringify([
+                  { name: "SlbIds", value: "lb-slb-a" },
+                  { name: "PortProtocols", value: "80" },
+                  { name: "Fixed", value: "true" },
+                  { name: "LBHealthCheckInterval", value: "20" },
+                ]),
+              },
+            },
+          },
+          contentType: "application/merge-patch+json",
+        });
+        const patched = await eventually("the health check on the Service", async () => {
+          const s = (await services(admin)).find((s) => s.metadata.name === "fixed-0")!;
+          return s.metadata.annotations[
+              "service.beta.kubernetes.io/alibaba-cloud-loadbalancer-health-check-interval"
+            ] === "20"
+            ? s
+            : undefined;
+        });
+        assert.equal(patched.metadata.uid, svc.metadata.uid);
+        assert.equal(patched.spec.ports[0].port, svc.spec.ports[0].port, "the port kept");
+      },
+    );
+
+    await t.step(
       "SIGKILL 3 times during churn of 200 Pods: no port twice, no Service leaked",
       async () => {
         await createSet(admin, "churn", 200, "AlibabaCloud-NLB", [
