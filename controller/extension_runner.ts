@@ -303,6 +303,25 @@ export class ExtensionRunner {
         );
       },
       requeuePod: (key) => this.#options.requeuePod(key),
+      warnings: async (resource, namespace, name) => {
+        const kind = this.#kind(resource).kind;
+        const list = await client.request<{
+          items: {
+            type?: string;
+            reason?: string;
+            message?: string;
+            lastTimestamp?: string;
+            eventTime?: string;
+          }[];
+        }>("GET", `/api/v1/namespaces/${encodeURIComponent(namespace)}/events`, {
+          query: { fieldSelector: `involvedObject.kind=${kind},involvedObject.name=${name}` },
+        });
+        const when = (e: { lastTimestamp?: string; eventTime?: string }) =>
+          e.lastTimestamp ?? e.eventTime ?? "";
+        return list.items.filter((e) => e.type === "Warning")
+          .sort((a, b) => when(b).localeCompare(when(a)))
+          .map((e) => ({ reason: e.reason ?? "", message: e.message ?? "" }));
+      },
       enqueue: (controller, key) => {
         if (!this.#started || !controllers.has(controller)) return;
         this.#queues.get(controller)!.add(key);

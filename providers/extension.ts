@@ -134,6 +134,16 @@ export interface ExtensionContext {
   enqueue(controller: string, key: string): void;
   /** Reconciles a Pod (`namespace/name`) again: an object it depends on changed. */
   requeuePod(key: string): void;
+  /**
+   * From the API server (not cached: read when something is wrong): the
+   * Warning Events about an object of `resource`, newest first — what
+   * another controller (a cloud's CCM) said about it.
+   */
+  warnings(
+    resource: string,
+    namespace: string,
+    name: string,
+  ): Promise<{ reason: string; message: string }[]>;
 }
 
 /** A controller of one extension kind. */

@@ -437,13 +437,20 @@ export function createLbServiceProvider<Extra>(
         ) || now();
         if (missing.length > 0 && now() - since > timeoutMs) {
           const names = missing.map(({ svc }) => `${namespace}/${svc!.metadata.name}`);
+          // What the CCM said about the Service is what the user needs to read.
+          const said = await owned.warnings(SERVICES, namespace, missing[0].svc!.metadata.name)
+            .catch(() => []);
           return {
             kind: "failed",
             error: new ConfError(
               `Pod ${podRef(pod)}: the cloud's controller has given Service ${
                 names.join(", ")
-              } no address after ${Math.round(timeoutMs / 1000)} s: see its Events ` +
-                `(kubectl describe service -n ${namespace} ${missing[0].svc!.metadata.name})`,
+              } no address after ${Math.round(timeoutMs / 1000)} s` +
+                (said.length > 0
+                  ? `; it says: ${said[0]}`
+                  : `: see its Events (kubectl describe service -n ${namespace} ${
+                    missing[0].svc!.metadata.name
+                  })`),
               "LoadBalancerAddressMissing",
             ),
             report: notReady,

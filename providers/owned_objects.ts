@@ -361,6 +361,12 @@ export class OwnedObjects {
     return this.#ctx?.pod(`${obj.metadata.namespace}/${podNameOf(obj)}`);
   }
 
+  /** What other controllers warned about an object (its Warning Events, newest first). */
+  async warnings(kind: OwnedKind, namespace: string, name: string): Promise<string[]> {
+    const found = await this.#context().warnings(kind.resource, namespace, name);
+    return found.map((w) => `${w.reason}: ${w.message}`);
+  }
+
   /** Gives a Pod labels (a merge patch). */
   async labelPod(pod: Pod, labels: Record<string, string>): Promise<void> {
     await this.#context().patchPod(pod.metadata.namespace!, pod.metadata.name!, {

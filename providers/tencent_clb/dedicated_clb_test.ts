@@ -124,6 +124,7 @@ class Store {
       },
       enqueue: () => {},
       requeuePod: () => {},
+      warnings: () => Promise.resolve([]),
     };
   }
 }
