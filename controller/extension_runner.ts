@@ -303,6 +303,13 @@ export class ExtensionRunner {
         );
       },
       requeuePod: (key) => this.#options.requeuePod(key),
+      listLive: async (resource) => {
+        const list = await client.request<{ items: ExtensionObject[] }>(
+          "GET",
+          `${apiPath(this.#kind(resource).apiVersion)}/${resource}`,
+        );
+        return list.items;
+      },
       warnings: async (resource, namespace, name) => {
         const kind = this.#kind(resource).kind;
         const list = await client.request<{

@@ -18,6 +18,7 @@ import { confValue, podRef } from "./network_conf.ts";
 import type { LbFlavor, LbGroups } from "./lb_service.ts";
 import { singleLineLbs } from "./lb_service.ts";
 import { ConfError, type NetworkConfEntry, type Pod, type Protocol } from "./types.ts";
+import type { ExtensionObject } from "./extension.ts";
 
 /** The CCM's annotation prefix. */
 export const ALIBABA_LB = "service.beta.kubernetes.io/alibaba-cloud-loadbalancer";
@@ -25,6 +26,17 @@ export const ALIBABA_LB = "service.beta.kubernetes.io/alibaba-cloud-loadbalancer
 export const ALIBABA_LB_ID = `${ALIBABA_LB}-id`;
 /** Let the CCM take over listeners on a reused LB. */
 export const ALIBABA_FORCE_OVERRIDE = `${ALIBABA_LB}-force-override-listeners`;
+
+/** The label Alibaba's CCM puts on a Service with the LB it is on. */
+export const ALIBABA_LB_ID_LABEL = "service.k8s.alibaba/loadbalancer-id";
+/** The Service class of NLBs. */
+export const NLB_CLASS = "alibabacloud.com/nlb";
+
+/** The Alibaba LB a Service is on, when it is of the class asked (NLB) or of none (SLB). */
+function alibabaLbOf(svc: ExtensionObject, nlb: boolean): string | undefined {
+  if ((svc.spec?.loadBalancerClass === NLB_CLASS) !== nlb) return undefined;
+  return svc.metadata.annotations?.[ALIBABA_LB_ID] ?? svc.metadata.labels?.[ALIBABA_LB_ID_LABEL];
+}
 
 /** The health-check conf (`LBHealthCheck*`), as strings, validated. */
 export interface AlibabaHealthCheck {
@@ -223,6 +235,7 @@ const lower = (p: Protocol) => p.toLowerCase();
 export const slbFlavor: LbFlavor<AlibabaExtra> = {
   type: "AlibabaCloud-SLB",
   aliases: ["LB-Network"],
+  lbOf: (svc) => alibabaLbOf(svc, false),
   confKeys: ["SlbIds", "ExternalTrafficPolicyType", ...HEALTH_KEYS],
   parseLbs: (pod, conf) => singleLineLbs(pod, conf, "SlbIds"),
   parseExtra: (pod, conf) => ({
@@ -245,6 +258,7 @@ export const slbFlavor: LbFlavor<AlibabaExtra> = {
 export const nlbFlavor: LbFlavor<AlibabaExtra> = {
   type: "AlibabaCloud-NLB",
   aliases: ["NLB-Network"],
+  lbOf: (svc) => alibabaLbOf(svc, true),
   confKeys: ["NlbIds", "ExternalTrafficPolicyType", ...HEALTH_KEYS],
   parseLbs: (pod, conf) => singleLineLbs(pod, conf, "NlbIds"),
   parseExtra: (pod, conf) => ({
@@ -259,7 +273,7 @@ export const nlbFlavor: LbFlavor<AlibabaExtra> = {
   }),
   spec: (extra) => ({
     externalTrafficPolicy: extra.externalTrafficPolicy,
-    loadBalancerClass: "alibabacloud.com/nlb",
+    loadBalancerClass: NLB_CLASS,
   }),
   servicePortName: (port, protocol, both) => (both ? `${port}-${lower(protocol)}` : String(port)),
   statusPortName: (port) => String(port),
@@ -319,6 +333,7 @@ export function parseNlbIdNames(pod: Pod, conf: NetworkConfEntry[]): LbGroups {
 export const multiNlbsFlavor: LbFlavor<AlibabaExtra> = {
   type: "AlibabaCloud-Multi-NLBs",
   aliases: ["Multi-NLBs-Network"],
+  lbOf: (svc) => alibabaLbOf(svc, true),
   confKeys: ["NlbIdNames", "ExternalTrafficPolicyType", "AllocatePolicy", ...HEALTH_KEYS],
   parseLbs: parseNlbIdNames,
   parseExtra: (pod, conf) => {
@@ -341,7 +356,7 @@ export const multiNlbsFlavor: LbFlavor<AlibabaExtra> = {
   }),
   spec: (extra) => ({
     externalTrafficPolicy: extra.externalTrafficPolicy,
-    loadBalancerClass: "alibabacloud.com/nlb",
+    loadBalancerClass: NLB_CLASS,
     allocateLoadBalancerNodePorts: false,
   }),
   servicePortName: (port, protocol) => `${port}-${lower(protocol)}`,

@@ -135,6 +135,11 @@ export interface ExtensionContext {
   /** Reconciles a Pod (`namespace/name`) again: an object it depends on changed. */
   requeuePod(key: string): void;
   /**
+   * From the API server (not cached: a periodic look at objects gamenet
+   * does not watch): every object of `resource` in every namespace.
+   */
+  listLive(resource: string): Promise<ExtensionObject[]>;
+  /**
    * From the API server (not cached: read when something is wrong): the
    * Warning Events about an object of `resource`, newest first — what
    * another controller (a cloud's CCM) said about it.

@@ -44,6 +44,7 @@ import { networkDisabled } from "./network_report.ts";
 import { podAddresses } from "./addresses.ts";
 import type { ExtensionObject } from "./extension.ts";
 import type { Provider, ProviderView } from "./provider.ts";
+import type { HoldingView } from "./view.ts";
 import { parseFixed } from "./kubernetes_node_port.ts";
 import {
   checkObjectName,
@@ -51,6 +52,7 @@ import {
   GAME_SERVER_LABEL,
   gameServerLabelPatch,
   gameServerSelector,
+  MANAGED_BY_LABEL,
   objectPatch,
   onlyAllowedNotReady,
   ownedByWorkload,
@@ -78,6 +80,8 @@ export const LINE_ANNOTATION = "gamenet.io/line";
 export const LB_ANNOTATION = "gamenet.io/load-balancer";
 /** Owner of the ports never handed out (`block_ports`). */
 const BLOCKED = "gamenet/blocked";
+/** Owners of ports held by Services gamenet does not own: `foreign/<namespace>/<name>`. */
+const FOREIGN = "foreign/";
 const NOT_SYNCED_RETRY_MS = 1_000;
 /** A Pod without a free port, or with no address yet, is looked at again this often. */
 const RETRY_MS = 5_000;
@@ -109,6 +113,12 @@ export interface LbConf<Extra = unknown> {
 export interface LbFlavor<Extra = unknown> {
   type: string;
   aliases: string[];
+  /**
+   * The LB a Service of anyone's is on: the CCM's id annotation (or the
+   * label the CCM sets), so ports other Services hold on an LB are kept
+   * out of its pool.
+   */
+  lbOf(svc: ExtensionObject): string | undefined;
   /** Conf keys besides PortProtocols, Fixed and AllowNotReadyContainers. */
   confKeys: string[];
   /** The LBs the conf names, as groups of lines. @throws {ConfError} */
@@ -234,6 +244,8 @@ export function createLbServiceProvider<Extra>(
   );
   const owned = new OwnedObjects(flavor.type, [SERVICES], { aliases: flavor.aliases });
   let roundRobin = 0;
+  /** Owners of ports held by Services gamenet does not own, from the last look. */
+  let foreign = new Set<string>();
   /** Allocation key → the Pod's ports' key and whether they outlive it (Fixed). */
   const podsOfOwners = new Map<string, { key: string; fixed: boolean }>();
 
@@ -241,6 +253,29 @@ export function createLbServiceProvider<Extra>(
     if (pools.get(lb)) return;
     pools.ensure(lb);
     for (const port of blocked) pools.claim(lb, port, "TCPUDP", BLOCKED);
+  }
+
+  /**
+   * Keeps the ports of LoadBalancer Services gamenet does not own (made by
+   * hand, or by another controller) on these LBs out of the pools; gives
+   * back those of Services gone since the last look.
+   */
+  async function lookAtOthers(): Promise<void> {
+    const seen = new Set<string>();
+    for (const svc of await owned.others(SERVICES)) {
+      if (svc.spec?.type !== "LoadBalancer" || svc.metadata.labels?.[MANAGED_BY_LABEL]) continue;
+      const lb = flavor.lbOf(svc);
+      if (!lb) continue;
+      ensurePool(lb);
+      const owner = `${FOREIGN}${svc.metadata.namespace}/${svc.metadata.name}`;
+      seen.add(owner);
+      for (const p of (svc.spec?.ports ?? []) as ServicePort[]) {
+        if (p.port < settings.range.min || p.port > settings.range.max) continue;
+        pools.claim(lb, p.port, p.protocol, owner);
+      }
+    }
+    for (const owner of foreign) if (!seen.has(owner)) pools.release(owner);
+    foreign = seen;
   }
 
   function serviceName(pod: Pod, line: string, lines: string[]): string {
@@ -499,6 +534,7 @@ export function createLbServiceProvider<Extra>(
 
     async sweep(ctx) {
       for (const svc of await owned.collect(ctx)) pools.release(podKeyOf(svc));
+      await lookAtOthers();
     },
 
     view(): ProviderView {
@@ -513,21 +549,36 @@ export function createLbServiceProvider<Extra>(
           delayed: p.delayed[protocol],
         }))
       );
+      const others: HoldingView[] = [...foreign].map((owner) => {
+        const where = pools.locate(owner);
+        const name = owner.slice(FOREIGN.length);
+        return {
+          owner,
+          kind: "unmanaged" as const,
+          pod: name,
+          lb: where?.key,
+          objects: [`Service/${name.slice(name.indexOf("/") + 1)}`],
+          ports: (where?.ports ?? []).map((p) => ({ port: p.port, protocol: p.protocol })),
+        };
+      });
       return {
         pools: poolViews,
-        holdings: owned.list(SERVICES).map((svc) => ({
-          owner: svc.metadata.annotations?.[OWNER_ANNOTATION] ?? "",
-          kind: !owned.podOf(svc) && ownedByWorkload(svc) ? "parked" : "managed",
-          pod: podKeyOf(svc),
-          lb: svc.metadata.annotations?.[LB_ANNOTATION],
-          objects: [`Service/${svc.metadata.name}`],
-          ports: ((svc.spec?.ports ?? []) as ServicePort[]).map((p) => ({
-            name: p.name,
-            port: p.port,
-            protocol: p.protocol,
-            containerPort: Number(p.targetPort),
+        holdings: [
+          ...others,
+          ...owned.list(SERVICES).map((svc): HoldingView => ({
+            owner: svc.metadata.annotations?.[OWNER_ANNOTATION] ?? "",
+            kind: !owned.podOf(svc) && ownedByWorkload(svc) ? "parked" : "managed",
+            pod: podKeyOf(svc),
+            lb: svc.metadata.annotations?.[LB_ANNOTATION],
+            objects: [`Service/${svc.metadata.name}`],
+            ports: ((svc.spec?.ports ?? []) as ServicePort[]).map((p) => ({
+              name: p.name,
+              port: p.port,
+              protocol: p.protocol,
+              containerPort: Number(p.targetPort),
+            })),
           })),
-        })),
+        ],
       };
     },
 
@@ -551,7 +602,7 @@ export function createLbServiceProvider<Extra>(
           }));
           pools.restore(lb, podKeyOf(svc), held);
         }
-        return Promise.resolve();
+        return lookAtOthers().catch(() => {});
       },
     },
   };

@@ -361,6 +361,18 @@ export class OwnedObjects {
     return this.#ctx?.pod(`${obj.metadata.namespace}/${podNameOf(obj)}`);
   }
 
+  /**
+   * From the API server: every object of `kind` that this type does not
+   * own (other controllers' and people's), for a periodic look.
+   */
+  async others(kind: OwnedKind): Promise<ExtensionObject[]> {
+    const all = await this.#context().listLive(kind.resource);
+    return all.filter((o) =>
+      o.metadata.labels?.[MANAGED_BY_LABEL] !== "gamenet" ||
+      o.metadata.labels?.[OWNED_TYPE_LABEL] === undefined
+    );
+  }
+
   /** What other controllers warned about an object (its Warning Events, newest first). */
   async warnings(kind: OwnedKind, namespace: string, name: string): Promise<string[]> {
     const found = await this.#context().warnings(kind.resource, namespace, name);

@@ -64,6 +64,10 @@ function parseAnnotations(pod: Pod, conf: NetworkConfEntry[]): Record<string, st
 export const volcengineClbFlavor: LbFlavor<VolcengineExtra> = {
   type: "Volcengine-CLB",
   aliases: [],
+  // Volcengine's CCM labels the Service with the id too (OpenKruiseGame reads the label).
+  lbOf: (svc) =>
+    svc.metadata.annotations?.[`${VOLCENGINE_LB}-id`] ??
+      svc.metadata.labels?.[`${VOLCENGINE_LB}-id`],
   confKeys: [
     "ClbIds",
     "AllocateLoadBalancerNodePorts",

@@ -125,6 +125,7 @@ class Store {
       enqueue: () => {},
       requeuePod: () => {},
       warnings: () => Promise.resolve([]),
+      listLive: () => Promise.resolve([]),
     };
   }
 }

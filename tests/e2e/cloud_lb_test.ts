@@ -335,6 +335,47 @@ Deno.test("cloud load balancers through the CCM: SLB, NLB, Multi-NLBs, Volcengin
       assert.equal(after.spec.ports[0].port, before.spec.ports[0].port, "the same port");
     });
 
+    await t.step("a port another Service holds on the LB is kept out of its pool", async () => {
+      // Made by hand, not by gamenet: the CCM gives it port 552 of clb-volc.
+      await admin.request("POST", `/api/v1/namespaces/${NS}/services`, {
+        body: {
+          metadata: {
+            name: "hand-made",
+            annotations: { "service.beta.kubernetes.io/volcengine-loadbalancer-id": "clb-volc" },
+          },
+          spec: {
+            type: "LoadBalancer",
+            selector: { app: "nothing" },
+            ports: [{ port: 552, targetPort: 80, protocol: "TCP" }],
+          },
+        },
+      });
+      // gamenet looks at others' Services when it starts leading (and every sweep).
+      const webhookPort = gamenet.webhookPort;
+      await gamenet.kill("SIGKILL");
+      gamenet = await GamenetProcess.start(cp, { args: ARGS, webhookPort });
+      await gamenet.waitReady();
+      await scale(admin, "volc", 3);
+      const pods = await readyPods(admin, "volc", 3);
+      const ports = (await services(admin)).filter((s) => s.metadata.name.startsWith("volc-"))
+        .map((s) => s.spec.ports[0].port).sort();
+      assert.deepEqual(ports, [550, 551, 553], "552 skipped");
+      assert.equal(
+        networkStatus(pods.find((p) => p.metadata.name === "volc-2")!)!.externalAddresses[0]
+          .ports[0].port,
+        553,
+      );
+      const rows = (await (await gamenet.get(`/allocations?namespace=${NS}`)).json())
+        .allocations as {
+          type: string;
+          objects?: string[];
+          ports: { port: number }[];
+        }[];
+      const row = rows.find((r) => r.objects?.includes("Service/hand-made"));
+      assert.equal(row?.type, "Unmanaged");
+      assert.deepEqual(row?.ports.map((p) => p.port), [552]);
+    });
+
     await t.step(
       "Fixed keeps the Service and port for the next Pod; a conf change keeps the port",
       async () => {
