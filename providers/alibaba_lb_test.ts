@@ -8,7 +8,7 @@ import {
   slbFlavor,
   slbHealthAnnotations,
 } from "./alibaba_lb.ts";
-import { parsePortProtocols } from "./lb_service.ts";
+import { parsePortProtocols } from "./network_conf.ts";
 import { ConfError, type NetworkConfEntry, type Pod } from "./types.ts";
 
 const pod: Pod = {
@@ -84,16 +84,25 @@ Deno.test("parseNlbIdNames() puts the k-th NLB of every line in group k", () => 
 });
 
 Deno.test("parsePortProtocols() reads TCPUDP and refuses a port asked twice or undeclared", () => {
-  assert.deepEqual(parsePortProtocols(pod, conf([["PortProtocols", "80,7777/tcpudp"]])), [
-    { port: 80, protocol: "TCP" },
-    { port: 7777, protocol: "TCPUDP" },
-  ]);
-  refused(() => parsePortProtocols(pod, conf([["PortProtocols", "80/TCP,80"]])), /asked twice/);
+  assert.deepEqual(
+    parsePortProtocols(pod, conf([["PortProtocols", "80,7777/tcpudp"]]), "AlibabaCloud-SLB"),
+    [
+      { port: 80, protocol: "TCP" },
+      { port: 7777, protocol: "TCPUDP" },
+    ],
+  );
+  refused(
+    () => parsePortProtocols(pod, conf([["PortProtocols", "80/TCP,80"]]), "AlibabaCloud-SLB"),
+    /asked twice/,
+  );
   const declaring: Pod = {
     ...pod,
     spec: { containers: [{ name: "gs", ports: [{ containerPort: 81 }] }] },
   };
-  refused(() => parsePortProtocols(declaring, conf([["PortProtocols", "80"]])), /no container/);
+  refused(
+    () => parsePortProtocols(declaring, conf([["PortProtocols", "80"]]), "AlibabaCloud-SLB"),
+    /no container/,
+  );
 });
 
 Deno.test("the flavors name ports and addresses as OpenKruiseGame's plugins do", () => {

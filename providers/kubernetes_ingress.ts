@@ -391,14 +391,7 @@ export function createIngressProvider(): Provider<IngressConf> {
       };
     },
 
-    extension: {
-      kinds: owned.kinds(),
-      controllers: owned.controllers(),
-      restore(ctx) {
-        owned.attach(ctx);
-        return Promise.resolve();
-      },
-    },
+    extension: owned.extension(),
   };
 }
 

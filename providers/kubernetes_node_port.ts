@@ -35,9 +35,9 @@ import {
   checkConfKeys,
   confValue,
   parseNetworkConf,
-  parsePort,
-  parseProtocol,
+  parsePortProtocols,
   podRef,
+  type ServicePortRequest,
 } from "./network_conf.ts";
 import { networkDisabled } from "./network_report.ts";
 import { ipFamily, nodeExternalAddresses, podAddresses } from "./addresses.ts";
@@ -83,10 +83,7 @@ const BY_SERVICE = "service";
 const NOT_SYNCED_RETRY_MS = 1_000;
 
 /** One asked port. */
-export interface NodePortRequest {
-  port: number;
-  protocol: Protocol | "TCPUDP";
-}
+export type NodePortRequest = ServicePortRequest;
 
 /** A parsed conf. */
 export interface NodePortConf {
@@ -264,53 +261,7 @@ export function createNodePortProvider(): Provider<NodePortConf> {
         "AllowNotReadyContainers",
       ]);
       checkObjectName(pod, KUBERNETES_NODE_PORT);
-      const text = confValue(pod, conf, "PortProtocols") ?? "";
-      const ports: NodePortRequest[] = [];
-      const seen = new Set<string>();
-      for (const item of text.split(",").map((s) => s.trim()).filter(Boolean)) {
-        const [portText, protoText, ...rest] = item.split("/");
-        const what = `PortProtocols "${text}"`;
-        if (rest.length > 0) {
-          throw new ConfError(`Pod ${podRef(pod)}: ${what}: "${item}" is not {port}[/{protocol}]`);
-        }
-        const port = parsePort(pod, what, portText);
-        const protocol = protoText === undefined
-          ? "TCP"
-          : parseProtocol(pod, what, protoText, ["TCP", "UDP", "TCPUDP"] as const);
-        for (const p of protocol === "TCPUDP" ? ["TCP", "UDP"] : [protocol]) {
-          if (seen.has(`${port}/${p}`)) {
-            throw new ConfError(`Pod ${podRef(pod)}: ${what}: port ${port}/${p} is asked twice`);
-          }
-          seen.add(`${port}/${p}`);
-        }
-        ports.push({ port, protocol });
-      }
-      if (ports.length === 0) {
-        throw new ConfError(
-          `Pod ${podRef(pod)}: ${KUBERNETES_NODE_PORT} needs PortProtocols, e.g. "7777/UDP,7778"`,
-        );
-      }
-      // A Service may target any port, but a Pod that declares its ports
-      // and not this one is a mistake worth stopping at admission.
-      const declared = (pod.spec?.containers ?? []).flatMap((c) => c.ports ?? []);
-      if (declared.length > 0) {
-        for (const r of ports) {
-          for (const protocol of protocolsOf(r)) {
-            const found = declared.some((d) =>
-              d.containerPort === r.port && (d.protocol ?? "TCP") === protocol
-            );
-            if (!found) {
-              throw new ConfError(
-                `Pod ${podRef(pod)}: PortProtocols asks for ${r.port}/${protocol}, which no ` +
-                  `container of the Pod declares (it declares ${
-                    declared.map((d) => `${d.containerPort}/${d.protocol ?? "TCP"}`).join(", ")
-                  })`,
-                "PortNotDeclared",
-              );
-            }
-          }
-        }
-      }
+      const ports = parsePortProtocols(pod, conf, KUBERNETES_NODE_PORT);
       const allowNotReady = (confValue(pod, conf, "AllowNotReadyContainers") ?? "").split(",")
         .map((s) => s.trim()).filter(Boolean);
       const containers = new Set((pod.spec?.containers ?? []).map((c) => c.name));
@@ -406,14 +357,7 @@ export function createNodePortProvider(): Provider<NodePortConf> {
       };
     },
 
-    extension: {
-      kinds: owned.kinds(),
-      controllers: owned.controllers(),
-      restore(ctx) {
-        owned.attach(ctx);
-        return Promise.resolve();
-      },
-    },
+    extension: owned.extension(),
   };
 }
 

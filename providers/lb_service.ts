@@ -36,9 +36,9 @@ import {
   checkConfKeys,
   confValue,
   parseNetworkConf,
-  parsePort,
-  parseProtocol,
+  parsePortProtocols,
   podRef,
+  type ServicePortRequest,
 } from "./network_conf.ts";
 import { networkDisabled } from "./network_report.ts";
 import { podAddresses } from "./addresses.ts";
@@ -87,10 +87,7 @@ const NOT_SYNCED_RETRY_MS = 1_000;
 const RETRY_MS = 5_000;
 
 /** One asked port. */
-export interface LbPortRequest {
-  port: number;
-  protocol: Protocol | "TCPUDP";
-}
+export type LbPortRequest = ServicePortRequest;
 
 /** The LBs a Pod may be placed on: one group per choice, one LB per line in a group. */
 export interface LbGroups {
@@ -161,55 +158,6 @@ export interface LbSettings {
   now?: () => number;
   /** Pools shared with another flavor on the same LBs (NLB and Multi-NLBs). */
   pools?: PoolSet;
-}
-
-/** Parses `PortProtocols` (`TCPUDP` allowed), refusing what a Service cannot carry. */
-export function parsePortProtocols(pod: Pod, conf: NetworkConfEntry[]): LbPortRequest[] {
-  const text = confValue(pod, conf, "PortProtocols") ?? "";
-  const ports: LbPortRequest[] = [];
-  const seen = new Set<string>();
-  for (const item of text.split(",").map((s) => s.trim()).filter(Boolean)) {
-    const what = `PortProtocols "${text}"`;
-    const [portText, protoText, ...rest] = item.split("/");
-    if (rest.length > 0) {
-      throw new ConfError(`Pod ${podRef(pod)}: ${what}: "${item}" is not {port}[/{protocol}]`);
-    }
-    const port = parsePort(pod, what, portText);
-    const protocol = protoText === undefined
-      ? "TCP"
-      : parseProtocol(pod, what, protoText, ["TCP", "UDP", "TCPUDP"] as const);
-    for (const p of protocol === "TCPUDP" ? ["TCP", "UDP"] : [protocol]) {
-      if (seen.has(`${port}/${p}`)) {
-        throw new ConfError(`Pod ${podRef(pod)}: ${what}: port ${port}/${p} is asked twice`);
-      }
-      seen.add(`${port}/${p}`);
-    }
-    ports.push({ port, protocol });
-  }
-  if (ports.length === 0) {
-    throw new ConfError(`Pod ${podRef(pod)}: needs PortProtocols, e.g. "7777/UDP,7778"`);
-  }
-  const declared = (pod.spec?.containers ?? []).flatMap((c) => c.ports ?? []);
-  if (declared.length > 0) {
-    for (const r of ports) {
-      for (const protocol of r.protocol === "TCPUDP" ? ["TCP", "UDP"] : [r.protocol]) {
-        if (
-          !declared.some((d) => d.containerPort === r.port && (d.protocol ?? "TCP") === protocol)
-        ) {
-          throw new ConfError(
-            `Pod ${
-              podRef(pod)
-            }: PortProtocols asks for ${r.port}/${protocol}, which no container ` +
-              `of the Pod declares (it declares ${
-                declared.map((d) => `${d.containerPort}/${d.protocol ?? "TCP"}`).join(", ")
-              })`,
-            "PortNotDeclared",
-          );
-        }
-      }
-    }
-  }
-  return ports;
 }
 
 /** Parses a comma list of LB ids: one group per id, a single line. */
@@ -379,7 +327,7 @@ export function createLbServiceProvider<Extra>(
         .map((s) => s.trim()).filter(Boolean);
       return {
         lbs: flavor.parseLbs(pod, conf),
-        ports: parsePortProtocols(pod, conf),
+        ports: parsePortProtocols(pod, conf, flavor.type),
         fixed: parseFixed(pod, confValue(pod, conf, "Fixed")),
         allowNotReady,
         extra: flavor.parseExtra(pod, conf),

@@ -230,3 +230,68 @@ export function parseContainerPorts(
   }
   return result;
 }
+
+/** One port a Service is to carry; `TCPUDP` is two Service ports on one number. */
+export interface ServicePortRequest {
+  port: number;
+  protocol: Protocol | "TCPUDP";
+}
+
+/**
+ * Parses `PortProtocols` (`port[/TCP|UDP|TCPUDP],…`, TCP when none is
+ * given), refusing what a Service cannot carry: a port asked twice, and a
+ * port the Pod's containers do not declare when they declare any (a
+ * Service may target any port; a Pod declaring none is taken at its word).
+ * @throws {ConfError} naming the value.
+ */
+export function parsePortProtocols(
+  pod: Pod,
+  conf: NetworkConfEntry[],
+  type: string,
+): ServicePortRequest[] {
+  const text = confValue(pod, conf, "PortProtocols") ?? "";
+  const ports: ServicePortRequest[] = [];
+  const seen = new Set<string>();
+  for (const item of text.split(",").map((s) => s.trim()).filter(Boolean)) {
+    const what = `PortProtocols "${text}"`;
+    const [portText, protoText, ...rest] = item.split("/");
+    if (rest.length > 0) {
+      throw new ConfError(`Pod ${podRef(pod)}: ${what}: "${item}" is not {port}[/{protocol}]`);
+    }
+    const port = parsePort(pod, what, portText);
+    const protocol = protoText === undefined
+      ? "TCP"
+      : parseProtocol(pod, what, protoText, ["TCP", "UDP", "TCPUDP"] as const);
+    for (const p of protocol === "TCPUDP" ? ["TCP", "UDP"] : [protocol]) {
+      if (seen.has(`${port}/${p}`)) {
+        throw new ConfError(`Pod ${podRef(pod)}: ${what}: port ${port}/${p} is asked twice`);
+      }
+      seen.add(`${port}/${p}`);
+    }
+    ports.push({ port, protocol });
+  }
+  if (ports.length === 0) {
+    throw new ConfError(`Pod ${podRef(pod)}: ${type} needs PortProtocols, e.g. "7777/UDP,7778"`);
+  }
+  const declared = (pod.spec?.containers ?? []).flatMap((c) => c.ports ?? []);
+  if (declared.length > 0) {
+    for (const r of ports) {
+      for (const protocol of r.protocol === "TCPUDP" ? ["TCP", "UDP"] : [r.protocol]) {
+        if (
+          !declared.some((d) => d.containerPort === r.port && (d.protocol ?? "TCP") === protocol)
+        ) {
+          throw new ConfError(
+            `Pod ${
+              podRef(pod)
+            }: PortProtocols asks for ${r.port}/${protocol}, which no container ` +
+              `of the Pod declares (it declares ${
+                declared.map((d) => `${d.containerPort}/${d.protocol ?? "TCP"}`).join(", ")
+              })`,
+            "PortNotDeclared",
+          );
+        }
+      }
+    }
+  }
+  return ports;
+}

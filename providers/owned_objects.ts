@@ -29,6 +29,7 @@ import type {
   ExtensionController,
   ExtensionKind,
   ExtensionObject,
+  ProviderExtension,
 } from "./extension.ts";
 import type { SweepContext } from "./provider.ts";
 import { podRef } from "./network_conf.ts";
@@ -277,6 +278,21 @@ export class OwnedObjects {
         return Promise.resolve({});
       },
     }));
+  }
+
+  /**
+   * The provider extension of a type whose objects are all it watches:
+   * the kinds, their controllers, and attaching once the caches sync.
+   */
+  extension(): ProviderExtension {
+    return {
+      kinds: this.kinds(),
+      controllers: this.controllers(),
+      restore: (ctx) => {
+        this.attach(ctx);
+        return Promise.resolve();
+      },
+    };
   }
 
   /** The caches are synced and this replica leads: objects may be read and written. */

@@ -33,6 +33,7 @@ import {
   createServingCertificate,
 } from "./pki.ts";
 import { applyManifests } from "./apply.ts";
+import { type LoggedProcess, logTail, spawnLogged, stopLogged } from "./logged_process.ts";
 
 /** The identities the harness issues tokens for. */
 export type Identity =
@@ -65,12 +66,7 @@ export interface ControlPlaneOptions {
   log?: (line: string) => void;
 }
 
-interface Proc {
-  name: string;
-  child: Deno.ChildProcess;
-  logFile: string;
-  status: Promise<Deno.CommandStatus>;
-}
+type Proc = LoggedProcess;
 
 /** Returns a port free on 127.0.0.1 right now, for a server a test starts next. */
 export function freePort(): number {
@@ -125,14 +121,6 @@ async function waitFor(
       tail ? `; log tail:\n${tail}` : ""
     }`,
   );
-}
-
-async function logTail(file: string, lines = 30): Promise<string> {
-  try {
-    return (await Deno.readTextFile(file)).trimEnd().split("\n").slice(-lines).join("\n");
-  } catch {
-    return "";
-  }
 }
 
 /** A running control plane: see the module documentation. */
@@ -294,25 +282,7 @@ export class ControlPlane implements AsyncDisposable {
   }
 
   async #spawn(name: string, binary: string, args: string[]): Promise<Proc> {
-    const logFile = join(this.dir, `${name}.log`);
-    const log = await Deno.open(logFile, { create: true, append: true, write: true });
-    const child = new Deno.Command(binary, {
-      args,
-      stdin: "null",
-      stdout: "piped",
-      stderr: "piped",
-    }).spawn();
-    // Both streams go to one log file; the copy ends when the process does.
-    const copy = async (stream: ReadableStream<Uint8Array>) => {
-      for await (const chunk of stream) await log.write(chunk);
-    };
-    const copies = Promise.all([copy(child.stdout), copy(child.stderr)]).catch(() => {});
-    const status = child.status.then(async (s) => {
-      await copies;
-      log.close();
-      return s;
-    });
-    const proc = { name, child, logFile, status };
+    const proc = await spawnLogged(binary, args, join(this.dir, `${name}.log`));
     this.#procs.set(name, proc);
     return proc;
   }
@@ -425,20 +395,7 @@ export class ControlPlane implements AsyncDisposable {
     const proc = this.#procs.get(name);
     if (!proc) return;
     this.#procs.delete(name);
-    try {
-      proc.child.kill(signal);
-    } catch {
-      // already gone
-    }
-    const killer = setTimeout(() => {
-      try {
-        proc.child.kill("SIGKILL");
-      } catch {
-        // already gone
-      }
-    }, 10_000);
-    await proc.status;
-    clearTimeout(killer);
+    await stopLogged(proc, signal);
   }
 
   /** The last lines a component logged (for failure messages). */

@@ -34,6 +34,7 @@ import type { KubeClient } from "../../controller/kube_client.ts";
 import { type ControlPlane, freePort, NODE_USER } from "./control_plane.ts";
 import { ensureNodeAssets, NODE_IMAGES, type NodeAssets } from "./assets.ts";
 import { NODE_SYSCTLS, outputOf, readSysctl } from "./machine_footprint.ts";
+import { type LoggedProcess, logTail, spawnLogged, stopLogged } from "./logged_process.ts";
 
 /** The node's name: the one its identity's token is issued for. */
 export const REAL_NODE_NAME = NODE_USER.slice("system:node:".length);
@@ -84,11 +85,7 @@ export interface RealNodeOptions {
   log?: (line: string) => void;
 }
 
-interface Proc {
-  child: Deno.ChildProcess;
-  logFile: string;
-  status: Promise<Deno.CommandStatus>;
-}
+type Proc = LoggedProcess;
 
 function hasCommand(name: string): boolean {
   const path = Deno.env.get("PATH") ?? "/usr/sbin:/usr/bin:/sbin:/bin";
@@ -138,14 +135,6 @@ async function must(cmd: string, args: string[]): Promise<string> {
     );
   }
   return new TextDecoder().decode(out.stdout);
-}
-
-async function logTail(file: string, lines = 40): Promise<string> {
-  try {
-    return (await Deno.readTextFile(file)).trimEnd().split("\n").slice(-lines).join("\n");
-  } catch {
-    return "";
-  }
 }
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -227,7 +216,7 @@ export class RealNode implements AsyncDisposable {
     } catch (err) {
       const tails = [];
       for (const [name, proc] of node.#procs) {
-        tails.push(`--- ${name}:\n${await logTail(proc.logFile)}`);
+        tails.push(`--- ${name}:\n${await logTail(proc.logFile, 40)}`);
       }
       await node.stop();
       throw new Error(
@@ -309,25 +298,7 @@ export class RealNode implements AsyncDisposable {
   }
 
   async #spawn(name: string, binary: string, args: string[]): Promise<Proc> {
-    const logFile = this.#path(`${name}.log`);
-    const log = await Deno.open(logFile, { create: true, append: true, write: true });
-    const child = new Deno.Command(binary, {
-      args,
-      stdin: "null",
-      stdout: "piped",
-      stderr: "piped",
-    })
-      .spawn();
-    const copy = async (stream: ReadableStream<Uint8Array>) => {
-      for await (const chunk of stream) await log.write(chunk);
-    };
-    const copies = Promise.all([copy(child.stdout), copy(child.stderr)]).catch(() => {});
-    const status = child.status.then(async (s) => {
-      await copies;
-      log.close();
-      return s;
-    });
-    const proc = { child, logFile, status };
+    const proc = await spawnLogged(binary, args, this.#path(`${name}.log`));
     this.#procs.set(name, proc);
     return proc;
   }
@@ -526,20 +497,7 @@ disabled_plugins = [
     const proc = this.#procs.get(name);
     if (!proc) return;
     this.#procs.delete(name);
-    try {
-      proc.child.kill("SIGTERM");
-    } catch {
-      // already gone
-    }
-    const killer = setTimeout(() => {
-      try {
-        proc.child.kill("SIGKILL");
-      } catch {
-        // already gone
-      }
-    }, 10_000);
-    await proc.status;
-    clearTimeout(killer);
+    await stopLogged(proc, "SIGTERM");
   }
 
   /**

@@ -46,6 +46,8 @@ export interface PlayOptions {
 const DEFAULT_TIMEOUT_MS = 2_000;
 /** UDP may drop a datagram; a player sends again at this interval until the timeout. */
 const UDP_RESEND_MS = 250;
+/** A refused TCP connection is tried again after this, until the timeout. */
+const TCP_RETRY_MS = 250;
 
 function parseAnswer(text: string): Answer | undefined {
   const [pod, protocol, port] = text.trim().split(" ");
@@ -73,17 +75,36 @@ function playUdp(ip: string, port: number, timeoutMs: number): Promise<string> {
   });
 }
 
+/**
+ * Connects as a game client does: a refused connection is tried again
+ * until the timeout (kube-proxy refuses a node port until its rules have
+ * the endpoint, which trails the EndpointSlice by its sync).
+ */
+async function connectTcp(ip: string, port: number, timeoutMs: number): Promise<Deno.TcpConn> {
+  const deadline = Date.now() + timeoutMs;
+  while (true) {
+    const left = deadline - Date.now();
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    try {
+      return await Promise.race([
+        Deno.connect({ hostname: ip, port }),
+        new Promise<never>((_, reject) => {
+          timer = setTimeout(() => reject(new Error(`no TCP connection in ${timeoutMs} ms`)), left);
+        }),
+      ]);
+    } catch (err) {
+      if (!(err instanceof Deno.errors.ConnectionRefused) || Date.now() + TCP_RETRY_MS > deadline) {
+        throw err;
+      }
+      await new Promise((r) => setTimeout(r, TCP_RETRY_MS));
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+}
+
 async function playTcp(ip: string, port: number, timeoutMs: number): Promise<string> {
-  const deadline = AbortSignal.timeout(timeoutMs);
-  const conn = await Promise.race([
-    Deno.connect({ hostname: ip, port }),
-    new Promise<never>((_, reject) =>
-      deadline.addEventListener(
-        "abort",
-        () => reject(new Error(`no TCP connection in ${timeoutMs} ms`)),
-      )
-    ),
-  ]);
+  const conn = await connectTcp(ip, port, timeoutMs);
   try {
     const chunks: Uint8Array[] = [];
     const timer = setTimeout(() => conn.close(), Math.max(1, timeoutMs));
