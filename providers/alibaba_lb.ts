@@ -170,53 +170,43 @@ export function parseHealthCheck(
   };
 }
 
-/** SLB's health-check annotations, as OpenKruiseGame's plugin writes them. */
-export function slbHealthAnnotations(h: AlibabaHealthCheck): Record<string, string> {
-  const out: Record<string, string> = {
-    [`${ALIBABA_LB}-health-check-flag`]: h.flag,
-    [`${ALIBABA_LB}-health-check-switch`]: h.switch,
-  };
-  if (h.switch === "on") {
+/**
+ * The CCM's health-check annotations, as OpenKruiseGame's plugins write
+ * them: SLB gates the checks on the switch and adds the listener's
+ * protocol-port for http; NLB gates them on the flag and adds a connect
+ * port.
+ */
+function healthAnnotations(h: AlibabaHealthCheck, nlb: boolean): Record<string, string> {
+  const out: Record<string, string> = { [`${ALIBABA_LB}-health-check-flag`]: h.flag };
+  if (!nlb) out[`${ALIBABA_LB}-health-check-switch`] = h.switch;
+  if ((nlb ? h.flag : h.switch) !== "on") return out;
+  Object.assign(out, {
+    [`${ALIBABA_LB}-health-check-type`]: h.type,
+    ...(nlb ? { [`${ALIBABA_LB}-health-check-connect-port`]: h.connectPort } : {}),
+    [`${ALIBABA_LB}-health-check-connect-timeout`]: h.connectTimeout,
+    [`${ALIBABA_LB}-health-check-interval`]: h.interval,
+    [`${ALIBABA_LB}-healthy-threshold`]: h.healthyThreshold,
+    [`${ALIBABA_LB}-unhealthy-threshold`]: h.unhealthyThreshold,
+  });
+  if (h.type === "http") {
     Object.assign(out, {
-      [`${ALIBABA_LB}-health-check-type`]: h.type,
-      [`${ALIBABA_LB}-health-check-connect-timeout`]: h.connectTimeout,
-      [`${ALIBABA_LB}-health-check-interval`]: h.interval,
-      [`${ALIBABA_LB}-healthy-threshold`]: h.healthyThreshold,
-      [`${ALIBABA_LB}-unhealthy-threshold`]: h.unhealthyThreshold,
+      ...(nlb ? {} : { [`${ALIBABA_LB}-protocol-port`]: h.protocolPort }),
+      [`${ALIBABA_LB}-health-check-domain`]: h.domain,
+      [`${ALIBABA_LB}-health-check-uri`]: h.uri,
+      [`${ALIBABA_LB}-health-check-method`]: h.method,
     });
-    if (h.type === "http") {
-      Object.assign(out, {
-        [`${ALIBABA_LB}-protocol-port`]: h.protocolPort,
-        [`${ALIBABA_LB}-health-check-domain`]: h.domain,
-        [`${ALIBABA_LB}-health-check-uri`]: h.uri,
-        [`${ALIBABA_LB}-health-check-method`]: h.method,
-      });
-    }
   }
   return out;
 }
 
-/** NLB's health-check annotations (the flag gates them; a connect port). */
+/** SLB's health-check annotations. */
+export function slbHealthAnnotations(h: AlibabaHealthCheck): Record<string, string> {
+  return healthAnnotations(h, false);
+}
+
+/** NLB's (and Multi-NLBs') health-check annotations. */
 export function nlbHealthAnnotations(h: AlibabaHealthCheck): Record<string, string> {
-  const out: Record<string, string> = { [`${ALIBABA_LB}-health-check-flag`]: h.flag };
-  if (h.flag === "on") {
-    Object.assign(out, {
-      [`${ALIBABA_LB}-health-check-type`]: h.type,
-      [`${ALIBABA_LB}-health-check-connect-port`]: h.connectPort,
-      [`${ALIBABA_LB}-health-check-connect-timeout`]: h.connectTimeout,
-      [`${ALIBABA_LB}-health-check-interval`]: h.interval,
-      [`${ALIBABA_LB}-healthy-threshold`]: h.healthyThreshold,
-      [`${ALIBABA_LB}-unhealthy-threshold`]: h.unhealthyThreshold,
-    });
-    if (h.type === "http") {
-      Object.assign(out, {
-        [`${ALIBABA_LB}-health-check-domain`]: h.domain,
-        [`${ALIBABA_LB}-health-check-uri`]: h.uri,
-        [`${ALIBABA_LB}-health-check-method`]: h.method,
-      });
-    }
-  }
-  return out;
+  return healthAnnotations(h, true);
 }
 
 function trafficPolicy(

@@ -44,7 +44,6 @@ import {
   gameServerSelector,
   INGRESSES,
   objectPatch,
-  ownedByWorkload,
   OwnedObjects,
   SERVICES,
   withoutNulls,
@@ -54,7 +53,6 @@ import {
   type NetworkAddress,
   type NetworkReport,
   type Outcome,
-  OWNER_ANNOTATION,
   type Pod,
 } from "./types.ts";
 
@@ -376,9 +374,7 @@ export function createIngressProvider(): Provider<IngressConf> {
       return {
         pools: [],
         holdings: owned.list(INGRESSES).map((ing) => ({
-          owner: ing.metadata.annotations?.[OWNER_ANNOTATION] ?? "",
-          kind: !owned.podOf(ing) && ownedByWorkload(ing) ? "parked" : "managed",
-          pod: `${ing.metadata.namespace}/${ing.metadata.name}`,
+          ...owned.holding(ing),
           objects: [`Service/${ing.metadata.name}`, `Ingress/${ing.metadata.name}`],
           ports: routesOf(ing).map((route, i) => ({
             name: route.trim(),

@@ -53,7 +53,6 @@ import {
   gameServerSelector,
   objectPatch,
   onlyAllowedNotReady,
-  ownedByWorkload,
   OwnedObjects,
   SERVICE_NAME_LABEL,
   SERVICES,
@@ -63,7 +62,6 @@ import {
   type NetworkAddress,
   type NetworkReport,
   type Outcome,
-  OWNER_ANNOTATION,
   type Pod,
   type Protocol,
 } from "./types.ts";
@@ -343,9 +341,7 @@ export function createNodePortProvider(): Provider<NodePortConf> {
       return {
         pools: [],
         holdings: owned.list(SERVICES).map((svc) => ({
-          owner: svc.metadata.annotations?.[OWNER_ANNOTATION] ?? "",
-          kind: !owned.podOf(svc) && ownedByWorkload(svc) ? "parked" : "managed",
-          pod: `${svc.metadata.namespace}/${svc.metadata.name}`,
+          ...owned.holding(svc),
           objects: [`Service/${svc.metadata.name}`],
           ports: ((svc.spec?.ports ?? []) as ServicePort[]).filter((p) => p.nodePort).map((p) => ({
             name: String(p.port),

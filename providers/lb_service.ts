@@ -68,7 +68,6 @@ import {
   type NetworkConfEntry,
   type NetworkReport,
   type Outcome,
-  OWNER_ANNOTATION,
   type Pod,
   type Protocol,
 } from "./types.ts";
@@ -514,9 +513,7 @@ export function createLbServiceProvider<Extra>(
         holdings: [
           ...others,
           ...owned.list(SERVICES).map((svc): HoldingView => ({
-            owner: svc.metadata.annotations?.[OWNER_ANNOTATION] ?? "",
-            kind: !owned.podOf(svc) && ownedByWorkload(svc) ? "parked" : "managed",
-            pod: podKeyOf(svc),
+            ...owned.holding(svc),
             lb: svc.metadata.annotations?.[LB_ANNOTATION],
             objects: [`Service/${svc.metadata.name}`],
             ports: ((svc.spec?.ports ?? []) as ServicePort[]).map((p) => ({

@@ -32,6 +32,7 @@ import type {
   ProviderExtension,
 } from "./extension.ts";
 import type { SweepContext } from "./provider.ts";
+import type { HoldingView } from "./view.ts";
 import { podRef } from "./network_conf.ts";
 import {
   ConfError,
@@ -393,6 +394,19 @@ export class OwnedObjects {
   async warnings(kind: OwnedKind, namespace: string, name: string): Promise<string[]> {
     const found = await this.#context().warnings(kind.resource, namespace, name);
     return found.map((w) => `${w.reason}: ${w.message}`);
+  }
+
+  /**
+   * Who an object is held for in `/allocations`: the owner annotation,
+   * the Pod's key, and `parked` for a Fixed object waiting for its next
+   * Pod.
+   */
+  holding(obj: ExtensionObject): Pick<HoldingView, "owner" | "kind" | "pod"> {
+    return {
+      owner: obj.metadata.annotations?.[OWNER_ANNOTATION] ?? "",
+      kind: !this.podOf(obj) && ownedByWorkload(obj) ? "parked" : "managed",
+      pod: `${obj.metadata.namespace}/${podNameOf(obj)}`,
+    };
   }
 
   /** Gives a Pod labels (a merge patch). */
