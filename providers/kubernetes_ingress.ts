@@ -29,13 +29,19 @@
  * @module
  */
 
-import { checkConfKeys, confValue, parseNetworkConf, parsePort, podRef } from "./network_conf.ts";
+import {
+  checkConfKeys,
+  confValue,
+  parseFixed,
+  parseNetworkConf,
+  parsePort,
+  podRef,
+} from "./network_conf.ts";
 import { networkDisabled } from "./network_report.ts";
 import { podAddresses } from "./addresses.ts";
 import type { ExtensionObject } from "./extension.ts";
 import type { Provider, ProviderView } from "./provider.ts";
 import type { NetworkType } from "./network_type.ts";
-import { parseFixed } from "./kubernetes_node_port.ts";
 import {
   checkObjectName,
   fixedWarning,

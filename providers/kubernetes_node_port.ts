@@ -34,6 +34,7 @@
 import {
   checkConfKeys,
   confValue,
+  parseFixed,
   parseNetworkConf,
   parsePortProtocols,
   podRef,
@@ -89,32 +90,6 @@ export interface NodePortConf {
   fixed: boolean;
   /** Containers allowed to be not ready without taking the Pod off the Service. */
   allowNotReady: string[];
-}
-
-/** What Go's `strconv.ParseBool` accepts, as OpenKruiseGame parses `Fixed`. */
-const BOOLEANS: Record<string, boolean> = {
-  "1": true,
-  t: true,
-  T: true,
-  TRUE: true,
-  true: true,
-  True: true,
-  "0": false,
-  f: false,
-  F: false,
-  FALSE: false,
-  false: false,
-  False: false,
-};
-
-/** Parses `Fixed` as OpenKruiseGame does (Go's ParseBool). */
-export function parseFixed(pod: Pod, text: string | undefined): boolean {
-  if (text === undefined || text === "") return false;
-  const value = BOOLEANS[text.trim()];
-  if (value === undefined) {
-    throw new ConfError(`Pod ${podRef(pod)}: Fixed "${text}": write true or false`);
-  }
-  return value;
 }
 
 /** One Service port per protocol; a `TCPUDP` request is two. */

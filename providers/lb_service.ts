@@ -35,6 +35,7 @@ import { type AllocatedPort, PoolSet } from "../allocator/mod.ts";
 import {
   checkConfKeys,
   confValue,
+  parseFixed,
   parseNetworkConf,
   parsePortProtocols,
   podRef,
@@ -45,7 +46,6 @@ import { podAddresses } from "./addresses.ts";
 import type { ExtensionObject } from "./extension.ts";
 import type { Provider, ProviderView } from "./provider.ts";
 import type { HoldingView } from "./view.ts";
-import { parseFixed } from "./kubernetes_node_port.ts";
 import {
   checkObjectName,
   fixedWarning,

@@ -295,3 +295,29 @@ export function parsePortProtocols(
   }
   return ports;
 }
+
+/** What Go's `strconv.ParseBool` accepts, as OpenKruiseGame parses `Fixed`. */
+const BOOLEANS: Record<string, boolean> = {
+  "1": true,
+  t: true,
+  T: true,
+  TRUE: true,
+  true: true,
+  True: true,
+  "0": false,
+  f: false,
+  F: false,
+  FALSE: false,
+  false: false,
+  False: false,
+};
+
+/** Parses `Fixed` as OpenKruiseGame does (Go's ParseBool). */
+export function parseFixed(pod: Pod, text: string | undefined): boolean {
+  if (text === undefined || text === "") return false;
+  const value = BOOLEANS[text.trim()];
+  if (value === undefined) {
+    throw new ConfError(`Pod ${podRef(pod)}: Fixed "${text}": write true or false`);
+  }
+  return value;
+}

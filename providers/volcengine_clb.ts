@@ -18,9 +18,8 @@
  * @module
  */
 
-import { confValue, podRef } from "./network_conf.ts";
+import { confValue, parseFixed, podRef } from "./network_conf.ts";
 import { type LbFlavor, singleLineLbs } from "./lb_service.ts";
-import { parseFixed } from "./kubernetes_node_port.ts";
 import { ConfError, type NetworkConfEntry, type Pod } from "./types.ts";
 
 /** The CCM's annotation prefix. */
