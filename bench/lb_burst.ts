@@ -36,7 +36,7 @@ await Deno.writeTextFile(
 kind: Policy
 omitStages: ["RequestReceived"]
 rules:
-  - level: Metadata
+  - level: ${Deno.env.get("KEEP_AUDIT") ? "Request" : "Metadata"}
     users: ["${GAMENET_USER}"]
     verbs: ["create", "update", "patch", "delete"]
   - level: None
@@ -112,4 +112,5 @@ for (const [key, n] of [...writes].sort((a, b) => b[1] - a[1])) {
 }
 console.log(`fake CCM: ${ccm.counts.addresses} addresses written, ${ccm.counts.refusals} refusals`);
 await gamenet.kill("SIGTERM");
-await Deno.remove(auditDir, { recursive: true });
+if (Deno.env.get("KEEP_AUDIT")) console.log(`audit log kept: ${log}`);
+else await Deno.remove(auditDir, { recursive: true });

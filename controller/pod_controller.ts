@@ -83,6 +83,8 @@ export interface PodControllerOptions {
 export const BACKGROUND_AFTER_MS = 50;
 /** A Pod whose reconcile goes on in the background is looked at again after this at the latest. */
 const BACKGROUND_CHECK_MS = 30_000;
+/** A Pod whose reconcile found a conf error late is looked at again this often. */
+const CONF_ERROR_RECHECK_MS = 30_000;
 
 /** An admission request, as far as the controller reads it. */
 export interface PodAdmission {
@@ -128,6 +130,14 @@ export class PodController {
   readonly #running = new Map<string, Promise<Outcome>>();
   /** How those ended, until the key's next reconcile reads it. */
   readonly #ended = new Map<string, Outcome>();
+  /**
+   * The status last written to a Pod and the Pod's version after the
+   * write: until the cache shows that version (or a later one), it does
+   * not hold the write, and a reconcile meanwhile (an owned object's event,
+   * the kubelet's update) compares against this instead of writing the
+   * status again with a new createTime.
+   */
+  readonly #written = new Map<string, { version: string; status: NetworkStatus }>();
 
   constructor(options: PodControllerOptions) {
     this.#options = {
@@ -267,6 +277,10 @@ export class PodController {
     // A Pod re-created under the same name (StatefulSet) between two
     // reconciles has a new owner: the old one's holding is given back first.
     const replaced = !gone && tracked !== undefined && tracked.owner !== ownerOf(key, pod!);
+    const written = this.#written.get(key);
+    if (written && (gone || !behind(pod!.metadata.resourceVersion, written.version))) {
+      this.#written.delete(key);
+    }
     if (gone || !provider || (tracked && tracked.provider !== provider) || replaced) {
       if (tracked) {
         // What the last reconcile still does lands before it is undone.
@@ -300,6 +314,16 @@ export class PodController {
         owner,
         node: (name) => this.#options.cache.node(name),
         requeue: () => this.#options.requeue(key),
+      }).catch((err): Outcome => {
+        // Found late, for a person to fix (an object of someone else's in
+        // the way): an Event and NotReady, looked at again now and then.
+        if (!(err instanceof ConfError)) throw err;
+        return {
+          kind: "failed",
+          error: err,
+          report: { ...waitingReport(pod!), currentNetworkState: "NotReady" },
+          requeueAfterMs: CONF_ERROR_RECHECK_MS,
+        };
       });
       outcome = await this.#within(work, this.#options.backgroundAfterMs);
       if (!outcome) {
@@ -370,7 +394,10 @@ export class PodController {
   }
 
   async #writeStatus(key: string, pod: Pod, report: NetworkReport): Promise<void> {
-    const previous = readPodStatus(pod);
+    const written = this.#written.get(key);
+    const cacheBehind = written !== undefined &&
+      behind(pod.metadata.resourceVersion, written.version);
+    const previous = cacheBehind ? written.status : readPodStatus(pod);
     const now = rfc3339(this.#options.now());
     const status: NetworkStatus = {
       networkType: pod.metadata.annotations?.[NETWORK_TYPE_ANNOTATION] ?? "",
@@ -384,7 +411,8 @@ export class PodController {
       externalAddresses: report.externalAddresses,
     };
     try {
-      await this.#options.writer.writePod(pod, status);
+      const version = await this.#options.writer.writePod(pod, status, previous);
+      if (version !== false) this.#written.set(key, { version, status });
     } catch (err) {
       // 409: the Pod with this name has another UID now; the new one gets its own reconcile.
       // 404: gone meanwhile; its delete event releases what it held.
@@ -399,6 +427,17 @@ export class PodController {
       if (ags) await this.#options.writer.writeAgonesGameServer(ags, status);
     }
   }
+}
+
+/**
+ * Whether a cached Pod at version `cached` predates the version `written`
+ * gamenet's write produced. Versions are etcd's revisions, which only
+ * grow; one that is not a number (another store) never counts as behind.
+ */
+function behind(cached: string | undefined, written: string): boolean {
+  if (cached === undefined) return true;
+  if (!/^\d+$/.test(cached) || !/^\d+$/.test(written)) return false;
+  return BigInt(cached) < BigInt(written);
 }
 
 function notReady(): NetworkReport {

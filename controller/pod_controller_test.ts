@@ -236,3 +236,66 @@ async function eventuallyTrue(check: () => boolean): Promise<void> {
   for (let i = 0; i < 100 && !check(); i++) await new Promise((r) => setTimeout(r, 10));
   assert.ok(check());
 }
+
+Deno.test("reconcile() does not write a status again while the cache has not caught up with its write", async () => {
+  let clock = 1_000_000;
+  const stored: Pod = {
+    metadata: {
+      namespace: "games",
+      name: "gs-0",
+      resourceVersion: "1",
+      annotations: { [NETWORK_TYPE_ANNOTATION]: "Kubernetes-None" },
+    },
+    spec: { containers: [{ name: "gs", ports: [{ containerPort: 7777, protocol: "UDP" }] }] },
+  };
+  let cached = stored;
+  const writes: NetworkStatus[] = [];
+  const controller = new PodController({
+    registry: new ProviderRegistry([createNoneProvider()]),
+    cache: { pod: () => cached, node: () => undefined },
+    writer: {
+      // As the real writer: no request when the status is what the Pod holds.
+      writePod: (p: Pod, status: NetworkStatus, current?: NetworkStatus) => {
+        const holds = current ??
+          JSON.parse(p.metadata.annotations?.["game.kruise.io/network-status"] ?? "null");
+        if (JSON.stringify(holds) === JSON.stringify(status)) return Promise.resolve(false);
+        writes.push(status);
+        // The version after the write: each write adds one to the Pod's.
+        return Promise.resolve(String(writes.length + 1));
+      },
+    } as unknown as StatusWriter,
+    events: {} as EventRecorder,
+    now: () => new Date(clock),
+  });
+  await controller.reconcile("games/gs-0");
+  assert.equal(writes.length, 1, "NotReady: no IP yet");
+  // A second event a second later, before the Pod's own watch brings the
+  // write (version 2) back: the cache still has version 1.
+  clock += 1_000;
+  await controller.reconcile("games/gs-0");
+  assert.equal(writes.length, 1, "the same status, not rewritten with a new createTime");
+  // The cache catches up (a newer version holding the write): still nothing to write.
+  cached = {
+    ...stored,
+    metadata: {
+      ...stored.metadata,
+      resourceVersion: "2",
+      annotations: {
+        ...stored.metadata.annotations,
+        "game.kruise.io/network-status": JSON.stringify(writes[0]),
+      },
+    },
+  };
+  await controller.reconcile("games/gs-0");
+  assert.equal(writes.length, 1);
+  // The Pod gets its IP: Ready, written once, its createTime kept.
+  cached = {
+    ...cached,
+    metadata: { ...cached.metadata, resourceVersion: "3" },
+    status: { podIP: "10.0.0.5" },
+  };
+  await controller.reconcile("games/gs-0");
+  assert.equal(writes.length, 2);
+  assert.equal(writes[1].currentNetworkState, "Ready");
+  assert.equal(writes[1].createTime, writes[0].createTime);
+});

@@ -86,18 +86,31 @@ export class StatusWriter {
     this.#client = client;
   }
 
-  /** Writes the Pod annotation unless it already holds `status`. Returns whether it wrote. */
-  async writePod(pod: Pod, status: NetworkStatus): Promise<boolean> {
-    if (sameStatus(readPodStatus(pod), status)) return false;
+  /**
+   * Writes the Pod annotation unless it already holds `status` (`current`:
+   * what it holds, when the caller knows better than `pod`). Returns
+   * `false` when nothing was written, else the Pod's resourceVersion after
+   * the write.
+   */
+  async writePod(
+    pod: Pod,
+    status: NetworkStatus,
+    current: NetworkStatus | undefined = readPodStatus(pod),
+  ): Promise<false | string> {
+    if (sameStatus(current, status)) return false;
     const { namespace, name, uid } = pod.metadata;
-    await this.#client.request("PATCH", `/api/v1/namespaces/${namespace}/pods/${name}`, {
-      contentType: "application/merge-patch+json",
-      // The UID makes the patch fail (409) on a new Pod that took the name meanwhile.
-      body: {
-        metadata: { uid, annotations: { [NETWORK_STATUS_ANNOTATION]: JSON.stringify(status) } },
+    const written = await this.#client.request<Pod>(
+      "PATCH",
+      `/api/v1/namespaces/${namespace}/pods/${name}`,
+      {
+        contentType: "application/merge-patch+json",
+        // The UID makes the patch fail (409) on a new Pod that took the name meanwhile.
+        body: {
+          metadata: { uid, annotations: { [NETWORK_STATUS_ANNOTATION]: JSON.stringify(status) } },
+        },
       },
-    });
-    return true;
+    );
+    return written.metadata.resourceVersion ?? "";
   }
 
   /**

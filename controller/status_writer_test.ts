@@ -56,7 +56,7 @@ Deno.test("writePod() patches the annotation only when it differs, and fails on 
     spec: { containers: [] },
   }) as Pod;
   const writer = new StatusWriter(api.client);
-  assert.equal(await writer.writePod(stored, pod), true);
+  assert.equal(typeof await writer.writePod(stored, pod), "string", "written: its new version");
   const after = api.get("pods", "games/gs-0") as Pod;
   assert.equal(await writer.writePod(after, pod), false, "the same status: no request");
   assert.equal(api.requests.filter((r) => r.startsWith("PATCH")).length, 1);

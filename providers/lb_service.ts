@@ -193,6 +193,8 @@ export function createLbServiceProvider<Extra>(
   let roundRobin = 0;
   /** Owners of ports held by Services gamenet does not own, from the last look. */
   let foreign = new Set<string>();
+  /** The pools hold the ports of every Service (gamenet's and others'): allocation may start. */
+  let restored = false;
   /** Allocation key → the Pod's ports' key and whether they outlive it (Fixed). */
   const podsOfOwners = new Map<string, { key: string; fixed: boolean }>();
 
@@ -342,7 +344,8 @@ export function createLbServiceProvider<Extra>(
     },
 
     async reconcile(pod: Pod, conf: LbConf<Extra>, ctx): Promise<Outcome> {
-      if (!owned.attached) return { kind: "requeueAfter", ms: NOT_SYNCED_RETRY_MS };
+      // Not before the pools hold every port in use, ours and others'.
+      if (!restored) return { kind: "requeueAfter", ms: NOT_SYNCED_RETRY_MS };
       const disabled = networkDisabled(pod);
       const desiredState = disabled ? "NotReady" : "Ready";
       const waiting: NetworkReport = {
@@ -547,7 +550,9 @@ export function createLbServiceProvider<Extra>(
           }));
           pools.restore(lb, podKeyOf(svc), held);
         }
-        return lookAtOthers().catch(() => {});
+        return lookAtOthers().catch(() => {}).then(() => {
+          restored = true;
+        });
       },
     },
   };

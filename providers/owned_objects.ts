@@ -213,6 +213,14 @@ export function ownedByWorkload(obj: ExtensionObject): boolean {
   return (obj.metadata.ownerReferences ?? []).some((r) => r.kind !== "Pod");
 }
 
+/** How long a 409 on creating an object counts as this replica's own create not cached yet. */
+const RECENTLY_MADE_MS = 30_000;
+/**
+ * How long an object this replica made may be missing from the cache
+ * before it is made again (someone deleted it at once).
+ */
+const CACHE_CATCH_UP_MS = 5_000;
+
 /** The index of owned objects by the allocation key of their Pod. */
 const BY_OWNER = "gamenet-owner";
 
@@ -224,6 +232,8 @@ export class OwnedObjects {
   #ctx?: ExtensionContext;
 
   readonly #indexes: Record<string, Record<string, (obj: ExtensionObject) => string[]>>;
+  /** Objects this replica created lately, by `resource namespace/name`, and when. */
+  readonly #made = new Map<string, number>();
 
   /**
    * `type` is the canonical name, `options.aliases` the others a Pod may
@@ -368,7 +378,28 @@ export class OwnedObjects {
     const ctx = this.#context();
     const { namespace, name } = desired.metadata;
     const current = ctx.get(kind.resource, `${namespace}/${name}`);
-    if (!current) return await ctx.create(kind.resource, namespace!, desired);
+    if (!current) {
+      const key = `${kind.resource} ${namespace}/${name}`;
+      // Made a moment ago and not in the cache yet: its watch event brings
+      // the Pod back here; a second create would only be refused.
+      if (Date.now() - (this.#made.get(key) ?? 0) < CACHE_CATCH_UP_MS) return undefined;
+      try {
+        const made = await ctx.create(kind.resource, namespace!, desired);
+        this.#remember(key);
+        return made;
+      } catch (err) {
+        if ((err as { status?: number }).status !== 409) throw err;
+        // Made by this replica a moment ago, not in the cache yet: its
+        // watch event brings the Pod back here. Anyone else's is in the way.
+        if (Date.now() - (this.#made.get(key) ?? 0) < RECENTLY_MADE_MS) return undefined;
+        throw new ConfError(
+          `A ${kind.kind} named ${namespace}/${name} exists and is not gamenet's (it lacks the ` +
+            `label ${MANAGED_BY_LABEL}=gamenet): gamenet names the game server's ${kind.kind} so; ` +
+            `delete or rename that one`,
+          "ObjectNameTaken",
+        );
+      }
+    }
     if (patch !== undefined) await ctx.patch(kind.resource, namespace!, name, patch);
     return current;
   }
@@ -414,6 +445,16 @@ export class OwnedObjects {
     await this.#context().patchPod(pod.metadata.namespace!, pod.metadata.name!, {
       metadata: { labels },
     });
+  }
+
+  #remember(key: string): void {
+    const now = Date.now();
+    this.#made.set(key, now);
+    // Insertion order is time order: the stale ones are at the front.
+    for (const [k, at] of this.#made) {
+      if (now - at < RECENTLY_MADE_MS) break;
+      this.#made.delete(k);
+    }
   }
 
   /** Deletes an object (already gone is success). */

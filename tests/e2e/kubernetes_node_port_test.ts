@@ -397,6 +397,32 @@ Deno.test("Kubernetes-NodePort: a Service per game server, read back from the AP
       await refused("bad-twice", "7777/UDP,7777/TCPUDP", [], /7777\/UDP is asked twice/);
       const left = (await services(admin)).filter((s) => s.metadata.name.startsWith("bad-"));
       assert.deepEqual(left, []);
+      // A Service of someone else's already has the game server's name.
+      await admin.request("POST", `/api/v1/namespaces/${NS}/services`, {
+        body: { metadata: { name: "taken" }, spec: { ports: [{ port: 80 }] } },
+      });
+      await admin.request("POST", `/api/v1/namespaces/${NS}/pods`, {
+        body: {
+          metadata: {
+            name: "taken",
+            annotations: {
+              [NETWORK_TYPE_ANNOTATION]: "Kubernetes-NodePort",
+              [NETWORK_CONF_ANNOTATION]: JSON.stringify([{ name: "PortProtocols", value: "80" }]),
+            },
+          },
+          spec: { containers: [{ name: "gs", image: "example.invalid/gs:1" }] },
+        },
+      });
+      const taken = await eventually("ObjectNameTaken on the Pod", async () => {
+        const e = await eventsFor(admin, NS, "taken");
+        return e.find((x) => x.reason === "ObjectNameTaken");
+      });
+      assert.match(
+        taken.message,
+        /A Service named nodeport-e2e\/taken exists and is not gamenet's/,
+      );
+      const pod = await admin.request<Pod>("GET", `/api/v1/namespaces/${NS}/pods/taken`);
+      assert.equal(networkStatus(pod)?.currentNetworkState, "NotReady");
       assert.deepEqual(await eventsFor(admin, NS, "bad-proto"), []);
     });
   } finally {
