@@ -37,7 +37,7 @@ import {
   parsePort,
   podRef,
 } from "./network_conf.ts";
-import { networkDisabled } from "./network_report.ts";
+import { networkDisabled, waitingReport } from "./network_report.ts";
 import { podAddresses } from "./addresses.ts";
 import type { ExtensionObject } from "./extension.ts";
 import type { Provider, ProviderView } from "./provider.ts";
@@ -45,7 +45,6 @@ import type { NetworkType } from "./network_type.ts";
 import {
   checkObjectName,
   fixedWarning,
-  GAME_SERVER_LABEL,
   gameServerLabelPatch,
   gameServerSelector,
   INGRESSES,
@@ -285,21 +284,10 @@ export function createIngressProvider(): Provider<IngressConf> {
       if (!owned.attached) return { kind: "requeueAfter", ms: NOT_SYNCED_RETRY_MS };
       const namespace = pod.metadata.namespace!;
       const name = pod.metadata.name!;
-      const desiredState = networkDisabled(pod) ? "NotReady" : "Ready";
-      const waiting: NetworkReport = {
-        currentNetworkState: "Waiting",
-        desiredNetworkState: desiredState,
-        internalAddresses: [],
-        externalAddresses: [],
-      };
+      const waiting = waitingReport(pod);
+      const desiredState = waiting.desiredNetworkState;
       const notReady: NetworkReport = { ...waiting, currentNetworkState: "NotReady" };
-      try {
-        checkObjectName(pod, KUBERNETES_INGRESS);
-      } catch (err) {
-        return { kind: "failed", error: err as ConfError, report: notReady };
-      }
-      if (!pod.metadata.labels?.[GAME_SERVER_LABEL]) {
-        await owned.labelPod(pod, { [GAME_SERVER_LABEL]: pod.metadata.uid! });
+      if (await owned.labelIfMissing(pod)) {
         return { kind: "requeueAfter", ms: NOT_SYNCED_RETRY_MS, report: waiting };
       }
       const { host, paths } = resolved(pod, conf);

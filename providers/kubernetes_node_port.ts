@@ -40,7 +40,7 @@ import {
   podRef,
   type ServicePortRequest,
 } from "./network_conf.ts";
-import { networkDisabled } from "./network_report.ts";
+import { networkDisabled, waitingReport } from "./network_report.ts";
 import { ipFamily, nodeExternalAddresses, podAddresses } from "./addresses.ts";
 import type { ExtensionObject } from "./extension.ts";
 import type { Provider, ProviderView } from "./provider.ts";
@@ -49,7 +49,6 @@ import {
   checkObjectName,
   ENDPOINT_SLICES,
   fixedWarning,
-  GAME_SERVER_LABEL,
   gameServerLabelPatch,
   gameServerSelector,
   objectPatch,
@@ -259,24 +258,8 @@ export function createNodePortProvider(): Provider<NodePortConf> {
       if (!owned.attached) return { kind: "requeueAfter", ms: NOT_SYNCED_RETRY_MS };
       const namespace = pod.metadata.namespace!;
       const name = pod.metadata.name!;
-      const waiting: NetworkReport = {
-        currentNetworkState: "Waiting",
-        desiredNetworkState: networkDisabled(pod) ? "NotReady" : "Ready",
-        internalAddresses: [],
-        externalAddresses: [],
-      };
-      try {
-        checkObjectName(pod, KUBERNETES_NODE_PORT);
-      } catch (err) {
-        return {
-          kind: "failed",
-          error: err as ConfError,
-          report: { ...waiting, currentNetworkState: "NotReady" },
-        };
-      }
-      // Created while gamenet's webhook was away: label it now.
-      if (!pod.metadata.labels?.[GAME_SERVER_LABEL]) {
-        await owned.labelPod(pod, { [GAME_SERVER_LABEL]: pod.metadata.uid! });
+      const waiting = waitingReport(pod);
+      if (await owned.labelIfMissing(pod)) {
         return { kind: "requeueAfter", ms: NOT_SYNCED_RETRY_MS, report: waiting };
       }
       const current = owned.get(SERVICES, namespace, name);

@@ -41,7 +41,7 @@ import {
   podRef,
   type ServicePortRequest,
 } from "./network_conf.ts";
-import { networkDisabled } from "./network_report.ts";
+import { networkDisabled, waitingReport } from "./network_report.ts";
 import { podAddresses } from "./addresses.ts";
 import type { ExtensionObject } from "./extension.ts";
 import type { Provider, ProviderView } from "./provider.ts";
@@ -49,7 +49,6 @@ import type { HoldingView } from "./view.ts";
 import {
   checkObjectName,
   fixedWarning,
-  GAME_SERVER_LABEL,
   gameServerLabelPatch,
   gameServerSelector,
   MANAGED_BY_LABEL,
@@ -66,7 +65,6 @@ import {
   ConfError,
   type NetworkAddress,
   type NetworkConfEntry,
-  type NetworkReport,
   type Outcome,
   type Pod,
   type Protocol,
@@ -347,21 +345,9 @@ export function createLbServiceProvider<Extra>(
       // Not before the pools hold every port in use, ours and others'.
       if (!restored) return { kind: "requeueAfter", ms: NOT_SYNCED_RETRY_MS };
       const disabled = networkDisabled(pod);
-      const desiredState = disabled ? "NotReady" : "Ready";
-      const waiting: NetworkReport = {
-        currentNetworkState: "Waiting",
-        desiredNetworkState: desiredState,
-        internalAddresses: [],
-        externalAddresses: [],
-      };
+      const waiting = waitingReport(pod);
       const notReady = { ...waiting, currentNetworkState: "NotReady" as const };
-      try {
-        checkObjectName(pod, flavor.type);
-      } catch (err) {
-        return { kind: "failed", error: err as ConfError, report: notReady };
-      }
-      if (!pod.metadata.labels?.[GAME_SERVER_LABEL]) {
-        await owned.labelPod(pod, { [GAME_SERVER_LABEL]: pod.metadata.uid! });
+      if (await owned.labelIfMissing(pod)) {
         return { kind: "requeueAfter", ms: NOT_SYNCED_RETRY_MS, report: waiting };
       }
       let allocated;

@@ -440,6 +440,17 @@ export class OwnedObjects {
     };
   }
 
+  /**
+   * Gives a Pod created while gamenet's webhook was away the label its
+   * objects select it by (its UID). Returns whether it had to: the Pod's
+   * update brings it back.
+   */
+  async labelIfMissing(pod: Pod): Promise<boolean> {
+    if (pod.metadata.labels?.[GAME_SERVER_LABEL]) return false;
+    await this.labelPod(pod, { [GAME_SERVER_LABEL]: pod.metadata.uid! });
+    return true;
+  }
+
   /** Gives a Pod labels (a merge patch). */
   async labelPod(pod: Pod, labels: Record<string, string>): Promise<void> {
     await this.#context().patchPod(pod.metadata.namespace!, pod.metadata.name!, {
