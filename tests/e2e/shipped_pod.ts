@@ -22,7 +22,7 @@
  * @module
  */
 
-import { join } from "node:path";
+import { basename, dirname, join } from "node:path";
 import type { ControlPlane } from "../controlplane/control_plane.ts";
 import { REPO_ROOT } from "../controlplane/assets.ts";
 import { shippedFlags } from "../shipped_flags.ts";
@@ -171,18 +171,34 @@ export async function startShippedPod(
   await Deno.mkdir(join(dir, "etc-work"), { recursive: true });
   const mounts = await prepareVolumes(cp, pod, dir);
   const { v8Flags, permissions } = shippedFlags();
+  // The Pod's volumes may cover where the checkout or Deno is (a clone
+  // under /tmp, which the Pod mounts an emptyDir on): those are reached
+  // through a view of their own under this namespace's /run first.
+  const hidden = (path: string) => mounts.some(({ target }) => path.startsWith(`${target}/`));
+  const views: { source: string; target: string }[] = [];
+  const seen = (path: string, name: string) => {
+    if (!hidden(path)) return path;
+    views.push({ source: path, target: `/run/gamenet-test/${name}` });
+    return `/run/gamenet-test/${name}`;
+  };
+  const denoDir = seen(dirname(Deno.execPath()), "deno");
+  const repo = seen(REPO_ROOT, "repo");
   const gamenet = [
-    Deno.execPath(),
+    join(denoDir, basename(Deno.execPath())),
     "run",
     v8Flags,
     ...permissions,
-    join(REPO_ROOT, "main.ts"),
+    join(repo, "main.ts"),
     ...pod.args,
   ];
   const script = [
     "set -e",
     // /var/run is /run here; a tmpfs of this namespace's own takes the service account.
     "mount -t tmpfs gamenet-run /run",
+    ...views.flatMap(({ source, target }) => [
+      `mkdir -p ${quote(target)}`,
+      `mount --bind ${quote(source)} ${quote(target)}`,
+    ]),
     `mount -t overlay gamenet-etc -o lowerdir=/etc,upperdir=${quote(join(dir, "etc-upper"))},` +
     `workdir=${quote(join(dir, "etc-work"))} /etc`,
     ...mounts.flatMap(({ source, target }) => [
