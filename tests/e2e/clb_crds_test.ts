@@ -108,7 +108,12 @@ Deno.test("DedicatedCLB CRDs: the schemas, the status subresource and gamenet's 
       "GET",
       API,
     );
+    // deploy/crds/ also holds the port pools' kinds (clb_port_pool_crds_test.ts).
     assert.deepEqual(served.resources.map((r) => r.name).sort(), [
+      "clbpodbindings",
+      "clbpodbindings/status",
+      "clbportpools",
+      "clbportpools/status",
       "dedicatedclblisteners",
       "dedicatedclblisteners/status",
       "dedicatedclbservices",
