@@ -34,6 +34,8 @@ export type ClbApi = Pick<
   | "DescribeTargets"
   | "DescribeTaskStatus"
   | "DescribeQuota"
+  | "CreateLoadBalancer"
+  | "DeleteLoadBalancer"
 >;
 
 /** The reads both CLB paths make (VIPs, listeners, targets, the quota); the writes go through the writer. */
@@ -70,6 +72,8 @@ const ACTIONS = [
   "DescribeTargets",
   "DescribeTaskStatus",
   "DescribeQuota",
+  "CreateLoadBalancer",
+  "DeleteLoadBalancer",
 ] as const satisfies readonly (keyof ClbApi)[];
 
 /**
