@@ -3,9 +3,12 @@
  * one write at a time per load balancer (a CLB instance answers
  * `ResourceInOperating` to a second write while the first one's task
  * runs), requests that arrive meanwhile merged into batches (one
- * `CreateListener` for up to 50 ports of one protocol, one
- * `BatchRegisterTargets` for up to 20 targets), retries with backoff on
- * throttling and busy instances, and each write's task polled to its end.
+ * `CreateListener` for up to 49 ports of one protocol and the same further
+ * parameters, one `BatchRegisterTargets` for up to 500 targets), retries
+ * with backoff on throttling and busy instances, and the task of each
+ * asynchronous write (`CreateListener`, `DeleteLoadBalancerListeners`)
+ * polled to its end. `Batch(De)RegisterTargets` are synchronous: their
+ * answer is the outcome, and no task is polled for them.
  *
  * Writes whose answer was lost are safe to repeat: a listener that was in
  * fact created answers `PortCheckFailed` the second time and is adopted
@@ -30,6 +33,23 @@ export interface ListenerSpec {
   protocol: "TCP" | "UDP";
   /** How gamenet finds its listener again (and adopts it after a lost answer). */
   name: string;
+  /**
+   * Further `CreateListener` fields, sent with the call as they are
+   * (`HealthCheck`, `SessionExpireTime`, `Scheduler`, ...). Only creates
+   * with equal parameters share a call; `LoadBalancerId`, `Ports`,
+   * `Protocol` and `ListenerNames` are the writer's and cannot be set here.
+   * A listener adopted after a lost answer is not compared with them.
+   *
+   * @example
+   * ```ts
+   * const spec: ListenerSpec = {
+   *   port: 501, protocol: "UDP", name: "gn-x",
+   *   parameters: { Scheduler: "LEAST_CONN", HealthCheck: { HealthSwitch: 0 } },
+   * };
+   * ```
+   * @default {{}}
+   */
+  parameters?: Record<string, unknown>;
 }
 
 /** A target (a Pod IP and container port) behind a listener. */
@@ -44,9 +64,15 @@ export interface TargetSpec {
 
 /** Options of {@linkcode ClbWriter}. */
 export interface ClbWriterOptions {
-  /** Ports per `CreateListener` (the API's limit). @default {50} */
+  /**
+   * Ports per `CreateListener`. The API refuses 50 ("Length of .Ports
+   * should be less than 50"), so at most 49. @default {49}
+   */
   maxListenersPerCall?: number;
-  /** Targets per `BatchRegisterTargets` / `BatchDeregisterTargets`. @default {20} */
+  /**
+   * Targets per `BatchRegisterTargets` / `BatchDeregisterTargets` (the
+   * API's documented limit). @default {500}
+   */
   maxTargetsPerCall?: number;
   /** Listeners per `DeleteLoadBalancerListeners`. @default {20} */
   maxDeletesPerCall?: number;
@@ -58,7 +84,7 @@ export interface ClbWriterOptions {
   retryMaxMs?: number;
   /** Tries of one call before its error is reported. @default {8} */
   attempts?: number;
-  /** Between two `DescribeTaskStatus`. @default {200} */
+  /** Between two `DescribeTaskStatus` (asynchronous writes only). @default {200} */
   taskPollMs?: number;
   /** A task still running after this is reported as failed. @default {120_000} */
   taskTimeoutMs?: number;
@@ -69,11 +95,30 @@ export interface ClbWriterOptions {
 }
 
 type Op =
-  | { kind: "create"; spec: ListenerSpec; resolve: (id: string) => void; reject: Rejector }
+  | {
+    kind: "create";
+    spec: ListenerSpec;
+    /** `spec.parameters` in canonical form: creates share a call only when these are equal. */
+    parametersKey: string;
+    resolve: (id: string) => void;
+    reject: Rejector;
+  }
   | { kind: "delete"; listenerId: string; resolve: () => void; reject: Rejector }
   | { kind: "register"; target: TargetSpec; resolve: () => void; reject: Rejector }
   | { kind: "deregister"; target: TargetSpec; resolve: () => void; reject: Rejector };
 type Rejector = (err: Error) => void;
+
+/**
+ * The writes that answer before they are done and are followed with
+ * `DescribeTaskStatus` on their RequestId (the SDK's docs: "本接口为异步接口").
+ * `BatchRegisterTargets` and `BatchDeregisterTargets` are not: their answer
+ * is the outcome (tke-extend-network-controller, confirmed with the CLB
+ * team, waits for no task after them either).
+ */
+const ASYNC_WRITES: ReadonlySet<string> = new Set([
+  "CreateListener",
+  "DeleteLoadBalancerListeners",
+]);
 
 /** Counters, for benchmarks and metrics. */
 export interface ClbWriterStats {
@@ -94,8 +139,8 @@ export class ClbWriter {
   constructor(api: ClbApi, options: ClbWriterOptions = {}) {
     this.#api = api;
     this.#options = {
-      maxListenersPerCall: 50,
-      maxTargetsPerCall: 20,
+      maxListenersPerCall: 49,
+      maxTargetsPerCall: 500,
       maxDeletesPerCall: 20,
       lingerMs: 20,
       retryInitialMs: 200,
@@ -123,8 +168,9 @@ export class ClbWriter {
    * ```
    */
   createListener(lbId: string, spec: ListenerSpec): Promise<string> {
+    const parametersKey = canonicalJson(spec.parameters ?? {});
     return new Promise((resolve, reject) =>
-      this.#enqueue(lbId, { kind: "create", spec, resolve, reject })
+      this.#enqueue(lbId, { kind: "create", spec, parametersKey, resolve, reject })
     );
   }
 
@@ -226,6 +272,7 @@ export class ClbWriter {
       const fits = op.kind === first.kind &&
         (op.kind !== "create" ||
           (op.spec.protocol === (first as typeof op).spec.protocol &&
+            op.parametersKey === (first as typeof op).parametersKey &&
             !seenPorts.has(op.spec.port)));
       if (fits) {
         if (op.kind === "create") seenPorts.add(op.spec.port);
@@ -252,6 +299,8 @@ export class ClbWriter {
 
   async #create(lbId: string, ops: Extract<Op, { kind: "create" }>[]): Promise<void> {
     const protocol = ops[0].spec.protocol;
+    // Equal in every op of the batch (takeBatch compared them).
+    const parameters = ops[0].spec.parameters ?? {};
     let pending = ops;
     // A clash fails the whole call: find who holds each port, adopt what is
     // ours, refuse what is not, and create the rest.
@@ -259,6 +308,7 @@ export class ClbWriter {
       try {
         const res = await this.#write("CreateListener", () =>
           this.#api.CreateListener({
+            ...parameters,
             LoadBalancerId: lbId,
             Ports: pending.map((op) => op.spec.port),
             Protocol: protocol,
@@ -384,7 +434,7 @@ export class ClbWriter {
     }
   }
 
-  /** A write: retried while retryable, then its task polled to the end. */
+  /** A write: retried while retryable, then (an asynchronous one) its task polled to the end. */
   async #write<T extends { RequestId?: string }>(
     action: string,
     call: () => Promise<T>,
@@ -395,7 +445,7 @@ export class ClbWriter {
         return call();
       });
       const taskId = res.RequestId;
-      if (!taskId) return res;
+      if (!ASYNC_WRITES.has(action) || !taskId) return res;
       const outcome = await this.#awaitTask(action, taskId);
       if (outcome === "done") return res;
       // A failed task undid the write: it may be tried again, a few times.
@@ -458,4 +508,18 @@ export class ClbWriter {
   #count(action: string): void {
     this.#stats.calls[action] = (this.#stats.calls[action] ?? 0) + 1;
   }
+}
+
+/**
+ * JSON with every object's keys sorted, so that equal parameters compare
+ * equal whatever order their keys were written in.
+ */
+function canonicalJson(value: unknown): string {
+  return JSON.stringify(
+    value,
+    (_key, v) =>
+      v !== null && typeof v === "object" && !Array.isArray(v)
+        ? Object.fromEntries(Object.entries(v).sort(([a], [b]) => a < b ? -1 : a > b ? 1 : 0))
+        : v,
+  );
 }

@@ -24,7 +24,7 @@ function listenersOf(cloud: FakeTencentCloud, lb: string) {
   return cloud.loadBalancer(lb)!.listeners;
 }
 
-Deno.test("createListener() merges a burst into one CreateListener per 50 ports and protocol", async () => {
+Deno.test("createListener() merges a burst into one CreateListener per 49 ports and protocol", async () => {
   await using cloud = await FakeTencentCloud.start({
     loadBalancers: [{ id: "lb-a", listenerQuota: 500 }],
     rateLimitPerSecond: Infinity,
@@ -32,7 +32,7 @@ Deno.test("createListener() merges a burst into one CreateListener per 50 ports 
   const writer = writerFor(cloud);
   const ids = await Promise.all([
     ...Array.from(
-      { length: 120 },
+      { length: 100 },
       (_, i) => writer.createListener("lb-a", { port: 501 + i, protocol: "UDP", name: `gn-u${i}` }),
     ),
     ...Array.from(
@@ -40,41 +40,82 @@ Deno.test("createListener() merges a burst into one CreateListener per 50 ports 
       (_, i) => writer.createListener("lb-a", { port: 501 + i, protocol: "TCP", name: `gn-t${i}` }),
     ),
   ]);
-  assert.equal(new Set(ids).size, 150);
+  assert.equal(new Set(ids).size, 130);
   const held = listenersOf(cloud, "lb-a");
-  assert.equal(held.length, 150);
+  assert.equal(held.length, 130);
   const byName = new Map(held.map((l) => [l.name, l]));
   assert.equal(byName.get("gn-u7")?.port, 508);
   assert.equal(byName.get("gn-u7")?.listenerId, ids[7]);
   assert.equal(byName.get("gn-t0")?.protocol, "TCP");
-  // 120 UDP = 3 calls (50, 50, 20), 30 TCP = 1.
+  // 100 UDP = 3 calls (49, 49, 2: the API refuses 50), 30 TCP = 1.
   assert.equal(cloud.stats().calls.CreateListener, 4);
+  assert.equal(cloud.stats().errors["InvalidParameterValue.Length"], undefined);
   assert.equal(writer.stats.calls.CreateListener, 4);
 });
 
-Deno.test("registerTarget() batches 20 targets per call and binds the Pod IPs", async () => {
+Deno.test("createListener() sends the parameters and merges only creates whose parameters are equal", async () => {
   await using cloud = await FakeTencentCloud.start({
-    loadBalancers: [{ id: "lb-a", listenerQuota: 100 }],
+    loadBalancers: [{ id: "lb-a" }],
     rateLimitPerSecond: Infinity,
+  });
+  const writer = writerFor(cloud);
+  const quiet = (port: number, parameters?: Record<string, unknown>) =>
+    writer.createListener("lb-a", { port, protocol: "UDP", name: `gn-${port}`, parameters });
+  await Promise.all([
+    // Equal, whatever the order of their keys: one call.
+    quiet(501, { Scheduler: "LEAST_CONN", HealthCheck: { HealthSwitch: 0, SourceIpType: 1 } }),
+    quiet(502, { HealthCheck: { SourceIpType: 1, HealthSwitch: 0 }, Scheduler: "LEAST_CONN" }),
+    quiet(503),
+    quiet(504, {}),
+    quiet(505, { SessionExpireTime: 60 }),
+  ]);
+  assert.equal(cloud.stats().calls.CreateListener, 3);
+  const byPort = new Map(listenersOf(cloud, "lb-a").map((l) => [l.port, l]));
+  for (const port of [501, 502]) {
+    assert.equal(byPort.get(port)?.scheduler, "LEAST_CONN");
+    assert.equal(byPort.get(port)?.healthCheck?.HealthSwitch, 0);
+  }
+  for (const port of [503, 504]) {
+    assert.equal(byPort.get(port)?.scheduler, "WRR");
+    assert.equal(byPort.get(port)?.healthCheck?.HealthSwitch, 1);
+  }
+  assert.equal(byPort.get(505)?.sessionExpireTime, 60);
+  assert.equal(byPort.get(505)?.scheduler, "WRR");
+});
+
+Deno.test("registerTarget() sends 500 targets in one call and polls no task for it", async () => {
+  await using cloud = await FakeTencentCloud.start({
+    loadBalancers: [{ id: "lb-a", listenerQuota: 600 }],
+    rateLimitPerSecond: Infinity,
+    taskDurationMs: 20,
   });
   const writer = writerFor(cloud);
   const ids = await Promise.all(
     Array.from(
-      { length: 45 },
-      (_, i) => writer.createListener("lb-a", { port: 600 + i, protocol: "TCP", name: `gn-${i}` }),
+      { length: 501 },
+      (_, i) => writer.createListener("lb-a", { port: 600 + i, protocol: "UDP", name: `gn-${i}` }),
     ),
   );
+  const polls = cloud.stats().calls.DescribeTaskStatus;
+  assert.ok(polls > 0, "CreateListener's task is polled");
+  const ip = (i: number) => `10.0.${Math.floor(i / 250)}.${(i % 250) + 1}`;
   await Promise.all(
     ids.map((listenerId, i) =>
-      writer.registerTarget("lb-a", { listenerId, ip: `10.0.0.${i + 1}`, port: 7777 })
+      writer.registerTarget("lb-a", { listenerId, ip: ip(i), port: 7777 })
     ),
   );
   for (const [i, l] of listenersOf(cloud, "lb-a").entries()) {
-    assert.deepEqual(l.targets.map((t) => [t.eniIp, t.port]), [[`10.0.0.${i + 1}`, 7777]]);
+    assert.deepEqual(l.targets.map((t) => [t.eniIp, t.port]), [[ip(i), 7777]]);
   }
-  assert.equal(cloud.stats().calls.BatchRegisterTargets, 3);
-  await writer.deregisterTarget("lb-a", { listenerId: ids[0], ip: "10.0.0.1", port: 7777 });
+  // 501 targets: 500 and 1; synchronous, so no DescribeTaskStatus after them.
+  assert.equal(cloud.stats().calls.BatchRegisterTargets, 2);
+  assert.equal(cloud.stats().calls.DescribeTaskStatus, polls);
+  await writer.deregisterTarget("lb-a", { listenerId: ids[0], ip: ip(0), port: 7777 });
   assert.deepEqual(listenersOf(cloud, "lb-a")[0].targets, []);
+  assert.equal(cloud.stats().calls.DescribeTaskStatus, polls);
+  // The writer counts what the fake received, polls included.
+  assert.equal(writer.stats.calls.DescribeTaskStatus, polls);
+  assert.equal(writer.stats.calls.BatchDeregisterTargets, 1);
 });
 
 Deno.test("writes converge through throttling, busy instances, 5xx and failed tasks", async () => {
@@ -86,7 +127,8 @@ Deno.test("writes converge through throttling, busy instances, 5xx and failed ta
     faults: [
       { kind: "http", status: 503, rate: 0.15 },
       { kind: "error", code: "InternalError", rate: 0.1 },
-      { kind: "taskFailure", actions: ["CreateListener", "BatchRegisterTargets"], rate: 0.2 },
+      // BatchRegisterTargets starts no task, so a task cannot fail it.
+      { kind: "taskFailure", actions: ["CreateListener"], rate: 0.2 },
     ],
   });
   const writer = writerFor(cloud, { attempts: 40 });

@@ -510,6 +510,10 @@ Deno.test("TencentCloud-CLB: gamenet process against the fake Tencent Cloud", as
       loadBalancers: lbs.map((id, i) => ({ id, vip: `139.155.20.${11 + i}`, listenerQuota: 100 })),
       listenerQuota: 100,
       rateLimitPerSecond: 10,
+      // Batch(De)RegisterTargets are synchronous and polled no more: the
+      // polls of CreateListener and DeleteLoadBalancerListeners alone stay
+      // under 10/s, so they get a lower limit to keep throttling in play.
+      rateLimits: { DescribeTaskStatus: 3 },
       taskDurationMs: 200,
       faults,
       seed: testSeedFor("step 2 cloud"),

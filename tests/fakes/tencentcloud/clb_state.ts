@@ -1,7 +1,11 @@
 /**
  * The in-memory CLB of the fake: load balancers, listeners, targets and the
- * asynchronous tasks that writes start. Request and response fields follow
- * `tencentcloud-sdk-nodejs` `clb/v20180317/clb_models.d.ts`.
+ * asynchronous tasks that some writes start. Request and response fields
+ * follow `tencentcloud-sdk-nodejs` `clb/v20180317/clb_models.d.ts`, and so
+ * does which write is asynchronous: its client docs say so of
+ * `CreateListener`, `DeleteLoadBalancerListeners`, `CreateLoadBalancer` and
+ * `DeleteLoadBalancer`, and not of `Batch(De)RegisterTargets`, which take
+ * effect before they answer.
  *
  * @module
  */
@@ -31,6 +35,10 @@ export interface LoadBalancerSpec {
   type?: "OPEN" | "INTERNAL";
   /** VPC id. @default {"vpc-fake0001"} */
   vpcId?: string;
+  /** Its tags, key to value. @default {{}} */
+  tags?: Readonly<Record<string, string>>;
+  /** The VIP's line: `BGP`, `CMCC`, `CTCC` or `CUCC`. @default {"BGP" when OPEN, "INTERNAL" otherwise} */
+  vipIsp?: string;
 }
 
 /**
@@ -73,6 +81,12 @@ export interface ListenerSnapshot {
   port: number;
   /** Bound backends. */
   targets: TargetSnapshot[];
+  /** Its health check as DescribeListeners answers it (undefined for HTTP/HTTPS). */
+  healthCheck?: Record<string, unknown>;
+  /** `WRR` or `LEAST_CONN`. */
+  scheduler: string;
+  /** Session persistence in seconds, 0 when off. */
+  sessionExpireTime: number;
 }
 
 /**
@@ -95,6 +109,14 @@ export interface LoadBalancerSnapshot {
   region: string;
   /** Most listeners it may hold. */
   listenerQuota: number;
+  /** `OPEN` (public) or `INTERNAL`. */
+  type: "OPEN" | "INTERNAL";
+  /** 0 while it is being created (a CreateLoadBalancer's task runs), then 1. */
+  status: 0 | 1;
+  /** Its tags, key to value. */
+  tags: Record<string, string>;
+  /** The VIP's line (`BGP`, ..., or `INTERNAL`). */
+  vipIsp: string;
   /** Its listeners, oldest first. */
   listeners: ListenerSnapshot[];
 }
@@ -112,8 +134,10 @@ export interface TaskSnapshot {
   taskId: string;
   /** The write action, e.g. `CreateListener`. */
   action: string;
-  /** The load balancer it works on. */
+  /** The load balancer it works on (the first one, for a purchase of several). */
   loadBalancerId: string;
+  /** Every load balancer it works on. */
+  loadBalancerIds: string[];
   /** 0 succeeded, 1 failed, 2 running (as DescribeTaskStatus reports). */
   status: 0 | 1 | 2;
 }
@@ -131,6 +155,8 @@ export interface ClbStateOptions {
   region: string;
   /** Default TOTAL_LISTENER_QUOTA. */
   listenerQuota: number;
+  /** Load balancers of each type (OPEN, INTERNAL) per region: TOTAL_OPEN_CLB_QUOTA and TOTAL_INTERNAL_CLB_QUOTA. @default {500} */
+  loadBalancerQuota?: number;
   /** How long a write's task runs. */
   taskDurationMs: number;
   /** Seed for generated ids. */
@@ -157,16 +183,34 @@ export interface CallContext {
 }
 
 /**
- * Actions that start an asynchronous task (and are refused while one runs).
+ * Actions that answer before they are done and start an asynchronous task
+ * (DescribeTaskStatus follows it; a taskFailure fault can fail it).
  *
  * @example
  * ```ts
- * WRITE_ACTIONS.has("CreateListener"); // true
+ * TASK_ACTIONS.has("CreateListener"); // true
+ * TASK_ACTIONS.has("BatchRegisterTargets"); // false: it is done when it answers
+ * ```
+ */
+export const TASK_ACTIONS: ReadonlySet<string> = new Set([
+  "CreateListener",
+  "DeleteLoadBalancerListeners",
+  "CreateLoadBalancer",
+  "DeleteLoadBalancer",
+]);
+
+/**
+ * Actions that change something: the asynchronous ones and
+ * `Batch(De)RegisterTargets`. Those naming an instance are refused with
+ * `ResourceInOperating` while a task runs on it.
+ *
+ * @example
+ * ```ts
+ * WRITE_ACTIONS.has("BatchRegisterTargets"); // true
  * ```
  */
 export const WRITE_ACTIONS: ReadonlySet<string> = new Set([
-  "CreateListener",
-  "DeleteLoadBalancerListeners",
+  ...TASK_ACTIONS,
   "BatchRegisterTargets",
   "BatchDeregisterTargets",
 ]);
@@ -188,11 +232,21 @@ export const ACTIONS: ReadonlySet<string> = new Set([
   "DescribeQuota",
 ]);
 
-/** Documented per-call limits (CreateListener's 50 ports is CLB's batch size). */
-const MAX_PORTS_PER_CREATE = 50;
+/**
+ * Per-call limits. CreateListener refuses 50 ports or more ("Length of
+ * .Ports should be less than 50", recorded by tke-extend-network-controller);
+ * the others are documented in clb_models.d.ts.
+ */
+const MAX_PORTS_PER_CREATE = 49;
 const MAX_LB_IDS_PER_DESCRIBE = 20;
 const MAX_LISTENERS_PER_DELETE = 20;
 const MAX_TARGETS_PER_BATCH = 500;
+const MAX_LB_IDS_PER_DELETE = 20;
+const MAX_LBS_PER_CREATE = 20;
+const MAX_TAGS = 20;
+const MAX_FILTERS = 10;
+const MAX_FILTER_VALUES = 100;
+const VIP_ISPS = new Set(["BGP", "CMCC", "CTCC", "CUCC"]);
 const MAX_REMEMBERED_TASKS = 100_000;
 const PROTOCOLS = new Set(["TCP", "UDP", "TCP_SSL", "QUIC", "HTTP", "HTTPS"]);
 /** Protocols share a port only when they ride different transports (TCP vs UDP). */
@@ -221,6 +275,12 @@ interface ListenerRecord {
   port: number;
   createTime: string;
   targets: Map<string, TargetRecord>;
+  /** The HealthCheck DescribeListeners answers (undefined for HTTP/HTTPS). */
+  healthCheck?: Params;
+  scheduler: string;
+  sessionExpireTime: number;
+  /** Further CreateListener fields that DescribeListeners echoes (SessionType, MaxConn, ...). */
+  echoed: Params;
 }
 
 interface LoadBalancerRecord {
@@ -233,6 +293,10 @@ interface LoadBalancerRecord {
   vpcId: string;
   createTime: string;
   sequence: number;
+  tags: Map<string, string>;
+  vipIsp: string;
+  /** Status is 0 (creating) until this time, then 1. */
+  readyAtMs: number;
   listeners: Map<string, ListenerRecord>;
   /** The last task started on this load balancer. */
   lastTask?: TaskRecord;
@@ -241,11 +305,18 @@ interface LoadBalancerRecord {
 interface TaskRecord {
   id: string;
   action: string;
-  lb: LoadBalancerRecord;
+  lbs: LoadBalancerRecord[];
   doneAtMs: number;
   failWith?: string;
   undo: () => void;
   settled: boolean;
+}
+
+/** A CreateLoadBalancer's ClientToken, answered again with the same purchase. */
+interface PurchaseRecord {
+  loadBalancerIds: string[];
+  dealName: string;
+  task: TaskRecord;
 }
 
 type Params = Record<string, unknown>;
@@ -277,11 +348,17 @@ export class ClbState {
   #lbs = new Map<string, LoadBalancerRecord>();
   #tasks = new Map<string, TaskRecord>();
   #running: TaskRecord[] = [];
+  /** Ids handed out (listeners and load balancers), never handed out again. */
   #listenerIds = new Set<string>();
+  #loadBalancerQuota: number;
+  /** Purchases by region and ClientToken. */
+  #purchases = new Map<string, PurchaseRecord>();
+  #deals = 0;
 
   constructor(options: ClbStateOptions) {
     this.#region = options.region;
     this.#listenerQuota = options.listenerQuota;
+    this.#loadBalancerQuota = options.loadBalancerQuota ?? 500;
     this.#taskDurationMs = options.taskDurationMs;
     this.#random = seededRandom(options.seed ^ 0x5eed);
   }
@@ -302,20 +379,25 @@ export class ClbState {
       throw new TypeError(`Load balancer id "${spec.id}" must look like lb-xxxxxxxx`);
     }
     const sequence = ++this.#sequence;
+    const type = spec.type ?? "OPEN";
     const record: LoadBalancerRecord = {
       id: spec.id,
       name: spec.name ?? spec.id,
       vip: spec.vip ?? `203.0.113.${(sequence % 254) + 1}`,
       region: spec.region ?? this.#region,
       listenerQuota: spec.listenerQuota ?? this.#listenerQuota,
-      type: spec.type ?? "OPEN",
+      type,
       vpcId: spec.vpcId ?? "vpc-fake0001",
       createTime: tencentTime(nowMs),
       sequence,
+      tags: new Map(Object.entries(spec.tags ?? {})),
+      vipIsp: spec.vipIsp ?? (type === "OPEN" ? "BGP" : "INTERNAL"),
+      readyAtMs: nowMs,
       listeners: new Map(),
     };
+    this.#listenerIds.add(spec.id);
     this.#lbs.set(spec.id, record);
-    return snapshotLb(record);
+    return snapshotLb(record, nowMs);
   }
 
   /** Removes a load balancer and everything on it; true when it existed. */
@@ -327,13 +409,13 @@ export class ClbState {
   loadBalancer(id: string, nowMs: number): LoadBalancerSnapshot | undefined {
     this.settle(nowMs);
     const lb = this.#lbs.get(id);
-    return lb === undefined ? undefined : snapshotLb(lb);
+    return lb === undefined ? undefined : snapshotLb(lb, nowMs);
   }
 
   /** Every load balancer, oldest first. */
   loadBalancers(nowMs: number): LoadBalancerSnapshot[] {
     this.settle(nowMs);
-    return [...this.#lbs.values()].map(snapshotLb);
+    return [...this.#lbs.values()].map((lb) => snapshotLb(lb, nowMs));
   }
 
   /** The state of a task, or undefined when no write had that RequestId. */
@@ -380,6 +462,10 @@ export class ClbState {
         return this.#registerTargets(params, ctx);
       case "BatchDeregisterTargets":
         return this.#deregisterTargets(params, ctx);
+      case "CreateLoadBalancer":
+        return this.#createLoadBalancer(params, ctx);
+      case "DeleteLoadBalancer":
+        return this.#deleteLoadBalancer(params, ctx);
       default:
         throw new CloudApiError(
           ErrorCode.InvalidAction,
@@ -399,10 +485,17 @@ export class ClbState {
     const offset = optionalInteger(params, "Offset", 0, Number.MAX_SAFE_INTEGER) ?? 0;
     const limit = optionalInteger(params, "Limit", 1, 100) ?? 20;
     const vips = optionalStringList(params, "LoadBalancerVips");
+    const type = optionalString(params, "LoadBalancerType");
+    const name = optionalString(params, "LoadBalancerName");
+    const filters = loadBalancerFilters(params);
     const matches = [...this.#lbs.values()]
       .filter((lb) => lb.region === ctx.region)
       .filter((lb) => ids === undefined || ids.includes(lb.id))
       .filter((lb) => vips === undefined || vips.includes(lb.vip))
+      .filter((lb) => type === undefined || lb.type === type)
+      // Documented as a fuzzy match.
+      .filter((lb) => name === undefined || lb.name.includes(name))
+      .filter((lb) => filters.every((matches) => matches(lb)))
       // Documented default order: CreateTime, newest first.
       .sort((a, b) => b.sequence - a.sequence);
     const withTargetCount = optionalStringList(params, "AdditionalFields")?.includes("TargetCount");
@@ -416,7 +509,7 @@ export class ClbState {
           Forward: 1,
           Domain: "",
           LoadBalancerVips: [lb.vip],
-          Status: 1,
+          Status: statusOf(lb, ctx.nowMs),
           CreateTime: lb.createTime,
           StatusTime: lb.createTime,
           ProjectId: 0,
@@ -425,10 +518,10 @@ export class ClbState {
           Snat: false,
           Isolation: 0,
           SubnetId: "",
-          Tags: [],
+          Tags: [...lb.tags].map(([TagKey, TagValue]) => ({ TagKey, TagValue })),
           SecureGroups: [],
           AddressIPVersion: "ipv4",
-          VipIsp: lb.type === "OPEN" ? "BGP" : "INTERNAL",
+          VipIsp: lb.vipIsp,
           ChargeType: "POSTPAID_BY_HOUR",
           IsDDos: false,
           LoadBalancerPassToTarget: false,
@@ -490,7 +583,8 @@ export class ClbState {
   }
 
   #describeTaskStatus(params: Params): Result {
-    const taskId = optionalString(params, "TaskId");
+    // A purchase's task is also found by its DealName.
+    const taskId = optionalString(params, "TaskId") ?? optionalString(params, "DealName");
     if (taskId === undefined) {
       throw new CloudApiError(
         ErrorCode.MissingParameter,
@@ -501,13 +595,13 @@ export class ClbState {
     if (task === undefined) {
       throw new CloudApiError(
         ErrorCode.InvalidParameter,
-        `TaskId ${taskId} is not the RequestId of any asynchronous CLB write.`,
+        `TaskId ${taskId} is not the RequestId (or DealName) of any asynchronous CLB write.`,
       );
     }
     const status = snapshotTask(task).status;
     return {
       Status: status,
-      LoadBalancerIds: [task.lb.id],
+      LoadBalancerIds: task.lbs.map((lb) => lb.id),
       Message: status === 1 ? task.failWith : "",
     };
   }
@@ -523,8 +617,16 @@ export class ClbState {
     // Per-instance quotas have no meaningful "current" value, so Tencent returns null.
     return {
       QuotaSet: [
-        { QuotaId: "TOTAL_OPEN_CLB_QUOTA", QuotaCurrent: open, QuotaLimit: 500 },
-        { QuotaId: "TOTAL_INTERNAL_CLB_QUOTA", QuotaCurrent: internal, QuotaLimit: 500 },
+        {
+          QuotaId: "TOTAL_OPEN_CLB_QUOTA",
+          QuotaCurrent: open,
+          QuotaLimit: this.#loadBalancerQuota,
+        },
+        {
+          QuotaId: "TOTAL_INTERNAL_CLB_QUOTA",
+          QuotaCurrent: internal,
+          QuotaLimit: this.#loadBalancerQuota,
+        },
         { QuotaId: "TOTAL_LISTENER_QUOTA", QuotaCurrent: null, QuotaLimit: this.#listenerQuota },
         { QuotaId: "TOTAL_LISTENER_RULE_QUOTA", QuotaCurrent: null, QuotaLimit: 50 },
         { QuotaId: "TOTAL_TARGET_BIND_QUOTA", QuotaCurrent: null, QuotaLimit: 100 },
@@ -539,10 +641,11 @@ export class ClbState {
       throw new CloudApiError(ErrorCode.MissingParameter, "Ports must name at least one port.");
     }
     if (ports.length > MAX_PORTS_PER_CREATE) {
+      // The real API's words (it names no count); how many were sent is ours.
       throw new CloudApiError(
-        ErrorCode.InvalidParameter,
-        `Ports has ${ports.length} ports; CreateListener takes at most ${MAX_PORTS_PER_CREATE} ` +
-          "per call. Split the ports into several calls.",
+        ErrorCode.InvalidParameterValueLength,
+        `Length of .Ports should be less than ${MAX_PORTS_PER_CREATE + 1} ` +
+          `(got ${ports.length}); split the ports into several CreateListener calls.`,
       );
     }
     for (const port of ports) {
@@ -568,6 +671,7 @@ export class ClbState {
         `ListenerNames has ${names.length} names for ${ports.length} ports; they pair one to one.`,
       );
     }
+    const settings = listenerSettings(params, protocol);
     this.#assertIdle(lb, ctx);
 
     const transport = TRANSPORT[protocol];
@@ -605,9 +709,11 @@ export class ClbState {
       port,
       createTime: tencentTime(ctx.nowMs),
       targets: new Map(),
+      ...settings,
+      healthCheck: settings.healthCheck && { ...settings.healthCheck },
     }));
     for (const listener of created) lb.listeners.set(listener.id, listener);
-    this.#startTask("CreateListener", lb, ctx, () => {
+    this.#startTask("CreateListener", [lb], ctx, () => {
       for (const listener of created) lb.listeners.delete(listener.id);
     });
     return { ListenerIds: created.map((l) => l.id) };
@@ -634,7 +740,7 @@ export class ClbState {
     this.#assertIdle(lb, ctx);
     const removed = ids.map((id) => lb.listeners.get(id)!);
     for (const listener of removed) lb.listeners.delete(listener.id);
-    this.#startTask("DeleteLoadBalancerListeners", lb, ctx, () => {
+    this.#startTask("DeleteLoadBalancerListeners", [lb], ctx, () => {
       for (const listener of removed) lb.listeners.set(listener.id, listener);
     });
     return {};
@@ -645,7 +751,6 @@ export class ClbState {
     const targets = batchTargets(params);
     this.#assertIdle(lb, ctx);
     const failed = new Set<string>();
-    const undo: Array<() => void> = [];
     for (const target of targets) {
       const listener = lb.listeners.get(target.listenerId);
       if (listener === undefined) {
@@ -663,12 +768,8 @@ export class ClbState {
         weight: target.weight ?? previous?.weight ?? 10,
         registeredTime: previous?.registeredTime ?? tencentTime(ctx.nowMs),
       });
-      undo.push(() => {
-        if (previous === undefined) listener.targets.delete(key);
-        else listener.targets.set(key, previous);
-      });
     }
-    this.#startTask("BatchRegisterTargets", lb, ctx, () => undo.reverse().forEach((f) => f()));
+    // Synchronous: bound when it answers, no task (clb_client.d.ts).
     return failedResult(failed, lb.id, "bind");
   }
 
@@ -677,21 +778,154 @@ export class ClbState {
     const targets = batchTargets(params);
     this.#assertIdle(lb, ctx);
     const failed = new Set<string>();
-    const undo: Array<() => void> = [];
     for (const target of targets) {
       const listener = lb.listeners.get(target.listenerId);
       if (listener === undefined) {
         failed.add(target.listenerId);
         continue;
       }
-      const key = targetKey(target);
-      const previous = listener.targets.get(key);
-      if (previous === undefined) continue; // Unbinding what is not bound is a no-op.
-      listener.targets.delete(key);
-      undo.push(() => listener.targets.set(key, previous));
+      // Unbinding what is not bound is a no-op.
+      listener.targets.delete(targetKey(target));
     }
-    this.#startTask("BatchDeregisterTargets", lb, ctx, () => undo.reverse().forEach((f) => f()));
+    // Synchronous, like BatchRegisterTargets.
     return failedResult(failed, lb.id, "unbind");
+  }
+
+  #createLoadBalancer(params: Params, ctx: CallContext): Result {
+    const type = requiredString(params, "LoadBalancerType");
+    if (type !== "OPEN" && type !== "INTERNAL") {
+      throw new CloudApiError(
+        ErrorCode.InvalidParameterValue,
+        `LoadBalancerType "${type}" must be OPEN (public) or INTERNAL.`,
+      );
+    }
+    const forward = optionalInteger(params, "Forward", 0, 1);
+    if (forward === 0) {
+      throw new CloudApiError(
+        ErrorCode.InvalidParameterValue,
+        "Forward 0 (a classic load balancer) can no longer be bought; only 1.",
+      );
+    }
+    const count = optionalInteger(params, "Number", 1, MAX_LBS_PER_CREATE) ?? 1;
+    const name = optionalString(params, "LoadBalancerName");
+    if (name !== undefined && (name.length < 1 || name.length > 80)) {
+      throw new CloudApiError(
+        ErrorCode.InvalidParameterValueLength,
+        `LoadBalancerName "${name}" must be 1 to 80 characters.`,
+      );
+    }
+    const vipIsp = optionalString(params, "VipIsp");
+    if (vipIsp !== undefined && (type !== "OPEN" || !VIP_ISPS.has(vipIsp))) {
+      throw new CloudApiError(
+        ErrorCode.InvalidParameterValue,
+        type !== "OPEN"
+          ? `VipIsp applies to OPEN load balancers only, not ${type}.`
+          : `VipIsp "${vipIsp}" must be one of ${[...VIP_ISPS].join(", ")}.`,
+      );
+    }
+    if (type === "INTERNAL" && optionalString(params, "SubnetId") === undefined) {
+      throw new CloudApiError(
+        ErrorCode.MissingParameter,
+        "SubnetId is required for an INTERNAL load balancer (its VIP comes from that subnet).",
+      );
+    }
+    const tags = tagList(params);
+    const vpcId = optionalString(params, "VpcId") ?? "vpc-fake0001";
+    const token = optionalString(params, "ClientToken");
+    if (token !== undefined && (token.length > 64 || !/^[\x20-\x7e]+$/.test(token))) {
+      throw new CloudApiError(
+        ErrorCode.InvalidParameterValue,
+        "ClientToken must be 1 to 64 printable ASCII characters.",
+      );
+    }
+
+    // The same ClientToken is the same purchase: its instances, not new ones.
+    const tokenKey = token === undefined ? undefined : `${ctx.region}/${token}`;
+    const earlier = tokenKey === undefined ? undefined : this.#purchases.get(tokenKey);
+    if (earlier !== undefined) {
+      if (earlier.task.settled && earlier.task.failWith !== undefined) {
+        throw new CloudApiError(
+          ErrorCode.ClientTokenLimitExceeded,
+          `The purchase of ClientToken ${token} (DealName ${earlier.dealName}) failed; ` +
+            "buy again with a new ClientToken.",
+        );
+      }
+      this.#tasks.set(ctx.requestId, earlier.task);
+      return { LoadBalancerIds: earlier.loadBalancerIds, DealName: earlier.dealName };
+    }
+
+    const held = [...this.#lbs.values()]
+      .filter((lb) => lb.region === ctx.region && lb.type === type).length;
+    if (held + count > this.#loadBalancerQuota) {
+      throw new CloudApiError(
+        ErrorCode.LimitExceeded,
+        `${ctx.region} holds ${held} ${type} load balancers; ${count} more would exceed the ` +
+          `quota of ${this.#loadBalancerQuota} (TOTAL_${type}_CLB_QUOTA).`,
+      );
+    }
+    const bought: LoadBalancerRecord[] = [];
+    const vipsInUse = new Set([...this.#lbs.values()].map((lb) => lb.vip));
+    for (let i = 0; i < count; i++) {
+      const id = this.#newId("lb-");
+      bought.push({
+        id,
+        // Documented: the name is taken only when one instance is bought.
+        name: count === 1 && name !== undefined ? name : id,
+        vip: newVip(type, vipsInUse),
+        region: ctx.region,
+        listenerQuota: this.#listenerQuota,
+        type,
+        vpcId,
+        createTime: tencentTime(ctx.nowMs),
+        sequence: ++this.#sequence,
+        tags: new Map(tags),
+        vipIsp: type === "OPEN" ? vipIsp ?? "BGP" : "INTERNAL",
+        readyAtMs: ctx.nowMs + this.taskDurationMs,
+        listeners: new Map(),
+      });
+    }
+    for (const lb of bought) this.#lbs.set(lb.id, lb);
+    const dealName = `${tencentTime(ctx.nowMs).replace(/\D/g, "").slice(0, 8)}${
+      String(++this.#deals).padStart(8, "0")
+    }`;
+    // A failed delivery takes the instances away again.
+    const task = this.#startTask("CreateLoadBalancer", bought, ctx, () => {
+      for (const lb of bought) this.#lbs.delete(lb.id);
+    });
+    this.#tasks.set(dealName, task);
+    const loadBalancerIds = bought.map((lb) => lb.id);
+    if (tokenKey !== undefined) this.#purchases.set(tokenKey, { loadBalancerIds, dealName, task });
+    return { LoadBalancerIds: loadBalancerIds, DealName: dealName };
+  }
+
+  #deleteLoadBalancer(params: Params, ctx: CallContext): Result {
+    const ids = optionalStringList(params, "LoadBalancerIds");
+    if (ids === undefined || ids.length === 0) {
+      throw new CloudApiError(ErrorCode.MissingParameter, "LoadBalancerIds is required.");
+    }
+    if (ids.length > MAX_LB_IDS_PER_DELETE) {
+      throw new CloudApiError(
+        ErrorCode.InvalidParameter,
+        `LoadBalancerIds has ${ids.length} ids; DeleteLoadBalancer takes at most ` +
+          `${MAX_LB_IDS_PER_DELETE} per call.`,
+      );
+    }
+    const forceDelete = params.ForceDelete;
+    if (forceDelete !== undefined && typeof forceDelete !== "boolean") {
+      throw new CloudApiError(
+        ErrorCode.InvalidParameter,
+        `ForceDelete must be a boolean, got ${JSON.stringify(forceDelete)}.`,
+      );
+    }
+    const lbs = [...new Set(ids)].map((id) => this.#lbOf({ LoadBalancerId: id }, ctx));
+    for (const lb of lbs) this.#assertIdle(lb, ctx);
+    // Gone at once with its listeners and targets (later calls naming it
+    // answer LBIdNotFound); a failed task brings it back as it was.
+    for (const lb of lbs) this.#lbs.delete(lb.id);
+    this.#startTask("DeleteLoadBalancer", lbs, ctx, () => {
+      for (const lb of lbs) this.#lbs.set(lb.id, lb);
+    });
+    return {};
   }
 
   #lbOf(params: Params, ctx: CallContext): LoadBalancerRecord {
@@ -717,11 +951,16 @@ export class ClbState {
     }
   }
 
-  #startTask(action: string, lb: LoadBalancerRecord, ctx: CallContext, undo: () => void): void {
+  #startTask(
+    action: string,
+    lbs: LoadBalancerRecord[],
+    ctx: CallContext,
+    undo: () => void,
+  ): TaskRecord {
     const task: TaskRecord = {
       id: ctx.requestId,
       action,
-      lb,
+      lbs,
       doneAtMs: ctx.nowMs + this.#taskDurationMs,
       failWith: ctx.failTaskWith,
       undo,
@@ -733,9 +972,10 @@ export class ClbState {
       const oldest = this.#tasks.keys().next().value;
       if (oldest !== undefined) this.#tasks.delete(oldest);
     }
-    lb.lastTask = task;
+    for (const lb of lbs) lb.lastTask = task;
     this.#running.push(task);
     this.settle(ctx.nowMs);
+    return task;
   }
 
   #newId(prefix: string): string {
@@ -749,6 +989,259 @@ export class ClbState {
       }
     }
   }
+}
+
+/**
+ * A VIP no live load balancer has (and marks it used): documentation
+ * ranges when OPEN, 10.0.0.0/16 when INTERNAL.
+ */
+function newVip(type: "OPEN" | "INTERNAL", used: Set<string>): string {
+  const prefixes = type === "OPEN"
+    ? ["203.0.113.", "198.51.100.", "192.0.2."]
+    : Array.from({ length: 256 }, (_, i) => `10.0.${i}.`);
+  for (const prefix of prefixes) {
+    for (let host = 1; host < 255; host++) {
+      if (!used.has(prefix + host)) {
+        used.add(prefix + host);
+        return prefix + host;
+      }
+    }
+  }
+  throw new CloudApiError(
+    ErrorCode.ResourceInsufficient,
+    `No ${type} VIP is left in this fake; delete load balancers first.`,
+  );
+}
+
+/** 0 (creating) while a purchase's task runs, then 1 (normal). */
+function statusOf(lb: LoadBalancerRecord, nowMs: number): 0 | 1 {
+  return nowMs < lb.readyAtMs ? 0 : 1;
+}
+
+/** CreateLoadBalancer's `Tags` as key → value, checked. */
+function tagList(params: Params): Map<string, string> {
+  const raw = params.Tags;
+  const tags = new Map<string, string>();
+  if (raw === undefined || raw === null) return tags;
+  if (!Array.isArray(raw)) {
+    throw new CloudApiError(ErrorCode.InvalidParameter, "Tags must be an array of TagInfo.");
+  }
+  if (raw.length > MAX_TAGS) {
+    throw new CloudApiError(
+      ErrorCode.InvalidParameterValueLength,
+      `Tags has ${raw.length} tags; at most ${MAX_TAGS}.`,
+    );
+  }
+  raw.forEach((entry, i) => {
+    const tag = typeof entry === "object" && entry !== null ? entry as Params : {};
+    const key = requiredString(tag, "TagKey", `Tags.${i}.`);
+    const value = optionalString(tag, "TagValue", `Tags.${i}.`);
+    if (value === undefined) {
+      throw new CloudApiError(ErrorCode.MissingParameter, `Tags.${i}.TagValue is required.`);
+    }
+    if (tags.has(key)) {
+      throw new CloudApiError(
+        ErrorCode.InvalidParameterValueDuplicate,
+        `Tags names the key "${key}" twice.`,
+      );
+    }
+    tags.set(key, value);
+  });
+  return tags;
+}
+
+/**
+ * DescribeLoadBalancers' `Filters` this fake serves, each a test an
+ * instance must pass (filters AND, values OR, as documented): `tag-key`,
+ * `tag:<key>` and `vip-isp`. Others are refused rather than ignored, so a
+ * test never believes it filtered.
+ */
+function loadBalancerFilters(params: Params): Array<(lb: LoadBalancerRecord) => boolean> {
+  const raw = params.Filters;
+  if (raw === undefined || raw === null) return [];
+  if (!Array.isArray(raw)) {
+    throw new CloudApiError(ErrorCode.InvalidParameter, "Filters must be an array of Filter.");
+  }
+  if (raw.length > MAX_FILTERS) {
+    throw new CloudApiError(
+      ErrorCode.InvalidParameterValueLength,
+      `Filters has ${raw.length} filters; at most ${MAX_FILTERS}.`,
+    );
+  }
+  return raw.map((entry, i) => {
+    const filter = typeof entry === "object" && entry !== null ? entry as Params : {};
+    const name = requiredString(filter, "Name", `Filters.${i}.`);
+    const values = optionalStringList(filter, "Values");
+    if (values === undefined || values.length === 0) {
+      throw new CloudApiError(ErrorCode.MissingParameter, `Filters.${i}.Values is required.`);
+    }
+    if (values.length > MAX_FILTER_VALUES) {
+      throw new CloudApiError(
+        ErrorCode.InvalidParameterValueLength,
+        `Filters.${i}.Values has ${values.length} values; at most ${MAX_FILTER_VALUES}.`,
+      );
+    }
+    if (name === "tag-key") return (lb) => values.some((key) => lb.tags.has(key));
+    if (name === "vip-isp") return (lb) => values.includes(lb.vipIsp);
+    if (name.startsWith("tag:") && name.length > 4) {
+      const key = name.slice(4);
+      return (lb) => lb.tags.has(key) && values.includes(lb.tags.get(key)!);
+    }
+    throw new CloudApiError(
+      ErrorCode.InvalidFilter,
+      `Filters.${i}.Name "${name}" is not served by this fake (it serves tag-key, ` +
+        "tag:<key> and vip-isp).",
+    );
+  });
+}
+
+/** CreateListenerRequest's fields (clb_models.d.ts); any other is refused as UnknownParameter. */
+const CREATE_LISTENER_FIELDS = new Set([
+  "LoadBalancerId",
+  "Ports",
+  "Protocol",
+  "ListenerNames",
+  "HealthCheck",
+  "Certificate",
+  "SessionExpireTime",
+  "Scheduler",
+  "SniSwitch",
+  "TargetType",
+  "SessionType",
+  "KeepaliveEnable",
+  "EndPort",
+  "DeregisterTargetRst",
+  "MultiCertInfo",
+  "MaxConn",
+  "MaxCps",
+  "IdleConnectTimeout",
+  "ProxyProtocol",
+  "SnatEnable",
+  "FullEndPorts",
+  "SslCloseSwitch",
+  "DataCompressMode",
+  "RescheduleTargetZeroWeight",
+  "RescheduleUnhealthy",
+  "RescheduleExpandTarget",
+  "RescheduleStartTime",
+  "RescheduleInterval",
+]);
+
+/** Fields of CreateListener that DescribeListeners answers as they were given. */
+const ECHOED_LISTENER_FIELDS = [
+  "SessionType",
+  "TargetType",
+  "KeepaliveEnable",
+  "DeregisterTargetRst",
+  "MaxConn",
+  "MaxCps",
+  "IdleConnectTimeout",
+  "DataCompressMode",
+  "RescheduleStartTime",
+  "RescheduleInterval",
+];
+
+/** HealthCheck's fields (clb_models.d.ts), and the ranges this fake checks. */
+const HEALTH_CHECK_FIELDS = new Set([
+  "HealthSwitch",
+  "TimeOut",
+  "IntervalTime",
+  "HealthNum",
+  "UnHealthNum",
+  "HttpCode",
+  "HttpCheckPath",
+  "HttpCheckDomain",
+  "HttpCheckMethod",
+  "CheckPort",
+  "ContextType",
+  "SendContext",
+  "RecvContext",
+  "CheckType",
+  "HttpVersion",
+  "SourceIpType",
+  "ExtendedCode",
+]);
+const HEALTH_CHECK_RANGES: Record<string, [number, number]> = {
+  HealthSwitch: [0, 1],
+  TimeOut: [2, 60],
+  IntervalTime: [2, 300],
+  HealthNum: [2, 10],
+  UnHealthNum: [2, 10],
+  SourceIpType: [0, 1],
+};
+
+/**
+ * What a CreateListener's further fields make of its listeners: the health
+ * check (given fields over the default), scheduler, session persistence,
+ * and the echoed fields; each checked as documented.
+ */
+function listenerSettings(
+  params: Params,
+  protocol: string,
+): Pick<ListenerRecord, "healthCheck" | "scheduler" | "sessionExpireTime" | "echoed"> {
+  for (const key of Object.keys(params)) {
+    if (!CREATE_LISTENER_FIELDS.has(key)) {
+      throw new CloudApiError(
+        ErrorCode.UnknownParameter,
+        `The parameter ${key} is not recognized; CreateListener has no such field.`,
+      );
+    }
+  }
+  const layer4 = protocol !== "HTTP" && protocol !== "HTTPS";
+  let healthCheck: Params | undefined = layer4
+    ? { HealthSwitch: 1, TimeOut: 2, IntervalTime: 5, HealthNum: 3, UnHealthNum: 3 }
+    : undefined;
+  const given = params.HealthCheck;
+  if (given !== undefined && given !== null) {
+    if (typeof given !== "object" || Array.isArray(given)) {
+      throw new CloudApiError(ErrorCode.InvalidParameter, "HealthCheck must be an object.");
+    }
+    for (const [key, value] of Object.entries(given as Params)) {
+      if (!HEALTH_CHECK_FIELDS.has(key)) {
+        throw new CloudApiError(
+          ErrorCode.UnknownParameter,
+          `The parameter HealthCheck.${key} is not recognized.`,
+        );
+      }
+      const range = HEALTH_CHECK_RANGES[key];
+      if (range !== undefined) optionalInteger({ [key]: value }, key, ...range, "HealthCheck.");
+    }
+    // Layer-7 listeners check health per rule; layer-4 ones here.
+    if (layer4) healthCheck = { ...healthCheck, ...(given as Params) };
+    const timeOut = Number(healthCheck?.TimeOut);
+    const interval = Number(healthCheck?.IntervalTime);
+    if (timeOut >= interval) {
+      throw new CloudApiError(
+        ErrorCode.InvalidParameterValue,
+        `HealthCheck.TimeOut ${timeOut} must be less than HealthCheck.IntervalTime ${interval}.`,
+      );
+    }
+  }
+  const scheduler = optionalString(params, "Scheduler") ?? "WRR";
+  if (scheduler !== "WRR" && scheduler !== "LEAST_CONN") {
+    throw new CloudApiError(
+      ErrorCode.InvalidParameterValue,
+      `Scheduler "${scheduler}" must be WRR or LEAST_CONN.`,
+    );
+  }
+  const sessionExpireTime = optionalInteger(params, "SessionExpireTime", 0, 3600) ?? 0;
+  if (sessionExpireTime !== 0 && sessionExpireTime < 30) {
+    throw new CloudApiError(
+      ErrorCode.InvalidParameterValue,
+      `SessionExpireTime ${sessionExpireTime} must be 0 (off) or 30-3600 seconds.`,
+    );
+  }
+  if (sessionExpireTime !== 0 && protocol !== "TCP" && protocol !== "UDP") {
+    throw new CloudApiError(
+      ErrorCode.InvalidParameterValue,
+      `SessionExpireTime applies to TCP/UDP listeners only, not ${protocol}.`,
+    );
+  }
+  const echoed: Params = {};
+  for (const key of ECHOED_LISTENER_FIELDS) {
+    if (params[key] !== undefined && params[key] !== null) echoed[key] = params[key];
+  }
+  return { healthCheck, scheduler, sessionExpireTime, echoed };
 }
 
 interface BatchTargetInput {
@@ -765,9 +1258,11 @@ function batchTargets(params: Params): BatchTargetInput[] {
     throw new CloudApiError(ErrorCode.MissingParameter, "Targets must list at least one target.");
   }
   if (raw.length > MAX_TARGETS_PER_BATCH) {
+    // Worded as the API words its Ports limit (this one's exact text is not recorded).
     throw new CloudApiError(
-      ErrorCode.InvalidParameter,
-      `Targets has ${raw.length} entries; at most ${MAX_TARGETS_PER_BATCH} per call.`,
+      ErrorCode.InvalidParameterValueLength,
+      `Length of .Targets should be no more than ${MAX_TARGETS_PER_BATCH} ` +
+        `(got ${raw.length}); split the targets into several calls.`,
     );
   }
   return raw.map((entry, i) => {
@@ -807,16 +1302,13 @@ function targetKey(t: { eniIp?: string; instanceId?: string; port: number }): st
 }
 
 function listenerShape(l: ListenerRecord): Result {
-  const layer4 = l.protocol !== "HTTP" && l.protocol !== "HTTPS";
   return {
     ListenerId: l.id,
     Protocol: l.protocol,
     Port: l.port,
-    HealthCheck: layer4
-      ? { HealthSwitch: 1, TimeOut: 2, IntervalTime: 5, HealthNum: 3, UnHealthNum: 3 }
-      : undefined,
-    Scheduler: "WRR",
-    SessionExpireTime: 0,
+    HealthCheck: l.healthCheck,
+    Scheduler: l.scheduler,
+    SessionExpireTime: l.sessionExpireTime,
     SniSwitch: 0,
     ListenerName: l.name,
     CreateTime: l.createTime,
@@ -831,6 +1323,7 @@ function listenerShape(l: ListenerRecord): Result {
     MaxConn: -1,
     MaxCps: -1,
     IdleConnectTimeout: TRANSPORT[l.protocol] === "udp" ? 300 : 900,
+    ...l.echoed,
   };
 }
 
@@ -850,18 +1343,25 @@ function backendShape(t: TargetRecord): Result {
   };
 }
 
-function snapshotLb(lb: LoadBalancerRecord): LoadBalancerSnapshot {
+function snapshotLb(lb: LoadBalancerRecord, nowMs: number): LoadBalancerSnapshot {
   return {
     id: lb.id,
     name: lb.name,
     vip: lb.vip,
     region: lb.region,
     listenerQuota: lb.listenerQuota,
+    type: lb.type,
+    status: statusOf(lb, nowMs),
+    tags: Object.fromEntries(lb.tags),
+    vipIsp: lb.vipIsp,
     listeners: [...lb.listeners.values()].map((l) => ({
       listenerId: l.id,
       name: l.name,
       protocol: l.protocol,
       port: l.port,
+      ...(l.healthCheck !== undefined ? { healthCheck: { ...l.healthCheck } } : {}),
+      scheduler: l.scheduler,
+      sessionExpireTime: l.sessionExpireTime,
       targets: [...l.targets.values()].map((t) => ({
         type: t.type,
         ...(t.eniIp !== undefined ? { eniIp: t.eniIp } : {}),
@@ -875,7 +1375,13 @@ function snapshotLb(lb: LoadBalancerRecord): LoadBalancerSnapshot {
 
 function snapshotTask(task: TaskRecord): TaskSnapshot {
   const status = !task.settled ? 2 : task.failWith !== undefined ? 1 : 0;
-  return { taskId: task.id, action: task.action, loadBalancerId: task.lb.id, status };
+  return {
+    taskId: task.id,
+    action: task.action,
+    loadBalancerId: task.lbs[0].id,
+    loadBalancerIds: task.lbs.map((lb) => lb.id),
+    status,
+  };
 }
 
 /** Tencent's time format, Beijing time: `2026-01-01 08:00:00`. */

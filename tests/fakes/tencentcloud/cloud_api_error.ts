@@ -45,6 +45,18 @@ export const ErrorCode = {
   PortCheckFailed: "InvalidParameter.PortCheckFailed",
   /** A parameter value is out of its allowed set. */
   InvalidParameterValue: "InvalidParameterValue",
+  /** A list or string is too long (e.g. CreateListener's Ports: "Length of .Ports should be less than 50"). */
+  InvalidParameterValueLength: "InvalidParameterValue.Length",
+  /** A value given twice where each must be unique (e.g. a tag key). */
+  InvalidParameterValueDuplicate: "InvalidParameterValue.Duplicate",
+  /** A `Filters` entry the action does not know. */
+  InvalidFilter: "InvalidParameterValue.InvalidFilter",
+  /** A CreateLoadBalancer ClientToken whose purchase failed or expired: buy with a new one. */
+  ClientTokenLimitExceeded: "InvalidParameter.ClientTokenLimitExceeded",
+  /** A parameter the action does not define. */
+  UnknownParameter: "UnknownParameter",
+  /** Not enough of a resource (e.g. addresses) to deliver. */
+  ResourceInsufficient: "ResourceInsufficient",
   /** A quota (e.g. listeners per load balancer) would be exceeded. */
   LimitExceeded: "LimitExceeded",
   /** A required parameter is absent. */

@@ -2,8 +2,10 @@
  * A local fake of Tencent Cloud API 3.0 for the CLB service (version
  * 2018-03-17), for tests and benchmarks that drive the real
  * `tencentcloud-sdk-nodejs` client. It checks TC3-HMAC-SHA256 signatures,
- * answers in the real envelope, runs writes as asynchronous tasks, enforces
- * quotas and per-action rate limits, injects faults, and counts calls.
+ * answers in the real envelope, runs the asynchronous writes as tasks (and
+ * the synchronous ones, `Batch(De)RegisterTargets`, at once), sells and
+ * deletes load balancers, enforces quotas and per-action rate limits,
+ * injects faults, and counts calls.
  *
  * @module
  */
@@ -13,8 +15,8 @@ import {
   ClbState,
   type LoadBalancerSnapshot,
   type LoadBalancerSpec,
+  TASK_ACTIONS,
   type TaskSnapshot,
-  WRITE_ACTIONS,
 } from "./clb_state.ts";
 import { type Fault, FaultInjector } from "./fault_injector.ts";
 import { RateLimiter } from "./rate_limiter.ts";
@@ -76,6 +78,12 @@ export interface FakeTencentCloudOptions {
   loadBalancers?: readonly LoadBalancerSpec[];
   /** Listener quota per load balancer (TOTAL_LISTENER_QUOTA). @default {50} */
   listenerQuota?: number;
+  /**
+   * Load balancers of each type per region (TOTAL_OPEN_CLB_QUOTA,
+   * TOTAL_INTERNAL_CLB_QUOTA, the ones set up included): a CreateLoadBalancer
+   * beyond it answers `LimitExceeded`. @default {500}
+   */
+  loadBalancerQuota?: number;
   /** How long the asynchronous task of each write runs. @default {0} */
   taskDurationMs?: number;
   /** Calls per second per action (Tencent documents 20); `Infinity` disables. @default {20} */
@@ -185,6 +193,7 @@ export class FakeTencentCloud {
     this.#clb = new ClbState({
       region: this.region,
       listenerQuota: options.listenerQuota ?? 50,
+      loadBalancerQuota: options.loadBalancerQuota ?? 500,
       taskDurationMs: options.taskDurationMs ?? 0,
       seed,
     });
@@ -290,11 +299,13 @@ export class FakeTencentCloud {
   }
 
   /**
-   * Every load balancer, oldest first.
+   * Every load balancer, oldest first (bought ones included, with their
+   * tags, name and Status).
    *
    * @example
    * ```ts
    * const listeners = cloud.loadBalancers().flatMap((lb) => lb.listeners).length;
+   * const bought = cloud.loadBalancers().filter((lb) => lb.tags["gamenet.io/owner"]).length;
    * ```
    */
   loadBalancers(): LoadBalancerSnapshot[] {
@@ -425,7 +436,8 @@ export class FakeTencentCloud {
     const body = new Uint8Array(await request.arrayBuffer());
 
     let failTaskWith: string | undefined;
-    const fault = this.#faults.pick(action, WRITE_ACTIONS.has(action));
+    let loseAnswerWith: number | undefined;
+    const fault = this.#faults.pick(action, TASK_ACTIONS.has(action));
     if (fault !== undefined) {
       this.#stats.faults++;
       switch (fault.kind) {
@@ -452,6 +464,9 @@ export class FakeTencentCloud {
         }
         case "taskFailure":
           failTaskWith = fault.message ?? "Injected task failure";
+          break;
+        case "lostAnswer":
+          loseAnswerWith = fault.status ?? 502;
           break;
       }
     }
@@ -508,6 +523,12 @@ export class FakeTencentCloud {
       }
       const params = parseParams(body);
       const result = this.#clb.call(action, params, { region, requestId, nowMs, failTaskWith });
+      if (loseAnswerWith !== undefined) {
+        return new Response(
+          `Injected HTTP ${loseAnswerWith} from the fake Tencent Cloud after serving ${action}`,
+          { status: loseAnswerWith, headers: { "content-type": "text/plain" } },
+        );
+      }
       return envelope({ ...result, RequestId: requestId }, traceId);
     } catch (error) {
       if (error instanceof CloudApiError) {

@@ -105,24 +105,91 @@ Deno.test("CreateListener creates one listener per port, as DescribeListeners sh
   );
 });
 
-Deno.test("CreateListener refuses 51 ports in one call with InvalidParameter", async () => {
+Deno.test("CreateListener refuses 50 ports in one call with InvalidParameterValue.Length", async () => {
   await using cloud = await start({ listenerQuota: 100 });
   const client = clientOf(cloud);
-  const ports = Array.from({ length: 51 }, (_, i) => 8000 + i);
+  const ports = Array.from({ length: 50 }, (_, i) => 8000 + i);
 
   const error = await failure(
     client.CreateListener({ LoadBalancerId: "lb-game1", Ports: ports, Protocol: "TCP" }),
   );
-  assert.equal(error.code, "InvalidParameter");
-  assert.match(error.message, /at most 50/);
+  assert.equal(error.code, "InvalidParameterValue.Length");
+  assert.match(error.message, /Length of \.Ports should be less than 50/);
   assert.equal(cloud.loadBalancer("lb-game1")?.listeners.length, 0);
 
-  const fifty = await client.CreateListener({
+  const fortyNine = await client.CreateListener({
     LoadBalancerId: "lb-game1",
-    Ports: ports.slice(0, 50),
+    Ports: ports.slice(0, 49),
     Protocol: "TCP",
   });
-  assert.equal(fifty.ListenerIds?.length, 50);
+  assert.equal(fortyNine.ListenerIds?.length, 49);
+});
+
+Deno.test("CreateListener applies HealthCheck, SessionExpireTime and Scheduler, as DescribeListeners shows", async () => {
+  await using cloud = await start();
+  const client = clientOf(cloud);
+  const { ListenerIds } = await client.CreateListener({
+    LoadBalancerId: "lb-game1",
+    Ports: [7000, 7001],
+    Protocol: "UDP",
+    HealthCheck: { HealthSwitch: 0, SourceIpType: 1 },
+    SessionExpireTime: 60,
+    Scheduler: "LEAST_CONN",
+    MaxConn: 1000,
+  });
+  const described = await client.DescribeListeners({ LoadBalancerId: "lb-game1" });
+  for (const listener of described.Listeners!) {
+    assert.ok(ListenerIds!.includes(listener.ListenerId!));
+    // Given fields over the default health check.
+    assert.deepEqual(listener.HealthCheck, {
+      HealthSwitch: 0,
+      TimeOut: 2,
+      IntervalTime: 5,
+      HealthNum: 3,
+      UnHealthNum: 3,
+      SourceIpType: 1,
+    });
+    assert.equal(listener.SessionExpireTime, 60);
+    assert.equal(listener.Scheduler, "LEAST_CONN");
+    assert.equal(listener.MaxConn, 1000);
+  }
+  const [held] = cloud.loadBalancer("lb-game1")!.listeners;
+  assert.equal(held.scheduler, "LEAST_CONN");
+  assert.equal(held.sessionExpireTime, 60);
+  assert.equal(held.healthCheck?.HealthSwitch, 0);
+
+  // Without them: the defaults.
+  await client.CreateListener({ LoadBalancerId: "lb-game1", Ports: [7002], Protocol: "TCP" });
+  const plain = await client.DescribeListeners({ LoadBalancerId: "lb-game1", Port: 7002 });
+  assert.equal(plain.Listeners![0].Scheduler, "WRR");
+  assert.equal(plain.Listeners![0].SessionExpireTime, 0);
+  assert.equal(plain.Listeners![0].HealthCheck?.HealthSwitch, 1);
+});
+
+Deno.test("CreateListener refuses further parameters it does not define or that are out of range", async () => {
+  await using cloud = await start();
+  const client = clientOf(cloud);
+  const create = (extra: Record<string, unknown>) =>
+    failure(
+      client.CreateListener(
+        {
+          LoadBalancerId: "lb-game1",
+          Ports: [7000],
+          Protocol: "UDP",
+          ...extra,
+        } as Parameters<ClbClient["CreateListener"]>[0],
+      ),
+    );
+  const unknown = await create({ HealthChek: { HealthSwitch: 0 } });
+  assert.equal(unknown.code, "UnknownParameter");
+  assert.match(unknown.message, /HealthChek/);
+  assert.equal((await create({ Scheduler: "IP_HASH" })).code, "InvalidParameterValue");
+  assert.equal((await create({ SessionExpireTime: 10 })).code, "InvalidParameterValue");
+  assert.equal(
+    (await create({ HealthCheck: { TimeOut: 10, IntervalTime: 5 } })).code,
+    "InvalidParameterValue",
+  );
+  assert.equal(cloud.loadBalancer("lb-game1")?.listeners.length, 0);
 });
 
 Deno.test("CreateListener answers PortCheckFailed for a taken port; TCP and UDP may share one", async () => {
@@ -240,6 +307,56 @@ Deno.test("BatchRegisterTargets binds targets, DescribeTargets lists them, Batch
   const after = await client.DescribeTargets({ LoadBalancerId: "lb-game1", ListenerIds: [first] });
   assert.deepEqual(after.Listeners?.[0].Targets, []);
   assert.equal(cloud.loadBalancer("lb-game1")?.listeners[1].targets[0].eniIp, "10.0.0.6");
+});
+
+Deno.test("BatchRegisterTargets and BatchDeregisterTargets take effect at once and start no task", async () => {
+  const clock = manualClock();
+  await using cloud = await start({ taskDurationMs: 1_000, now: clock.now });
+  const client = clientOf(cloud);
+  const { ListenerIds } = await client.CreateListener({
+    LoadBalancerId: "lb-game1",
+    Ports: [7000],
+    Protocol: "UDP",
+  });
+  clock.advance(1_000);
+  const target = { ListenerId: ListenerIds![0], EniIp: "10.0.0.5", Port: 7777 };
+
+  const registered = await client.BatchRegisterTargets({
+    LoadBalancerId: "lb-game1",
+    Targets: [target],
+  });
+  // Bound now, with the clock standing still, and nothing to wait for.
+  assert.equal(cloud.loadBalancer("lb-game1")?.listeners[0].targets.length, 1);
+  const noTask = await failure(client.DescribeTaskStatus({ TaskId: registered.RequestId }));
+  assert.equal(noTask.code, "InvalidParameter");
+  // The instance is not busy: the next write goes through at once.
+  await client.BatchDeregisterTargets({ LoadBalancerId: "lb-game1", Targets: [target] });
+  assert.equal(cloud.loadBalancer("lb-game1")?.listeners[0].targets.length, 0);
+  await client.CreateListener({ LoadBalancerId: "lb-game1", Ports: [7001], Protocol: "UDP" });
+});
+
+Deno.test("BatchRegisterTargets takes 500 targets and refuses 501 with InvalidParameterValue.Length", async () => {
+  await using cloud = await start();
+  const client = clientOf(cloud);
+  const { ListenerIds } = await client.CreateListener({
+    LoadBalancerId: "lb-game1",
+    Ports: [7000],
+    Protocol: "UDP",
+  });
+  const targets = Array.from({ length: 501 }, (_, i) => ({
+    ListenerId: ListenerIds![0],
+    EniIp: `10.0.${Math.floor(i / 250)}.${(i % 250) + 1}`,
+    Port: 7777,
+  }));
+  const tooMany = await failure(
+    client.BatchRegisterTargets({ LoadBalancerId: "lb-game1", Targets: targets }),
+  );
+  assert.equal(tooMany.code, "InvalidParameterValue.Length");
+  assert.match(tooMany.message, /\.Targets.*500/);
+  assert.equal(cloud.loadBalancer("lb-game1")?.listeners[0].targets.length, 0);
+
+  await client.BatchRegisterTargets({ LoadBalancerId: "lb-game1", Targets: targets.slice(0, 500) });
+  assert.equal(cloud.loadBalancer("lb-game1")?.listeners[0].targets.length, 500);
 });
 
 Deno.test("DeleteLoadBalancerListeners removes the listeners and their targets", async () => {
@@ -524,4 +641,209 @@ Deno.test("stop() closes the server: later calls fail and nothing is left open",
   await cloud.stop(); // idempotent
   const error = await failure(client.DescribeLoadBalancers({}));
   assert.match(error.message, /ECONNREFUSED|connect|refused/i);
+});
+
+Deno.test("CreateLoadBalancer buys an instance with a new VIP, creating (Status 0) until its task ends", async () => {
+  const clock = manualClock();
+  await using cloud = await start({ taskDurationMs: 3_000, now: clock.now });
+  const client = clientOf(cloud);
+  const bought = await client.CreateLoadBalancer({
+    LoadBalancerType: "OPEN",
+    LoadBalancerName: "gamenet-dedicated-a",
+    VipIsp: "CMCC",
+    Tags: [{ TagKey: "gamenet.io/owner", TagValue: "default/gs-0" }],
+  });
+  assert.equal(bought.LoadBalancerIds?.length, 1);
+  const [id] = bought.LoadBalancerIds!;
+  assert.match(id, /^lb-[0-9a-z]{8}$/);
+  assert.match(bought.DealName ?? "", /^\d{16}$/);
+
+  const describe = async () =>
+    (await client.DescribeLoadBalancers({ LoadBalancerIds: [id] })).LoadBalancerSet![0];
+  const creating = await describe();
+  assert.equal(creating.Status, 0);
+  assert.equal(creating.LoadBalancerName, "gamenet-dedicated-a");
+  assert.equal(creating.VipIsp, "CMCC");
+  assert.deepEqual(creating.Tags, [{ TagKey: "gamenet.io/owner", TagValue: "default/gs-0" }]);
+  const vip = creating.LoadBalancerVips![0];
+  assert.notEqual(vip, "203.0.113.10", "not the VIP of the instance set up");
+  // Busy while it is created; its task is found by RequestId or DealName.
+  const early = await failure(
+    client.CreateListener({ LoadBalancerId: id, Ports: [7000], Protocol: "UDP" }),
+  );
+  assert.equal(early.code, "FailedOperation.ResourceInOperating");
+  assert.equal((await client.DescribeTaskStatus({ DealName: bought.DealName })).Status, 2);
+
+  clock.advance(3_000);
+  assert.equal((await describe()).Status, 1);
+  assert.deepEqual(
+    (await client.DescribeTaskStatus({ TaskId: bought.RequestId })).LoadBalancerIds,
+    [
+      id,
+    ],
+  );
+  await client.CreateListener({ LoadBalancerId: id, Ports: [7000], Protocol: "UDP" });
+
+  const second = await client.CreateLoadBalancer({ LoadBalancerType: "OPEN", Number: 2 });
+  const vips = cloud.loadBalancers().map((lb) => lb.vip);
+  assert.equal(new Set(vips).size, 4, `every instance has its own VIP: ${vips}`);
+  const snapshot = cloud.loadBalancer(id)!;
+  assert.equal(snapshot.name, "gamenet-dedicated-a");
+  assert.equal(snapshot.status, 1);
+  assert.deepEqual(snapshot.tags, { "gamenet.io/owner": "default/gs-0" });
+  assert.equal(cloud.loadBalancer(second.LoadBalancerIds![0])?.status, 0);
+});
+
+Deno.test("CreateLoadBalancer with a ClientToken already used answers the same instances, even after a lost answer", async () => {
+  await using cloud = await start({
+    faults: [{ kind: "lostAnswer", actions: ["CreateLoadBalancer"], times: 1 }],
+  });
+  const client = clientOf(cloud);
+  const request = { LoadBalancerType: "OPEN", ClientToken: "gamenet-default-gs-0-1" };
+
+  const lost = await failure(client.CreateLoadBalancer(request));
+  assert.equal(lost.httpCode, 502);
+  assert.equal(cloud.loadBalancers().length, 2, "bought although the answer was lost");
+  const again = await client.CreateLoadBalancer(request);
+  const once = await client.CreateLoadBalancer(request);
+  assert.deepEqual(once.LoadBalancerIds, again.LoadBalancerIds);
+  assert.equal(once.DealName, again.DealName);
+  assert.equal(cloud.loadBalancers().length, 2, "one instance bought for one ClientToken");
+  assert.equal(cloud.loadBalancers()[1].id, again.LoadBalancerIds![0]);
+
+  const other = await client.CreateLoadBalancer({ ...request, ClientToken: "another" });
+  assert.notDeepEqual(other.LoadBalancerIds, again.LoadBalancerIds);
+  assert.equal(cloud.loadBalancers().length, 3);
+});
+
+Deno.test("CreateLoadBalancer answers LimitExceeded beyond loadBalancerQuota and buys nothing", async () => {
+  await using cloud = await start({ loadBalancerQuota: 2 });
+  const client = clientOf(cloud);
+  await client.CreateLoadBalancer({ LoadBalancerType: "OPEN" });
+  const over = await failure(client.CreateLoadBalancer({ LoadBalancerType: "OPEN" }));
+  assert.equal(over.code, "LimitExceeded");
+  assert.match(over.message, /quota of 2 \(TOTAL_OPEN_CLB_QUOTA\)/);
+  assert.equal(cloud.loadBalancers().length, 2);
+  const quota = await client.DescribeQuota();
+  assert.deepEqual(
+    quota.QuotaSet?.find((q) => q.QuotaId === "TOTAL_OPEN_CLB_QUOTA"),
+    { QuotaId: "TOTAL_OPEN_CLB_QUOTA", QuotaCurrent: 2, QuotaLimit: 2 },
+  );
+  // Another type has its own quota; an INTERNAL one needs its subnet.
+  const noSubnet = await failure(client.CreateLoadBalancer({ LoadBalancerType: "INTERNAL" }));
+  assert.equal(noSubnet.code, "MissingParameter");
+  await client.CreateLoadBalancer({ LoadBalancerType: "INTERNAL", SubnetId: "subnet-1" });
+});
+
+Deno.test("a taskFailure fault on CreateLoadBalancer takes the instance away and spends its ClientToken", async () => {
+  const clock = manualClock();
+  await using cloud = await start({
+    taskDurationMs: 1_000,
+    now: clock.now,
+    faults: [{ kind: "taskFailure", actions: ["CreateLoadBalancer"], times: 1 }],
+  });
+  const client = clientOf(cloud);
+  const request = { LoadBalancerType: "OPEN", ClientToken: "t-1" };
+  const bought = await client.CreateLoadBalancer(request);
+  assert.equal(cloud.loadBalancer(bought.LoadBalancerIds![0])?.status, 0);
+  clock.advance(1_000);
+  assert.equal((await client.DescribeTaskStatus({ DealName: bought.DealName })).Status, 1);
+  assert.equal(cloud.loadBalancer(bought.LoadBalancerIds![0]), undefined);
+  const spent = await failure(client.CreateLoadBalancer(request));
+  assert.equal(spent.code, "InvalidParameter.ClientTokenLimitExceeded");
+});
+
+Deno.test("DeleteLoadBalancer removes the instance with its listeners and targets; later calls answer LBIdNotFound", async () => {
+  const clock = manualClock();
+  await using cloud = await start({ taskDurationMs: 500, now: clock.now });
+  const client = clientOf(cloud);
+  const { ListenerIds } = await client.CreateListener({
+    LoadBalancerId: "lb-game1",
+    Ports: [7000],
+    Protocol: "UDP",
+  });
+  // Not while another task runs on it.
+  const busy = await failure(client.DeleteLoadBalancer({ LoadBalancerIds: ["lb-game1"] }));
+  assert.equal(busy.code, "FailedOperation.ResourceInOperating");
+  clock.advance(500);
+  await client.BatchRegisterTargets({
+    LoadBalancerId: "lb-game1",
+    Targets: [{ ListenerId: ListenerIds![0], EniIp: "10.0.0.5", Port: 7777 }],
+  });
+
+  const deleted = await client.DeleteLoadBalancer({ LoadBalancerIds: ["lb-game1"] });
+  assert.equal((await client.DescribeTaskStatus({ TaskId: deleted.RequestId })).Status, 2);
+  assert.equal(cloud.loadBalancer("lb-game1"), undefined);
+  assert.equal((await client.DescribeLoadBalancers({})).TotalCount, 0);
+  clock.advance(500);
+  assert.equal((await client.DescribeTaskStatus({ TaskId: deleted.RequestId })).Status, 0);
+
+  for (
+    const call of [
+      client.DeleteLoadBalancer({ LoadBalancerIds: ["lb-game1"] }),
+      client.DescribeListeners({ LoadBalancerId: "lb-game1" }),
+    ]
+  ) {
+    const gone = await failure(call);
+    assert.equal(gone.code, "InvalidParameter.LBIdNotFound");
+    assert.match(gone.message, /Load balancer lb-game1 does not exist in region ap-guangzhou/);
+  }
+});
+
+Deno.test("DescribeLoadBalancers honours the Filters tag-key and tag:<key>", async () => {
+  await using cloud = await start({
+    loadBalancers: [
+      { id: "lb-a", tags: { "gamenet.io/owner": "default/gs-0", team: "red" } },
+      { id: "lb-b", tags: { "gamenet.io/owner": "default/gs-1" } },
+      { id: "lb-c", tags: { team: "red" } },
+    ],
+  });
+  const client = clientOf(cloud);
+  const ids = async (Filters: { Name: string; Values: string[] }[]) =>
+    (await client.DescribeLoadBalancers({ Filters })).LoadBalancerSet!.map((lb) =>
+      lb.LoadBalancerId
+    ).sort();
+
+  assert.deepEqual(await ids([{ Name: "tag-key", Values: ["gamenet.io/owner"] }]), [
+    "lb-a",
+    "lb-b",
+  ]);
+  assert.deepEqual(await ids([{ Name: "tag:gamenet.io/owner", Values: ["default/gs-1"] }]), [
+    "lb-b",
+  ]);
+  // Filters AND, values OR.
+  assert.deepEqual(
+    await ids([
+      { Name: "tag-key", Values: ["team"] },
+      { Name: "tag:gamenet.io/owner", Values: ["default/gs-0", "default/gs-1"] },
+    ]),
+    ["lb-a"],
+  );
+  const unserved = await failure(
+    client.DescribeLoadBalancers({ Filters: [{ Name: "charge-type", Values: ["PREPAID"] }] }),
+  );
+  assert.equal(unserved.code, "InvalidParameterValue.InvalidFilter");
+});
+
+Deno.test("injected faults strike CreateLoadBalancer and DeleteLoadBalancer like any other action", async () => {
+  await using cloud = await start({
+    faults: [
+      { kind: "error", code: "InternalError", actions: ["CreateLoadBalancer"], times: 1 },
+      { kind: "http", status: 503, actions: ["DeleteLoadBalancer"], times: 1 },
+      { kind: "lostAnswer", actions: ["DeleteLoadBalancer"], times: 1 },
+    ],
+  });
+  const client = clientOf(cloud);
+  assert.equal(
+    (await failure(client.CreateLoadBalancer({ LoadBalancerType: "OPEN" }))).code,
+    "InternalError",
+  );
+  assert.equal(cloud.loadBalancers().length, 1, "an error buys nothing");
+  const refused = await failure(client.DeleteLoadBalancer({ LoadBalancerIds: ["lb-game1"] }));
+  assert.equal(refused.httpCode, 503);
+  assert.ok(cloud.loadBalancer("lb-game1"), "a 503 deletes nothing");
+  const lost = await failure(client.DeleteLoadBalancer({ LoadBalancerIds: ["lb-game1"] }));
+  assert.equal(lost.httpCode, 502);
+  assert.equal(cloud.loadBalancer("lb-game1"), undefined, "deleted although the answer was lost");
+  assert.equal(cloud.stats().faults, 3);
 });

@@ -73,8 +73,27 @@ export interface HangFault extends FaultScope {
 }
 
 /**
+ * Serve the call (a write takes effect), then drop its answer: the client
+ * gets a bare HTTP error instead, as when a gateway loses the answer on its
+ * way back. Unlike a `hang` with `ms`, no client timeout is needed.
+ *
+ * @example
+ * ```ts
+ * cloud.injectFault({ kind: "lostAnswer", actions: ["CreateLoadBalancer"], times: 1 });
+ * ```
+ */
+export interface LostAnswerFault extends FaultScope {
+  /** Discriminant. */
+  kind: "lostAnswer";
+  /** HTTP status the client gets instead. @default {502} */
+  status?: number;
+}
+
+/**
  * Accept a write but let its asynchronous task end in Status 1 (failed);
- * the change is undone when the task ends. Applies only to write actions.
+ * the change is undone when the task ends. Applies only to the actions that
+ * start a task (`TASK_ACTIONS`: not `Batch(De)RegisterTargets`, which are
+ * done when they answer).
  *
  * @example
  * ```ts
@@ -96,7 +115,7 @@ export interface TaskFailureFault extends FaultScope {
  * const faults: Fault[] = [{ kind: "http", status: 502, rate: 0.01 }];
  * ```
  */
-export type Fault = ErrorFault | HttpFault | HangFault | TaskFailureFault;
+export type Fault = ErrorFault | HttpFault | HangFault | LostAnswerFault | TaskFailureFault;
 
 interface ArmedFault {
   fault: Fault;
@@ -140,12 +159,12 @@ export class FaultInjector {
    * The fault that strikes this call of `action`, if any. Each matching fault
    * rolls once, in order; the first hit wins and uses up one of its `times`.
    */
-  pick(action: string, isWrite: boolean): Fault | undefined {
+  pick(action: string, startsTask: boolean): Fault | undefined {
     for (const armed of this.#armed) {
       const { fault } = armed;
       if (armed.remaining <= 0) continue;
       if (fault.actions !== undefined && !fault.actions.includes(action)) continue;
-      if (fault.kind === "taskFailure" && !isWrite) continue;
+      if (fault.kind === "taskFailure" && !startsTask) continue;
       if (this.#random() < (fault.rate ?? 1)) {
         armed.remaining--;
         return fault;

@@ -31,6 +31,7 @@ export type {
   FaultScope,
   HangFault,
   HttpFault,
+  LostAnswerFault,
   TaskFailureFault,
 } from "./fault_injector.ts";
 export { CloudApiError, ErrorCode, type ErrorCodeValue } from "./cloud_api_error.ts";
