@@ -21,6 +21,7 @@ import { ClbWriter } from "./clb_writer.ts";
 import { ClbPools } from "./clb_pools.ts";
 import { ClbVips } from "./clb_vips.ts";
 import { createDedicatedClbExtension } from "./dedicated_clb.ts";
+import { ClbRegions } from "./clb_regions.ts";
 import { createTencentClbProvider, TENCENT_CLB } from "./tencent_clb.ts";
 import { unconfiguredClbApi } from "./unconfigured_api.ts";
 
@@ -114,6 +115,18 @@ export const tencentClbType: NetworkType = {
     const writer = new ClbWriter(api, { log: ctx.log.warn });
     const pools = new ClbPools();
     const vips = new ClbVips(api, writer);
+    // A DedicatedCLBService's lbRegion: that region's client, from the same
+    // endpoint and credentials; gamenet's own region is the one above.
+    const regions = new ClbRegions({
+      region: ctx.setting("tencentcloud-region") ?? "",
+      home: { api, writer, vips },
+      connect: (region) =>
+        tencentCloudApi({
+          ...ctx,
+          setting: (flag) => flag === "tencentcloud-region" ? region : ctx.setting(flag),
+        }),
+      writerOptions: { log: ctx.log.warn },
+    });
     return [
       createTencentClbProvider({
         api,
@@ -123,7 +136,14 @@ export const tencentClbType: NetworkType = {
         loadBalancers,
         sweepEveryMs,
         log: ctx.log.info,
-        extension: createDedicatedClbExtension({ api, writer, pools, vips, log: ctx.log.info }),
+        extension: createDedicatedClbExtension({
+          api,
+          writer,
+          pools,
+          vips,
+          regions,
+          log: ctx.log.info,
+        }),
       }),
     ];
   },
