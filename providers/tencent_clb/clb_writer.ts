@@ -329,7 +329,7 @@ export class ClbWriter {
         const existing = await this.#listenersOn(lbId, protocol);
         const rest: typeof pending = [];
         for (const op of pending) {
-          const found = existing.get(op.spec.port);
+          const found = existing.get(`${protocol} ${op.spec.port}`);
           if (!found) rest.push(op);
           else if (found.name === op.spec.name) op.resolve(found.id);
           else {
@@ -349,10 +349,14 @@ export class ClbWriter {
     }
   }
 
+  /**
+   * The CLB's listeners (of `protocol`, or all), keyed by protocol and
+   * port: a TCP and a UDP listener may share a port number.
+   */
   async #listenersOn(
     lbId: string,
     protocol: string,
-  ): Promise<Map<number, { id: string; name: string }>> {
+  ): Promise<Map<string, { id: string; name: string }>> {
     const res = await this.read("DescribeListeners", () => {
       this.#count("DescribeListeners");
       return this.#api.DescribeListeners({
@@ -360,10 +364,13 @@ export class ClbWriter {
         ...(protocol ? { Protocol: protocol } : {}),
       });
     });
-    const out = new Map<number, { id: string; name: string }>();
+    const out = new Map<string, { id: string; name: string }>();
     for (const l of res.Listeners ?? []) {
       if (l.Port !== undefined) {
-        out.set(Number(l.Port), { id: l.ListenerId ?? "", name: l.ListenerName ?? "" });
+        out.set(`${l.Protocol} ${Number(l.Port)}`, {
+          id: l.ListenerId ?? "",
+          name: l.ListenerName ?? "",
+        });
       }
     }
     return out;

@@ -240,3 +240,19 @@ Deno.test("registerTarget() called as the last createListener() resolves is writ
     [["10.0.0.9"], ["10.0.0.9"]],
   );
 });
+
+Deno.test("deleteListener() beside an id already gone still deletes a listener whose port a UDP one shares", async () => {
+  await using cloud = await FakeTencentCloud.start({
+    loadBalancers: [{ id: "lb-a" }],
+    rateLimitPerSecond: Infinity,
+  });
+  const writer = writerFor(cloud);
+  const tcp = await writer.createListener("lb-a", { port: 501, protocol: "TCP", name: "gn-t" });
+  const udp = await writer.createListener("lb-a", { port: 501, protocol: "UDP", name: "gn-u" });
+  const gone = await writer.createListener("lb-a", { port: 502, protocol: "TCP", name: "gn-g" });
+  await writer.deleteListener("lb-a", gone);
+  // One call for both: the cloud refuses it for the gone id, and the writer must tell
+  // TCP 501 from UDP 501 when it looks which are left.
+  await Promise.all([writer.deleteListener("lb-a", gone), writer.deleteListener("lb-a", tcp)]);
+  assert.deepEqual(listenersOf(cloud, "lb-a").map((l) => l.listenerId), [udp]);
+});
