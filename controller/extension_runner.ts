@@ -173,6 +173,12 @@ export class ExtensionRunner {
       queue.start();
       for (const key of this.#caches.get(c.resource)?.store.keys() ?? []) queue.add(key);
     }
+    // Pods that asked for something while no replica led (an annotation
+    // with no object made for it yet) are offered once, as if they changed.
+    const byPod = this.#options.extension.controllers.filter((c) => c.keysForPod);
+    if (byPod.length > 0) {
+      for (const pod of this.#options.pods.store.values()) this.podChanged(pod);
+    }
   }
 
   /** A Pod changed (or went: its last state). */
@@ -226,10 +232,13 @@ export class ExtensionRunner {
 
   #context(): ExtensionContext {
     const client = this.#options.client;
-    const path = (resource: string, namespace: string, name?: string) =>
-      `${apiPath(this.#kind(resource).apiVersion)}/namespaces/${
-        encodeURIComponent(namespace)
-      }/${resource}${name === undefined ? "" : `/${encodeURIComponent(name)}`}`;
+    const path = (resource: string, namespace: string, name?: string) => {
+      const kind = this.#kind(resource);
+      const scope = kind.clusterScoped ? "" : `/namespaces/${encodeURIComponent(namespace)}`;
+      return `${apiPath(kind.apiVersion)}${scope}/${resource}${
+        name === undefined ? "" : `/${encodeURIComponent(name)}`
+      }`;
+    };
     const controllers = new Map<string, ExtensionController>(
       this.#options.extension.controllers.map((c) => [c.name, c]),
     );
@@ -293,7 +302,8 @@ export class ExtensionRunner {
           {
             apiVersion: kind.apiVersion,
             kind: kind.kind,
-            namespace: obj.metadata.namespace ?? "",
+            // A cluster-scoped object's Events live in "default", as kubectl looks for them.
+            namespace: obj.metadata.namespace || "default",
             name: obj.metadata.name ?? "",
             uid: obj.metadata.uid,
           },

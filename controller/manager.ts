@@ -227,17 +227,18 @@ export class Manager {
       },
     });
     for (const provider of options.registry.all) {
-      if (!provider.extension) continue;
-      this.#extensions.push(
-        new ExtensionRunner({
-          client,
-          extension: provider.extension,
-          events: this.events,
-          pods: this.pods,
-          requeuePod: (key) => this.#enqueueIfReady(key),
-          log,
-        }),
-      );
+      for (const extension of [provider.extension ?? [], provider.extensions ?? []].flat()) {
+        this.#extensions.push(
+          new ExtensionRunner({
+            client,
+            extension,
+            events: this.events,
+            pods: this.pods,
+            requeuePod: (key) => this.#enqueueIfReady(key),
+            log,
+          }),
+        );
+      }
     }
     this.queue = new Controller({
       name: "pods",

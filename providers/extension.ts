@@ -30,7 +30,7 @@ import type { Result } from "./result.ts";
  */
 export const OWNER_INDEX = "owner";
 
-/** A namespaced kind served by the API server (a CRD). */
+/** A kind served by the API server (a CRD), namespaced unless it says otherwise. */
 export interface ExtensionKind {
   /** e.g. `networking.cloud.tencent.com/v1alpha1`. */
   apiVersion: string;
@@ -56,6 +56,11 @@ export interface ExtensionKind {
    * gamenet owns a few of among many, such as Services. @default {undefined}
    */
   labelSelector?: string;
+  /**
+   * The kind's objects have no namespace (`CLBPortPool`): their cache key
+   * is the bare name, and `ctx` calls take `""` as namespace. @default {false}
+   */
+  clusterScoped?: boolean;
 }
 
 /** An object of an extension kind, as far as the core knows it. */

@@ -114,4 +114,9 @@ export interface Provider<Conf = unknown> {
   view?(): ProviderView;
   /** Kinds and controllers of the provider's own (CRDs), run by the core. */
   readonly extension?: ProviderExtension;
+  /**
+   * Further extensions, each watched and synced on its own: one whose
+   * CRDs are not installed does not hold the others back.
+   */
+  readonly extensions?: readonly ProviderExtension[];
 }

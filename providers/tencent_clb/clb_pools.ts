@@ -37,6 +37,8 @@ export class ClbPools {
   readonly #rangeOf = new Map<string, string>();
   /** Most listeners one CLB may hold (TCP and UDP together), once known. */
   #listenerQuota?: number;
+  /** CLBs whose quota is their own (a pool's `listenerQuota`). */
+  readonly #quotas = new Map<string, number>();
 
   /** The cloud's per-CLB listener quota (`DescribeQuota` `TOTAL_LISTENER_QUOTA`). */
   get listenerQuota(): number | undefined {
@@ -81,8 +83,34 @@ export class ClbPools {
   }
 
   /**
+   * A CLB's own listener quota, overriding the account's (a pool's
+   * `listenerQuota`); `undefined` goes back to the account's.
+   */
+  setQuota(lb: string, limit: number | undefined): void {
+    if (limit === undefined) this.#quotas.delete(lb);
+    else this.#quotas.set(lb, limit);
+  }
+
+  /** Most listeners `lb` may hold, once known. */
+  quotaOf(lb: string): number | undefined {
+    return this.#quotas.get(lb) ?? this.#listenerQuota;
+  }
+
+  /** `owner`'s ports on `lb`, if it holds any there. */
+  portsOn(lb: string, owner: string): readonly AllocatedPort[] | undefined {
+    return this.#setOf(lb)?.get(lb)?.ports(owner);
+  }
+
+  /** Listeners (ports of either protocol) held on `lb`. */
+  held(lb: string): number {
+    const pool = this.#setOf(lb)?.get(lb);
+    return pool ? pool.used("TCP") + pool.used("UDP") : 0;
+  }
+
+  /**
    * `owner`'s ports, one per protocol entry, all on the first CLB of
-   * `lbs` with room (or the one `owner` already uses).
+   * `lbs` with room (or the one `owner` already uses); `least-used`
+   * tries the CLB holding the fewest listeners first.
    * @throws {ConfError} `ClbRangeMismatch`; {AllocationError} `exhausted`, `owner-mismatch`, ...
    */
   allocate(
@@ -90,25 +118,58 @@ export class ClbPools {
     owner: string,
     protocols: readonly RequestProtocol[],
     range: ClbRange,
+    choice: "first-fit" | "least-used" = "first-fit",
   ): { key: string; ports: readonly AllocatedPort[] } {
     const set = this.serveRange(lbs, range, owner);
+    const roomy = this.#roomy(set, lbs, owner, protocols);
+    return set.allocateAcross(roomy, owner, {
+      ports: protocols.map((protocol) => ({ protocol })),
+    }, choice);
+  }
+
+  /**
+   * `owner`'s ports with the same numbers on every CLB of `lbs` (one
+   * address per ISP line, the same port on each).
+   * @throws {ConfError} `ClbRangeMismatch` (the CLBs must serve one range); {AllocationError}
+   */
+  allocateSame(
+    lbs: readonly string[],
+    owner: string,
+    protocols: readonly RequestProtocol[],
+    range: ClbRange,
+  ): readonly AllocatedPort[] {
+    const set = this.serveRange(lbs, range, owner);
+    if (this.#roomy(set, lbs, owner, protocols).length < lbs.length) {
+      throw new AllocationError(
+        "exhausted",
+        `A CLB of ${lbs.join(", ")} holds its quota of listeners`,
+      );
+    }
+    return set.allocateSame(lbs, owner, protocols);
+  }
+
+  /** A CLB at its listener quota refuses every CreateListener: leave it out. */
+  #roomy(
+    set: PoolSet,
+    lbs: readonly string[],
+    owner: string,
+    protocols: readonly RequestProtocol[],
+  ): readonly string[] {
     const need = protocols.reduce((n, p) => n + (p === "TCPUDP" ? 2 : 1), 0);
-    const quota = this.#listenerQuota;
-    // A CLB at its listener quota refuses every CreateListener: skip it.
-    const roomy = quota === undefined ? lbs : lbs.filter((lb) => {
+    const roomy = lbs.filter((lb) => {
+      const quota = this.quotaOf(lb);
       const pool = set.get(lb)!;
-      return pool.ports(owner) !== undefined ||
+      return quota === undefined || pool.ports(owner) !== undefined ||
         pool.used("TCP") + pool.used("UDP") + need <= quota;
     });
     if (roomy.length === 0) {
+      const quotas = [...new Set(lbs.map((lb) => this.quotaOf(lb)))].join("/");
       throw new AllocationError(
         "exhausted",
-        `Every CLB of ${lbs.join(", ")} holds its quota of ${quota} listeners`,
+        `Every CLB of ${lbs.join(", ")} holds its quota of ${quotas} listeners`,
       );
     }
-    return set.allocateAcross(roomy, owner, {
-      ports: protocols.map((protocol) => ({ protocol })),
-    });
+    return roomy;
   }
 
   /** Rebuilds `owner`'s ports on `lb` (bound first); conflicts name both owners. */

@@ -4,7 +4,8 @@
  * `{containerPort}[/{TCP|UDP|TCPUDP}],...`, TCP by default), `MinPort` and
  * `MaxPort` (the listener ports, default {@linkcode DEFAULT_CLB_PORT_RANGE};
  * one range per CLB), `Fixed` (`true`: the listeners and ports are kept
- * for the Pod of the same name its workload creates next).
+ * for the Pod of the same name its workload creates next), `ListenerQuota`
+ * (the listeners each of those CLBs may hold, when raised per instance).
  *
  * @example
  * ```ts
@@ -37,6 +38,13 @@ export interface ClbConf {
   min: number;
   max: number;
   fixed: boolean;
+  /**
+   * `ListenerQuota`: the listeners each of these CLBs may hold, when their
+   * quota was raised one by one (OpenKruiseGame hands it to
+   * tke-extend-network-controller's pool as `listenerQuota`); else the
+   * account's `TOTAL_LISTENER_QUOTA`.
+   */
+  listenerQuota?: number;
 }
 
 const CLB_ID = /^lb-[0-9a-z]{4,}$/;
@@ -47,7 +55,14 @@ const CLB_ID = /^lb-[0-9a-z]{4,}$/;
  */
 export function parseClbConf(pod: Pod): ClbConf {
   const conf = parseNetworkConf(pod);
-  checkConfKeys(pod, TENCENT_CLB, conf, ["ClbIds", "PortProtocols", "MinPort", "MaxPort", "Fixed"]);
+  checkConfKeys(pod, TENCENT_CLB, conf, [
+    "ClbIds",
+    "PortProtocols",
+    "MinPort",
+    "MaxPort",
+    "Fixed",
+    "ListenerQuota",
+  ]);
   const idsText = confValue(pod, conf, "ClbIds") ?? "";
   const clbIds = idsText.split(",").map((s) => s.trim()).filter(Boolean);
   if (clbIds.length === 0) {
@@ -95,5 +110,24 @@ export function parseClbConf(pod: Pod): ClbConf {
   if (fixedText !== "true" && fixedText !== "false") {
     throw new ConfError(`Pod ${podRef(pod)}: Fixed "${fixedText}": write true or false`);
   }
-  return { clbIds, ports, min, max, fixed: fixedText === "true" };
+  const quotaText = confValue(pod, conf, "ListenerQuota");
+  let listenerQuota: number | undefined;
+  if (quotaText !== undefined && quotaText !== "") {
+    listenerQuota = Number(quotaText);
+    if (!/^\d+$/.test(quotaText.trim()) || listenerQuota < 1 || listenerQuota > 65535) {
+      throw new ConfError(
+        `Pod ${
+          podRef(pod)
+        }: ListenerQuota "${quotaText}": write the listeners one CLB may hold, e.g. "500"`,
+      );
+    }
+  }
+  return {
+    clbIds,
+    ports,
+    min,
+    max,
+    fixed: fixedText === "true",
+    ...(listenerQuota !== undefined ? { listenerQuota } : {}),
+  };
 }

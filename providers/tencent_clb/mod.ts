@@ -22,6 +22,7 @@ import { ClbPools } from "./clb_pools.ts";
 import { ClbVips } from "./clb_vips.ts";
 import { createDedicatedClbExtension } from "./dedicated_clb.ts";
 import { ClbRegions } from "./clb_regions.ts";
+import { createClbPortPoolExtension } from "./clb_port_pool.ts";
 import { createTencentClbProvider, TENCENT_CLB } from "./tencent_clb.ts";
 import { unconfiguredClbApi } from "./unconfigured_api.ts";
 
@@ -144,6 +145,15 @@ export const tencentClbType: NetworkType = {
           regions,
           log: ctx.log.info,
         }),
+        extensions: [
+          createClbPortPoolExtension({
+            api,
+            writer,
+            pools,
+            region: ctx.setting("tencentcloud-region") ?? "",
+            log: ctx.log.info,
+          }),
+        ],
       }),
     ];
   },

@@ -28,7 +28,6 @@
  */
 
 import { AllocationError } from "../../allocator/errors.ts";
-import { portName } from "../addresses.ts";
 import { podRef } from "../network_conf.ts";
 import { networkDisabled, waitingReport } from "../network_report.ts";
 import type { Provider, SweepContext } from "../provider.ts";
@@ -80,6 +79,8 @@ export interface TencentClbOptions {
   vips?: ClbVips;
   /** The `DedicatedCLB*` objects' controllers (sharing `pools`). */
   extension?: ProviderExtension;
+  /** The `CLBPortPool` / `CLBPodBinding` controllers (sharing `pools`), synced on their own. */
+  extensions?: readonly ProviderExtension[];
 }
 
 /** Creates the provider. */
@@ -192,6 +193,9 @@ export function createTencentClbProvider(options: TencentClbOptions): Provider<C
         (holding.fixed?.uid !== fixed?.uid ||
           holding.listeners.some((h) => !conf.clbIds.includes(h.lb)));
       if (stale) await holdings.drop(key);
+      if (conf.listenerQuota !== undefined) {
+        for (const lb of conf.clbIds) pools.setQuota(lb, conf.listenerQuota);
+      }
       const unbound = conf.clbIds.filter((lb) => !pools.rangeOf(lb));
       pools.serveRange(conf.clbIds, conf, `Pod ${podRef(pod)}`);
       if (unbound.length > 0) holdings.claimParked(unbound);
@@ -236,12 +240,13 @@ export function createTencentClbProvider(options: TencentClbOptions): Provider<C
         holding!.listeners.push({ lb, listenerId, ...w, targets: [], since: performance.now() });
       }));
       await holdings.syncTargets(holding, disabled ? undefined : ip);
-      const container = pod.spec?.containers[0]?.name ?? "";
       const ordered = wanted.map((w) =>
         holding!.listeners.find((h) => h.port === w.port && h.protocol === w.protocol)!
       );
+      // OpenKruiseGame's shape for this type: one address entry per listener,
+      // the port named by its container port number.
       const port = (h: HeldListener, external: boolean): NetworkPort => ({
-        name: portName(container, h.containerPort),
+        name: String(h.containerPort),
         port: external ? h.port : h.containerPort,
         protocol: h.protocol,
       });
@@ -251,8 +256,8 @@ export function createTencentClbProvider(options: TencentClbOptions): Provider<C
         report: {
           currentNetworkState: state,
           desiredNetworkState: state,
-          internalAddresses: [{ ip, ports: ordered.map((h) => port(h, false)) }],
-          externalAddresses: [{ ip: vip, ports: ordered.map((h) => port(h, true)) }],
+          internalAddresses: ordered.map((h) => ({ ip, ports: [port(h, false)] })),
+          externalAddresses: ordered.map((h) => ({ ip: vip, ports: [port(h, true)] })),
         },
       };
     } catch (err) {
@@ -265,6 +270,7 @@ export function createTencentClbProvider(options: TencentClbOptions): Provider<C
     aliases: CLB_ALIASES,
     sweepEveryMs: options.sweepEveryMs ?? 60_000,
     extension: options.extension,
+    extensions: options.extensions,
 
     parse: parseClbConf,
 

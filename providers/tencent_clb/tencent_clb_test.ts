@@ -73,13 +73,15 @@ Deno.test("reconcile() creates a listener per port with the Pod IP as target and
       [listenerName("default", "gs-0", 7778, "TCP"), "TCP", 501, ["10.0.0.9:7778"]],
     ],
   );
-  assert.deepEqual(outcome.kind === "done" && outcome.report.externalAddresses, [{
-    ip: "203.0.113.1",
-    ports: [
-      { name: "gs-7777", port: 501, protocol: "UDP" },
-      { name: "gs-7778", port: 501, protocol: "TCP" },
-    ],
-  }]);
+  // OpenKruiseGame's manual: one entry per port, named by its number.
+  assert.deepEqual(outcome.kind === "done" && outcome.report.externalAddresses, [
+    { ip: "203.0.113.1", ports: [{ name: "7777", port: 501, protocol: "UDP" }] },
+    { ip: "203.0.113.1", ports: [{ name: "7778", port: 501, protocol: "TCP" }] },
+  ]);
+  assert.deepEqual(outcome.kind === "done" && outcome.report.internalAddresses, [
+    { ip: "10.0.0.9", ports: [{ name: "7777", port: 7777, protocol: "UDP" }] },
+    { ip: "10.0.0.9", ports: [{ name: "7778", port: 7778, protocol: "TCP" }] },
+  ]);
   // Level-based: once more changes nothing in the cloud.
   const calls = cloud.stats().totalCalls;
   await provider.reconcile(p, provider.parse(p), ctxOf("default/gs-0"));
@@ -343,4 +345,31 @@ Deno.test("release() of a Pod object whose name a newer Pod holds leaves the new
   assert.deepEqual(listeners[0].targets.map((t) => t.eniIp), ["10.0.0.2"]);
   await provider.release("uid-new");
   assert.equal(cloud.loadBalancer("lb-aaaa1")!.listeners.length, 0, "then it goes with it");
+});
+
+Deno.test("reconcile() takes ListenerQuota as the CLBs' own quota (OpenKruiseGame's conf)", async () => {
+  // The account's quota is 50; these CLBs were raised to 2 each, one by one.
+  const { cloud, provider } = await setup([
+    { id: "lb-aaaa1", vip: "203.0.113.1" },
+    { id: "lb-bbbb1", vip: "203.0.113.2" },
+  ]);
+  await using _ = cloud;
+  const conf = {
+    ClbIds: "lb-aaaa1,lb-bbbb1",
+    PortProtocols: "7777/TCPUDP",
+    ListenerQuota: "2",
+  };
+  const where: string[] = [];
+  for (const name of ["gs-0", "gs-1"]) {
+    const p = pod(name, conf, { ip: "10.0.0.9" });
+    const outcome = await provider.reconcile(p, provider.parse(p), ctxOf(`default/${name}`));
+    assert.equal(outcome.kind, "done");
+    where.push(outcome.kind === "done" ? outcome.report.externalAddresses[0].ip : "");
+  }
+  // A TCPUDP port is two listeners: one Pod fills a CLB of quota 2.
+  assert.deepEqual(where, ["203.0.113.1", "203.0.113.2"]);
+  assert.throws(
+    () => provider.parse(pod("gs-2", { ...conf, ListenerQuota: "lots" })),
+    (err: Error) => err instanceof ConfError && /ListenerQuota "lots"/.test(err.message),
+  );
 });

@@ -255,13 +255,14 @@ function clbProblems(
     }
     const ext = status.externalAddresses ?? [];
     const int = status.internalAddresses ?? [];
-    if (ext.length !== 1 || int.length !== 1) {
+    // OpenKruiseGame's shape for TencentCloud-CLB: one address entry per listener.
+    if (ext.length !== ports.length || int.length !== ports.length) {
       problems.push(`${name}: ${ext.length} external and ${int.length} internal addresses`);
       continue;
     }
-    if (int[0].ip !== ip) problems.push(`${name}: internal IP ${int[0].ip}, Pod IP ${ip}`);
-    const extPorts = ext[0].ports ?? [];
-    const intPorts = int[0].ports ?? [];
+    if (int.some((a) => a.ip !== ip)) problems.push(`${name}: internal IP is not Pod IP ${ip}`);
+    const extPorts = ext.flatMap((a) => a.ports ?? []);
+    const intPorts = int.flatMap((a) => a.ports ?? []);
     for (const p of ports) {
       const mine = held.filter((l) =>
         l.name === `gamenet/${ns}/${name}/${p.containerPort}/${p.protocol}`
@@ -275,7 +276,7 @@ function clbProblems(
       if (l.targets.join() !== `${ip}:${p.containerPort}`) {
         problems.push(`${name}: listener ${l.lb} ${l.port}/${l.protocol} targets [${l.targets}]`);
       }
-      if (ext[0].ip !== l.vip) {
+      if (ext.some((a) => a.ip !== l.vip)) {
         problems.push(`${name}: external IP ${ext[0].ip}, its listener is on ${l.lb} (${l.vip})`);
       }
       const i = intPorts.findIndex((x) => x.port === p.containerPort && x.protocol === p.protocol);
