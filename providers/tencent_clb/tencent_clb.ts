@@ -126,10 +126,15 @@ export function createTencentClbProvider(options: TencentClbOptions): Provider<C
     }
     if (err instanceof AllocationError && err.code.startsWith("exhausted")) {
       const conf = parseClbConf(pod);
+      // The allocator says which ran out: the range, or the CLBs' listener quota.
+      const why = /quota/.test(err.message)
+        ? err.message.replace(/\.$/, "")
+        : `no listener port free on ${conf.clbIds.join(", ")} in ${conf.min}-${conf.max}`;
       return failed(
         new ConfError(
-          `Pod ${podRef(pod)}: no listener port free on ${conf.clbIds.join(", ")} in ` +
-            `${conf.min}-${conf.max} for ${conf.ports.length} port(s); it waits for one to be released`,
+          `Pod ${
+            podRef(pod)
+          }: ${why} for ${conf.ports.length} port(s); it waits for one to be released`,
           "ClbPortsExhausted",
         ),
         waiting,

@@ -368,6 +368,14 @@ Deno.test("reconcile() takes ListenerQuota as the CLBs' own quota (OpenKruiseGam
   }
   // A TCPUDP port is two listeners: one Pod fills a CLB of quota 2.
   assert.deepEqual(where, ["203.0.113.1", "203.0.113.2"]);
+  // A third finds both full, and is told it is the quota, not the range.
+  const third = pod("gs-2", conf, { ip: "10.0.0.9" });
+  const outcome = await provider.reconcile(third, provider.parse(third), ctxOf("default/gs-2"));
+  assert.equal(outcome.kind, "failed");
+  assert.match(
+    outcome.kind === "failed" ? outcome.error.message : "",
+    /Every CLB of lb-aaaa1, lb-bbbb1 holds its quota of 2 listeners/,
+  );
   assert.throws(
     () => provider.parse(pod("gs-2", { ...conf, ListenerQuota: "lots" })),
     (err: Error) => err instanceof ConfError && /ListenerQuota "lots"/.test(err.message),
