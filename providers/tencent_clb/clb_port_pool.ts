@@ -50,6 +50,7 @@ import type { ClbWriter } from "./clb_writer.ts";
 import type { ClbPools } from "./clb_pools.ts";
 import { loadListenerQuota } from "./clb_quota.ts";
 import { scanLoadBalancer } from "./clb_scan.ts";
+import { parseListenerName } from "./listener_name.ts";
 import { ClbPurchase, type PurchaseApi } from "./clb_purchase.ts";
 import {
   ENABLE_PORT_MAPPING_ANNOTATION,
@@ -84,6 +85,10 @@ const NO_PORT_RETRY_MS = 5_000;
 const POOL_WAIT_RETRY_MS = 30_000;
 /** A Pod without an IP yet. */
 const WAIT_BACKEND_MS = 2_000;
+/** A line whose port turned out taken in the cloud tries another this soon. */
+const CLASH_RETRY_MS = 200;
+/** Holds the ports of listeners gamenet did not make, found on a pool's CLBs. */
+const FOREIGN_OWNER = "foreign-listener";
 /** A pool's status is written at most this often (every allocation changes its counts). */
 const POOL_STATUS_EVERY_MS = 2_000;
 /** A pool's CLBs are described again this often (hand-made changes, CLBs deleted). */
@@ -106,6 +111,8 @@ export interface ClbPortPoolOptions {
   random?: () => number;
   /** @default {() => {}} */
   log?: (message: string) => void;
+  /** Between two looks at the pools' CLBs for orphan listeners (`--clb-sweep`). @default {60_000} */
+  sweepEveryMs?: number;
 }
 
 /** The listener name of a binding's port: how a lost answer is adopted and an orphan found. */
@@ -246,7 +253,27 @@ export function createClbPortPoolExtension(options: ClbPortPoolOptions): Provide
       }
       quota = pools.listenerQuota;
     }
-    for (const lb of lbs) {
+    // A CLB serves one pool (one quota, one range): the oldest pool naming it keeps it.
+    const older = (other: ExtensionObject) =>
+      `${other.metadata.creationTimestamp ?? ""} ${other.metadata.name}` <
+        `${obj.metadata.creationTimestamp ?? ""} ${name}`;
+    for (const other of ctx.list(CPP_RESOURCE)) {
+      if (other.metadata.name === name || other.metadata.deletionTimestamp || !older(other)) {
+        continue;
+      }
+      const theirs = parsePortPoolSpec(other).existing.concat(
+        (registry.get(other.metadata.name)?.lbs ?? []).map((l) => l.id),
+      );
+      const shared = lbs.filter((l) => theirs.includes(l.id)).map((l) => l.id);
+      if (shared.length > 0) {
+        spec.refused = [
+          spec.refused,
+          `${shared.join(", ")} already serve${shared.length === 1 ? "s" : ""} CLBPortPool ` +
+          `${other.metadata.name}: a CLB belongs to one pool`,
+        ].filter(Boolean).join("; ");
+      }
+    }
+    for (const lb of spec.refused ? [] : lbs) {
       try {
         pools.serveRange(
           [lb.id],
@@ -471,6 +498,7 @@ export function createClbPortPoolExtension(options: ClbPortPoolOptions): Provide
     const wantedBindings: PortBinding[] = [];
     const owners = new Map<string, string[]>();
     let problem: { state: string; message: string } | undefined;
+    const lineOf = new Map<PortBinding, string>();
     let result: Result = {};
     for (const entry of entries) {
       if (entry.protocol === "TCP_SSL" || entry.protocol === "QUIC") {
@@ -503,7 +531,7 @@ export function createClbPortPoolExtension(options: ClbPortPoolOptions): Provide
         for (const a of allocations) {
           for (const p of a.ports) {
             for (const protocol of listenerProtocols(entry.protocol)) {
-              wantedBindings.push({
+              const w = {
                 port: entry.port,
                 protocol,
                 pool: a.pool,
@@ -511,7 +539,9 @@ export function createClbPortPoolExtension(options: ClbPortPoolOptions): Provide
                 loadbalancerId: a.lb,
                 loadbalancerPort: p.port,
                 listenerId: "",
-              });
+              };
+              wantedBindings.push(w);
+              lineOf.set(w, owner);
             }
           }
         }
@@ -550,6 +580,7 @@ export function createClbPortPoolExtension(options: ClbPortPoolOptions): Provide
     }
     const bound = kept.filter((k) => !wantedBindings.some((w) => sameListener(w, k)));
     const failures: string[] = [];
+    let clashed = false;
     await Promise.all(
       wantedBindings.filter((w) => !w.listenerId).map(async (w) => {
         try {
@@ -559,6 +590,14 @@ export function createClbPortPoolExtension(options: ClbPortPoolOptions): Provide
             name: bindingListenerName(ns, name, w.port, w.protocol),
           });
         } catch (err) {
+          if ((err as { code?: string }).code === "InvalidParameter.PortCheckFailed") {
+            // Someone else's listener (made by hand, or by another controller)
+            // holds the port: it is theirs from now on, and the line gets another.
+            registry.release(lineOf.get(w)!, [w.pool]);
+            pools.claim(w.loadbalancerId, w.loadbalancerPort, w.protocol, FOREIGN_OWNER);
+            clashed = true;
+            return;
+          }
           failures.push(
             `${w.loadbalancerId} ${w.protocol} ${w.loadbalancerPort}: ${(err as Error).message}`,
           );
@@ -614,6 +653,10 @@ export function createClbPortPoolExtension(options: ClbPortPoolOptions): Provide
     else if (!ip) state = "WaitBackend";
     else state = "Bound";
     if (failures.length > 0 && !problem) result = { retry: true };
+    if (clashed && !problem && failures.length === 0) {
+      state = "Pending";
+      result = { requeueAfterMs: CLASH_RETRY_MS };
+    }
     if (state === "WaitBackend") result = { requeueAfterMs: WAIT_BACKEND_MS };
     const status = { state, ...(message ? { message } : {}), portBindings: h.bindings };
     if (JSON.stringify(bd.status ?? {}) !== JSON.stringify(status)) {
@@ -720,6 +763,69 @@ export function createClbPortPoolExtension(options: ClbPortPoolOptions): Provide
     return JSON.stringify(next);
   }
 
+  /**
+   * Reads the pools' CLBs back at start: the targets behind the listeners
+   * bindings hold (so they are not registered again), and listeners made
+   * just before a crash whose binding status was never written, taken
+   * back by their name so that their port is not handed out again nor the
+   * listener made twice. What no binding can claim is left to the sweep.
+   */
+  async function adoptListeners(ctx: ExtensionContext): Promise<void> {
+    const poolOf = new Map<string, string>();
+    for (const pool of registry.names()) {
+      for (const l of registry.get(pool)!.lbs) poolOf.set(l.id, pool);
+    }
+    await Promise.all([...poolOf].map(async ([lb, pool]) => {
+      let listeners;
+      try {
+        listeners = await scanLoadBalancer(api, writer, lb);
+      } catch (err) {
+        log(`CLB ${lb}: not read at start: ${(err as Error).message}`);
+        return;
+      }
+      for (const l of listeners) {
+        const key = bindingOfListener(l.name);
+        if (!key && !parseListenerName(l.name) && (l.protocol === "TCP" || l.protocol === "UDP")) {
+          // Made by hand: its port is not ours to give.
+          pools.claim(lb, l.port, l.protocol, FOREIGN_OWNER);
+          continue;
+        }
+        const bd = key && ctx.get(CPB_RESOURCE, key);
+        if (!key || !bd) continue;
+        const h = heldOf(key);
+        if (!h.bindings.some((b) => b.listenerId === l.listenerId)) {
+          const [port, protocol] = [Number(l.name.split("/")[3]), l.protocol as "TCP" | "UDP"];
+          const entry = ((bd.spec?.ports ?? []) as PortEntry[]).find((e) =>
+            e.port === port && listenerProtocols(e.protocol).includes(protocol) &&
+            e.pools.includes(pool)
+          );
+          if (!entry || l.protocol !== protocol) continue;
+          const owner = lineOwner(key, entry);
+          const other = registry.restore(
+            owner,
+            pool,
+            lb,
+            l.port,
+            entry.protocol === "TCPUDP" ? "TCPUDP" : protocol,
+            entry.useSamePortAcrossPools === true && entry.pools.length > 1,
+          );
+          if (other !== undefined) continue;
+          h.owners.set(owner, entry.pools);
+          h.bindings.push({
+            port,
+            protocol,
+            pool,
+            region,
+            loadbalancerId: lb,
+            loadbalancerPort: l.port,
+            listenerId: l.listenerId,
+          });
+        }
+        for (const t of l.targets) h.targets.add(`${l.listenerId} ${t.ip} ${t.port}`);
+      }
+    }));
+  }
+
   const poolController: ExtensionController = {
     name: "clbportpools",
     resource: CPP_RESOURCE,
@@ -759,9 +865,10 @@ export function createClbPortPoolExtension(options: ClbPortPoolOptions): Provide
       },
     ],
     controllers: [poolController, bindingController],
+    sweepEveryMs: options.sweepEveryMs ?? 60_000,
 
     /** The pools as their objects say (CLBs assumed running until described), then what bindings hold. */
-    restore(ctx) {
+    async restore(ctx) {
       for (const obj of ctx.list(CPP_RESOURCE)) {
         const spec = parsePortPoolSpec(obj);
         const lbs: PoolLb[] = [
@@ -818,7 +925,7 @@ export function createClbPortPoolExtension(options: ClbPortPoolOptions): Provide
           }
         }
       }
-      return Promise.resolve();
+      await adoptListeners(ctx);
     },
 
     /** Listeners named after a binding that holds them no more are deleted (a crash between create and status). */

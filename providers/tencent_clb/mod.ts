@@ -151,6 +151,7 @@ export const tencentClbType: NetworkType = {
             writer,
             pools,
             region: ctx.setting("tencentcloud-region") ?? "",
+            sweepEveryMs,
             log: ctx.log.info,
           }),
         ],
