@@ -869,6 +869,10 @@ export function createClbPortPoolExtension(options: ClbPortPoolOptions): Provide
 
     /** The pools as their objects say (CLBs assumed running until described), then what bindings hold. */
     async restore(ctx) {
+      // Before any binding allocates: a CLB of unknown quota takes every Pod.
+      await loadListenerQuota(api, writer, pools).catch((err) =>
+        log(`CLB listener quota not read at start: ${(err as Error).message}`)
+      );
       for (const obj of ctx.list(CPP_RESOURCE)) {
         const spec = parsePortPoolSpec(obj);
         const lbs: PoolLb[] = [
