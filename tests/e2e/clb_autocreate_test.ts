@@ -9,8 +9,9 @@
  * the rest wait with `NoPortAvailable` and a Warning Event; no port is
  * given twice and no listener leaks. The limit raised, one more is bought
  * and the waiting Pods are served. Two pools short at once buy one CLB
- * each, a lost answer asked again getting the same CLB. When the Pods and the pools go, the bought CLBs go once empty
- * (the sweep's collect) and a CLB the user gave stays.
+ * each, a lost answer asked again getting the same CLB. When the Pods and
+ * the pools go, the bought CLBs go once empty (the sweep's collect) and a
+ * CLB the user gave stays.
  */
 
 import assert from "node:assert/strict";
@@ -281,15 +282,18 @@ spec:
         await eventually(
           "listeners being made on the second CLB",
           () => {
-            const [, second] = boughtIn(cloud, "pool-auto").sort((a, b) =>
-              a.listeners.length - b.listeners.length
-            );
-            return (second?.listeners.length ?? 0) >= 6 || undefined;
+            // The second CLB is the emptier: the first filled before it was bought.
+            const counts = boughtIn(cloud, "pool-auto").map((lb) => lb.listeners.length);
+            return counts.length === 2 && Math.min(...counts) >= 6 || undefined;
           },
           60_000,
           50,
         );
-        await restart("listeners being made on the second CLB");
+        await restart(
+          `listeners being made on the second CLB (${
+            boughtIn(cloud, "pool-auto").map((lb) => lb.listeners.length)
+          })`,
+        );
 
         const bought = () => boughtIn(cloud, "pool-auto").map((lb) => lb.id);
         const { ready, waiting } = await eventually(
