@@ -494,6 +494,13 @@ export function createClbPortPoolExtension(options: ClbPortPoolOptions): Provide
     disabled: boolean,
   ): Promise<Result> {
     const [ns, name] = splitKey(key);
+    try {
+      // Without the account's listener quota a CLB would look unbounded.
+      await loadListenerQuota(api, writer, pools);
+    } catch (err) {
+      log(`CLBPodBinding ${key}: quota not read: ${(err as Error).message}`);
+      return { retry: true };
+    }
     const h = heldOf(key);
     const wantedBindings: PortBinding[] = [];
     const owners = new Map<string, string[]>();

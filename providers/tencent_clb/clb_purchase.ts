@@ -57,6 +57,9 @@ export interface PurchaseOutcome {
   message?: string;
 }
 
+/** Failed purchases (each spends its token) before a shortage is reported instead. */
+const MAX_TOKENS_PER_PURCHASE = 5;
+
 /** TKE's `autoCreate.parameters` names whose API name is not just capitalised. */
 const PARAMETER_NAMES: Record<string, string> = {
   lbChargeType: "LBChargeType",
@@ -124,25 +127,37 @@ export class ClbPurchase {
       };
     }
     const request = createRequest(spec.autoCreate?.parameters ?? {}, spec.name);
-    // Idempotent across lost answers and restarts: the same purchase, the same token.
-    request.ClientToken = `gamenet-${obj.metadata.uid ?? spec.name}-${count + 1}`.slice(0, 64);
-    try {
-      const res = await this.#writer.read(
-        "CreateLoadBalancer",
-        () => this.#api.CreateLoadBalancer(request),
-      );
-      const id = res.LoadBalancerIds?.[0];
-      if (!id) return { message: "CreateLoadBalancer answered no CLB id" };
-      let ids = this.#tagged.get(spec.name);
-      if (!ids) this.#tagged.set(spec.name, ids = new Set());
-      ids.add(id);
-      this.#log(`CLBPortPool ${spec.name}: bought CLB ${id} (purchase ${count + 1})`);
-      return { bought: id };
-    } catch (err) {
-      const message = `create clb failed: ${(err as Error).message}`;
-      this.#log(`CLBPortPool ${spec.name}: ${message}`);
-      return { message };
+    // Idempotent across lost answers and restarts: the same purchase, the same
+    // token. A token spent on a purchase the cloud failed is not taken again,
+    // so the next one is tried, in order: a restart walks the same tokens and
+    // gets back the CLB a later one bought instead of buying another.
+    const base = `gamenet-${obj.metadata.uid ?? spec.name}-${count + 1}`.slice(0, 56);
+    for (let attempt = 0; attempt < MAX_TOKENS_PER_PURCHASE; attempt++) {
+      request.ClientToken = attempt === 0 ? base : `${base}-r${attempt}`;
+      try {
+        const res = await this.#writer.read(
+          "CreateLoadBalancer",
+          () => this.#api.CreateLoadBalancer(request),
+        );
+        const id = res.LoadBalancerIds?.[0];
+        if (!id) return { message: "CreateLoadBalancer answered no CLB id" };
+        let ids = this.#tagged.get(spec.name);
+        if (!ids) this.#tagged.set(spec.name, ids = new Set());
+        ids.add(id);
+        this.#log(`CLBPortPool ${spec.name}: bought CLB ${id} (purchase ${count + 1})`);
+        return { bought: id };
+      } catch (err) {
+        if ((err as { code?: string }).code === "InvalidParameter.ClientTokenLimitExceeded") {
+          continue;
+        }
+        const message = `create clb failed: ${(err as Error).message}`;
+        this.#log(`CLBPortPool ${spec.name}: ${message}`);
+        return { message };
+      }
     }
+    return {
+      message: `create clb failed: ${MAX_TOKENS_PER_PURCHASE} purchases failed in the cloud`,
+    };
   }
 
   /**
