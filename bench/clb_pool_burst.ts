@@ -459,7 +459,7 @@ async function runOnce(): Promise<Measured> {
       c.name,
       new Controller({
         name: c.name,
-        workers: WORKERS,
+        workers: c.workers ?? WORKERS,
         reconcile: (key) => {
           reconciles[c.name] = (reconciles[c.name] ?? 0) + 1;
           return c.reconcile(key, ctx);

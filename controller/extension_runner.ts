@@ -108,7 +108,7 @@ export class ExtensionRunner {
         c.name,
         new Controller({
           name: c.name,
-          workers: this.#options.workers,
+          workers: c.workers ?? this.#options.workers,
           reconcile: (key) => c.reconcile(key, this.ctx),
           log: this.#options.log,
         }),

@@ -166,6 +166,12 @@ export interface ExtensionController {
   keysForPod?(pod: Pod, ctx: ExtensionContext): string[];
   /** Keys concerned by a change of an object of another watched resource. */
   keysFor?(resource: string, obj: ExtensionObject, ctx: ExtensionContext): string[];
+  /**
+   * Reconciles at once, when more than the runner's default: for a
+   * controller whose reconciles mostly wait for a cloud whose calls they
+   * share (more in flight, fuller batches). @default {the runner's}
+   */
+  readonly workers?: number;
   /** Level-based: read the object from the cache, make the world match, write status. */
   reconcile(key: string, ctx: ExtensionContext): Promise<Result>;
 }

@@ -15,29 +15,31 @@
  */
 
 import assert from "node:assert/strict";
-import { join } from "node:path";
 import { ControlPlane } from "../controlplane/control_plane.ts";
 import { KubeletStandIn } from "../controlplane/kubelet_standin.ts";
 import { applyManifests } from "../controlplane/apply.ts";
-import { REPO_ROOT } from "../controlplane/assets.ts";
 import { FakeTencentCloud } from "../fakes/tencentcloud/fake_tencent_cloud.ts";
 import type { Fault } from "../fakes/tencentcloud/fault_injector.ts";
 import { testSeedFor } from "../test_seed.ts";
 import type { KubeClient } from "../../controller/kube_client.ts";
 import type { Pod } from "../../providers/types.ts";
 import { createNamespace, eventsFor, eventually, listPods, networkStatus } from "./helpers.ts";
-import { GamenetProcess } from "./gamenet_process.ts";
+import {
+  applyClbCrds,
+  bindings,
+  CLB_GROUP as GROUP,
+  poolStatus,
+  portMappedStatefulSet,
+  startClbGamenet,
+} from "./clb_port_pool_harness.ts";
 import { bindingListenerName } from "../../providers/tencent_clb/clb_port_pool.ts";
 import { CREATED_BY_TAG_KEY, POOL_TAG_KEY } from "../../providers/tencent_clb/clb_purchase.ts";
 import {
-  ENABLE_PORT_MAPPING_ANNOTATION,
   type MappingResult,
-  PORT_MAPPING_ANNOTATION,
   PORT_MAPPING_RESULT_ANNOTATION,
   PORT_MAPPING_STATUS_ANNOTATION,
 } from "../../providers/tencent_clb/port_mapping.ts";
 
-const GROUP = "/apis/networking.cloud.tencent.com/v1alpha1";
 /** Listeners per CLB (the fake account's TOTAL_LISTENER_QUOTA): 10 TCPUDP Pods. */
 const LISTENER_QUOTA = 20;
 const SWEEP_MS = 5_000;
@@ -55,81 +57,6 @@ const FAULTS: Fault[] = [
   { kind: "http", status: 503, actions: FAULTED, rate: 0.07 },
   { kind: "lostAnswer", status: 502, actions: FAULTED, rate: 0.07 },
 ];
-
-async function applyCrds(admin: KubeClient): Promise<void> {
-  for (const file of Deno.readDirSync(join(REPO_ROOT, "deploy", "crds"))) {
-    await applyManifests(
-      admin,
-      await Deno.readTextFile(join(REPO_ROOT, "deploy", "crds", file.name)),
-    );
-  }
-  await eventually("the CRDs to be served", async () => {
-    const list = await admin.request<{ resources: { name: string }[] }>("GET", GROUP);
-    return ["clbportpools", "clbpodbindings"].every((r) =>
-      list.resources.some((x) => x.name === r)
-    ) || undefined;
-  });
-}
-
-async function startGamenet(cp: ControlPlane, cloud: FakeTencentCloud): Promise<GamenetProcess> {
-  const gamenet = await GamenetProcess.start(cp, {
-    args: [
-      `--tencentcloud-region=${cloud.region}`,
-      `--tencentcloud-endpoint=http://${cloud.endpoint}`,
-      `--clb-sweep=${SWEEP_MS / 1000}s`,
-    ],
-    env: { TENCENTCLOUD_SECRET_ID: cloud.secretId, TENCENTCLOUD_SECRET_KEY: cloud.secretKey },
-  });
-  await gamenet.waitReady(60_000);
-  return gamenet;
-}
-
-function statefulSet(name: string, ns: string, replicas: number, mapping: string) {
-  return {
-    apiVersion: "apps/v1",
-    kind: "StatefulSet",
-    metadata: { name, namespace: ns },
-    spec: {
-      selector: { matchLabels: { app: name } },
-      serviceName: name,
-      replicas,
-      podManagementPolicy: "Parallel",
-      template: {
-        metadata: {
-          labels: { app: name },
-          annotations: {
-            [ENABLE_PORT_MAPPING_ANNOTATION]: "true",
-            [PORT_MAPPING_ANNOTATION]: mapping,
-          },
-        },
-        spec: { containers: [{ name: "gameserver", image: "your-gameserver-image" }] },
-      },
-    },
-  };
-}
-
-interface Binding {
-  metadata: { name: string };
-  status?: { state?: string; message?: string; portBindings?: unknown[] };
-}
-
-async function bindings(admin: KubeClient, ns: string): Promise<Binding[]> {
-  return (await admin.request<{ items: Binding[] }>(
-    "GET",
-    `${GROUP}/namespaces/${ns}/clbpodbindings`,
-  )).items;
-}
-
-interface PoolStatus {
-  state?: string;
-  message?: string;
-  loadbalancerStatuses?: { loadbalancerID: string; autoCreated?: boolean; allocated: number }[];
-}
-
-async function poolStatus(admin: KubeClient, name: string): Promise<PoolStatus | undefined> {
-  return (await admin.request<{ status?: PoolStatus }>("GET", `${GROUP}/clbportpools/${name}`))
-    .status;
-}
 
 /** The CLBs in the cloud bought for `pool` (by gamenet's tag). */
 function boughtIn(cloud: FakeTencentCloud, pool: string) {
@@ -208,7 +135,7 @@ async function bindingStates(admin: KubeClient, ns: string): Promise<string> {
 Deno.test("autoCreate buys only the CLBs a shortage needs, under faults and SIGKILLs, and deletes them once empty", async (t) => {
   await using cp = await ControlPlane.start();
   const admin = cp.client("admin");
-  await applyCrds(admin);
+  await applyClbCrds(admin);
   await using kubelet = new KubeletStandIn(admin, { concurrency: 16 });
   await kubelet.addNodes(3, { prefix: "autocreate-node" });
   kubelet.start();
@@ -226,11 +153,11 @@ Deno.test("autoCreate buys only the CLBs a shortage needs, under faults and SIGK
     for (const lb of cloud.loadBalancers()) everSeen.set(lb.id, lb.tags);
   };
   const watcher = setInterval(watchCloud, 50);
-  let gamenet = await startGamenet(cp, cloud);
+  let gamenet = await startClbGamenet(cp, cloud, SWEEP_MS / 1000);
   const restart = async (why: string) => {
     await gamenet.kill("SIGKILL");
     console.log(`SIGKILL: ${why}; ${boughtIn(cloud, "pool-auto").length} CLBs bought`);
-    gamenet = await startGamenet(cp, cloud);
+    gamenet = await startClbGamenet(cp, cloud, SWEEP_MS / 1000);
   };
   try {
     await t.step(
@@ -255,7 +182,7 @@ spec:
 `,
         );
         await admin.request("POST", `/apis/apps/v1/namespaces/${ns}/statefulsets`, {
-          body: statefulSet("gs", ns, 30, "7000 TCPUDP pool-auto"),
+          body: portMappedStatefulSet("gs", ns, 30, "7000 TCPUDP pool-auto"),
         });
         // Each kill right after a purchase reached the cloud (its answer maybe
         // not yet seen by gamenet), the third in the middle of the listeners.
@@ -455,10 +382,10 @@ spec:
         // pool-b: 14 Pods, 28 listeners: the given CLB's 20 and one bought.
         // pool-c: 6 Pods, 12 listeners: one bought.
         await admin.request("POST", `/apis/apps/v1/namespaces/${ns}/statefulsets`, {
-          body: statefulSet("gb", ns, 14, "7000 TCPUDP pool-b"),
+          body: portMappedStatefulSet("gb", ns, 14, "7000 TCPUDP pool-b"),
         });
         await admin.request("POST", `/apis/apps/v1/namespaces/${ns}/statefulsets`, {
-          body: statefulSet("gc", ns, 6, "7000 TCPUDP pool-c"),
+          body: portMappedStatefulSet("gc", ns, 6, "7000 TCPUDP pool-c"),
         });
         await eventually(
           "20 Pods Ready",

@@ -9,16 +9,20 @@
  */
 
 import assert from "node:assert/strict";
-import { join } from "node:path";
 import { ControlPlane } from "../controlplane/control_plane.ts";
 import { KubeletStandIn } from "../controlplane/kubelet_standin.ts";
 import { applyManifests } from "../controlplane/apply.ts";
-import { REPO_ROOT } from "../controlplane/assets.ts";
 import { FakeTencentCloud } from "../fakes/tencentcloud/fake_tencent_cloud.ts";
-import type { KubeClient } from "../../controller/kube_client.ts";
 import type { Pod } from "../../providers/types.ts";
 import { createNamespace, eventsFor, eventually, listPods, networkStatus } from "./helpers.ts";
-import { GamenetProcess } from "./gamenet_process.ts";
+import {
+  applyClbCrds,
+  bindings,
+  CLB_GROUP as GROUP,
+  poolStatus,
+  portMappedStatefulSet,
+  startClbGamenet,
+} from "./clb_port_pool_harness.ts";
 import { bindingListenerName, CPB_FINALIZER } from "../../providers/tencent_clb/clb_port_pool.ts";
 import {
   ENABLE_PORT_MAPPING_ANNOTATION,
@@ -26,52 +30,6 @@ import {
   PORT_MAPPING_RESULT_ANNOTATION,
   PORT_MAPPING_STATUS_ANNOTATION,
 } from "../../providers/tencent_clb/port_mapping.ts";
-
-const GROUP = "/apis/networking.cloud.tencent.com/v1alpha1";
-
-async function applyCrds(admin: KubeClient): Promise<void> {
-  for (const file of Deno.readDirSync(join(REPO_ROOT, "deploy", "crds"))) {
-    await applyManifests(
-      admin,
-      await Deno.readTextFile(join(REPO_ROOT, "deploy", "crds", file.name)),
-    );
-  }
-  await eventually("the CRDs to be served", async () => {
-    const list = await admin.request<{ resources: { name: string }[] }>("GET", GROUP);
-    return ["clbportpools", "clbpodbindings"].every((r) =>
-      list.resources.some((x) => x.name === r)
-    ) || undefined;
-  });
-}
-
-async function startGamenet(cp: ControlPlane, cloud: FakeTencentCloud): Promise<GamenetProcess> {
-  const gamenet = await GamenetProcess.start(cp, {
-    args: [
-      `--tencentcloud-region=${cloud.region}`,
-      `--tencentcloud-endpoint=http://${cloud.endpoint}`,
-      "--clb-sweep=5s",
-    ],
-    env: { TENCENTCLOUD_SECRET_ID: cloud.secretId, TENCENTCLOUD_SECRET_KEY: cloud.secretKey },
-  });
-  await gamenet.waitReady(60_000);
-  return gamenet;
-}
-
-interface Binding {
-  metadata: { name: string; finalizers?: string[] };
-  status?: {
-    state?: string;
-    message?: string;
-    portBindings?: {
-      port: number;
-      protocol: string;
-      pool: string;
-      loadbalancerId: string;
-      loadbalancerPort: number;
-      listenerId: string;
-    }[];
-  };
-}
 
 /**
  * Every Pod's result against the cloud: each entry a listener of the
@@ -147,52 +105,10 @@ function checkResults(
   return true;
 }
 
-function statefulSet(name: string, ns: string, replicas: number, mapping: string, enable = "true") {
-  return {
-    apiVersion: "apps/v1",
-    kind: "StatefulSet",
-    metadata: { name, namespace: ns },
-    spec: {
-      selector: { matchLabels: { app: name } },
-      serviceName: name,
-      replicas,
-      podManagementPolicy: "Parallel",
-      template: {
-        metadata: {
-          labels: { app: name },
-          annotations: {
-            [ENABLE_PORT_MAPPING_ANNOTATION]: enable,
-            "networking.cloud.tencent.com/clb-port-mapping": mapping,
-          },
-        },
-        spec: { containers: [{ name: "gameserver", image: "your-gameserver-image" }] },
-      },
-    },
-  };
-}
-
-async function bindings(admin: KubeClient, ns: string): Promise<Binding[]> {
-  return (await admin.request<{ items: Binding[] }>(
-    "GET",
-    `${GROUP}/namespaces/${ns}/clbpodbindings`,
-  )).items;
-}
-
-async function pool(admin: KubeClient, name: string) {
-  return await admin.request<{
-    status?: {
-      state: string;
-      quota: number;
-      message?: string;
-      loadbalancerStatuses?: { loadbalancerID: string; allocated: number; ips?: string[] }[];
-    };
-  }>("GET", `${GROUP}/clbportpools/${name}`);
-}
-
 Deno.test("CLB port pools: TKE's examples, two ISP lines, a restart, then nothing left", async (t) => {
   await using cp = await ControlPlane.start();
   const admin = cp.client("admin");
-  await applyCrds(admin);
+  await applyClbCrds(admin);
   await using kubelet = new KubeletStandIn(admin, { concurrency: 16 });
   await kubelet.addNodes(3, { prefix: "cpp-node" });
   kubelet.start();
@@ -212,7 +128,7 @@ Deno.test("CLB port pools: TKE's examples, two ISP lines, a restart, then nothin
     rateLimitPerSecond: 20,
     taskDurationMs: 100,
   });
-  let gamenet = await startGamenet(cp, cloud);
+  let gamenet = await startClbGamenet(cp, cloud);
   try {
     await t.step(
       "TKE's pool, StatefulSet and GameServerSet / Fleet Pod templates, as written",
@@ -234,7 +150,12 @@ spec:
         );
         // The doc's StatefulSet, as written but 3 replicas (the CLB's quota of 50 listeners holds 16 Pods).
         await admin.request("POST", `/apis/apps/v1/namespaces/${ns}/statefulsets`, {
-          body: statefulSet("gameserver", ns, 3, "8000 UDP pool-test\n7000 TCPUDP pool-test"),
+          body: portMappedStatefulSet(
+            "gameserver",
+            ns,
+            3,
+            "8000 UDP pool-test\n7000 TCPUDP pool-test",
+          ),
         });
         // The Pod templates of the doc's GameServerSet and Fleet, under a Deployment (neither CRD is here).
         for (
@@ -280,7 +201,7 @@ spec:
           assert.deepEqual(b.metadata.finalizers, [CPB_FINALIZER]);
         }
         await eventually("the pool's status to count the listeners", async () => {
-          const p = await pool(admin, "pool-test");
+          const p = { status: await poolStatus(admin, "pool-test") };
           return p.status?.state === "Active" &&
               p.status.loadbalancerStatuses?.[0]?.allocated === 19 &&
               p.status.quota === 50 || undefined;
@@ -332,7 +253,7 @@ spec:
 `,
         );
         await admin.request("POST", `/apis/apps/v1/namespaces/${ns}/statefulsets`, {
-          body: statefulSet("isp", ns, 300, "7000 TCPUDP pool-ctcc,pool-cmcc"),
+          body: portMappedStatefulSet("isp", ns, 300, "7000 TCPUDP pool-ctcc,pool-cmcc"),
         });
         let killed = false;
         await eventually("300 Pods with one address per line", async () => {
@@ -344,7 +265,7 @@ spec:
             // In the middle of the burst: the next gamenet must find what this one made.
             killed = true;
             await gamenet.kill("SIGKILL");
-            gamenet = await startGamenet(cp, cloud);
+            gamenet = await startClbGamenet(cp, cloud);
           }
           if (pods.length !== 300) return undefined;
           return checkResults(cloud, pods, [...ctcc, ...cmcc], () => 4) || undefined;
@@ -424,12 +345,12 @@ spec:
 `,
       );
       await eventually("pool-twin refused", async () => {
-        const p = await pool(admin, "pool-twin");
+        const p = { status: await poolStatus(admin, "pool-twin") };
         return p.status?.state === "Pending" &&
             /lb-late0001 already serves CLBPortPool pool-late/.test(p.status.message ?? "") ||
           undefined;
       });
-      assert.equal((await pool(admin, "pool-late")).status?.state, "Active");
+      assert.equal((await poolStatus(admin, "pool-late"))?.state, "Active");
     });
 
     await t.step("the Pods go: every listener goes, every binding goes", async () => {
