@@ -15,7 +15,8 @@ import { parse as parseYaml } from "yaml";
 import { ControlPlane } from "../controlplane/control_plane.ts";
 import { applyManifests } from "../controlplane/apply.ts";
 import { REPO_ROOT } from "../controlplane/assets.ts";
-import { KubeApiError, type KubeClient } from "../../controller/kube_client.ts";
+import type { KubeClient } from "../../controller/kube_client.ts";
+import { refusal, strictCreate, tableOf } from "./crd_requests.ts";
 
 const GROUP = "networking.cloud.tencent.com";
 const API = `/apis/${GROUP}/v1alpha1`;
@@ -49,27 +50,11 @@ function listener(name: string, spec: Obj = {}): Obj {
   };
 }
 
-/** Creates with `fieldValidation=Strict`: a field the schema lacks fails instead of being pruned. */
-async function create(client: KubeClient, path: string, body: Obj, dryRun = false): Promise<Obj> {
-  return await client.request<Obj>("POST", path, {
-    body,
-    query: { fieldValidation: "Strict", dryRun: dryRun ? "All" : undefined },
-  });
-}
-
-/** The API server's refusal of `p`, which must be `status`. */
-async function refusal(p: Promise<unknown>, status: number): Promise<KubeApiError> {
-  const err = await p.then(() => undefined, (e) => e);
-  assert.ok(err instanceof KubeApiError, `expected a refusal, got ${err ?? "success"}`);
-  assert.equal(err.status, status, err.message);
-  return err;
-}
-
 /** A dry-run create of the seed's service with `change` applied to its spec, which must fail. */
 async function refusedService(client: KubeClient, change: (spec: Obj) => void): Promise<string> {
   const body = parseYaml(SEED);
   change(body.spec);
-  return (await refusal(create(client, DCS, body, true), 422)).message;
+  return (await refusal(strictCreate(client, DCS, body, true), 422)).message;
 }
 
 Deno.test("DedicatedCLB CRDs: the schemas, the status subresource and gamenet's RBAC", async (t) => {
@@ -127,7 +112,7 @@ Deno.test("DedicatedCLB CRDs: the schemas, the status subresource and gamenet's 
 
   await t.step("the seed's DedicatedCLBService is accepted as written", async () => {
     const seed = parseYaml(SEED);
-    const created = await create(admin, DCS, seed);
+    const created = await strictCreate(admin, DCS, seed);
     assert.deepEqual(created.spec, seed.spec, "nothing pruned or defaulted");
     const read = await admin.request<Obj>("GET", `${DCS}/gameserver`);
     assert.deepEqual(read.spec, seed.spec);
@@ -198,7 +183,7 @@ Deno.test("DedicatedCLB CRDs: the schemas, the status subresource and gamenet's 
     // client is told (400), a lax one gets it pruned.
     const seed = parseYaml(SEED);
     seed.spec.extensiveParameters = '{"VipIsp":"CTCC"}';
-    const strict = await refusal(create(admin, DCS, seed, true), 400);
+    const strict = await refusal(strictCreate(admin, DCS, seed, true), 400);
     assert.match(strict.message, /unknown field "spec\.extensiveParameters"/);
     seed.metadata.name = "lax";
     const lax = await admin.request<Obj>("POST", DCS, { body: seed, query: { dryRun: "All" } });
@@ -219,7 +204,7 @@ Deno.test("DedicatedCLB CRDs: the schemas, the status subresource and gamenet's 
     ];
     for (const [what, spec, message] of cases) {
       const body = JSON.parse(JSON.stringify(listener("bad", spec)));
-      const err = await refusal(create(admin, DCL, body, true), 422);
+      const err = await refusal(strictCreate(admin, DCL, body, true), 422);
       assert.match(err.message, message, what);
     }
   });
@@ -227,7 +212,7 @@ Deno.test("DedicatedCLB CRDs: the schemas, the status subresource and gamenet's 
   await t.step(
     "a listener's lbId, lbPort and protocol are immutable, its backendPod is not",
     async () => {
-      await create(admin, DCL, listener("gameserver-0"));
+      await strictCreate(admin, DCL, listener("gameserver-0"));
       const patch = (spec: Obj) =>
         admin.request<Obj>("PATCH", `${DCL}/gameserver-0`, { body: { spec }, contentType: MERGE });
       for (
@@ -329,7 +314,7 @@ Deno.test("DedicatedCLB CRDs: the schemas, the status subresource and gamenet's 
       controller: true,
       blockOwnerDeletion: true,
     }];
-    await create(gamenet, DCL, made);
+    await strictCreate(gamenet, DCL, made);
     const path = `${DCL}/gameserver-1-tcp-9000`;
     await gamenet.request("PATCH", `${path}/status`, {
       body: { status: { state: "Pending" } },
@@ -416,25 +401,3 @@ Deno.test("DedicatedCLB CRDs: the schemas, the status subresource and gamenet's 
     assert.match(err.message, /cannot delete resource "dedicatedclbservices"/);
   });
 });
-
-/** The API server's Table rendering of a list, as `kubectl get` asks for it. */
-async function tableOf(
-  cp: ControlPlane,
-  path: string,
-): Promise<{ columns: string[]; rows: unknown[][] }> {
-  using http = Deno.createHttpClient({ caCerts: [cp.ca.certPem] });
-  const res = await fetch(`${cp.server}${path}`, {
-    client: http,
-    headers: {
-      authorization: `Bearer ${cp.token("admin")}`,
-      accept: "application/json;as=Table;v=v1;g=meta.k8s.io",
-    },
-  });
-  const table = await res.json();
-  assert.equal(res.status, 200, JSON.stringify(table));
-  assert.equal(table.kind, "Table");
-  return {
-    columns: table.columnDefinitions.map((c: Obj) => c.name),
-    rows: table.rows.map((r: Obj) => r.cells),
-  };
-}

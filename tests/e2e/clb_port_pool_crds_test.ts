@@ -17,7 +17,7 @@ import { parseAllDocuments } from "yaml";
 import { ControlPlane } from "../controlplane/control_plane.ts";
 import { applyManifests } from "../controlplane/apply.ts";
 import { REPO_ROOT } from "../controlplane/assets.ts";
-import { KubeApiError, type KubeClient } from "../../controller/kube_client.ts";
+import { refusal, strictCreate, tableOf } from "./crd_requests.ts";
 
 const GROUP = "networking.cloud.tencent.com";
 const API = `/apis/${GROUP}/v1alpha1`;
@@ -226,22 +226,6 @@ const BINDING_STATUS = {
   ],
 };
 
-/** Creates with `fieldValidation=Strict`: a field the schema lacks fails instead of being pruned. */
-async function create(client: KubeClient, path: string, body: Obj, dryRun = false): Promise<Obj> {
-  return await client.request<Obj>("POST", path, {
-    body,
-    query: { fieldValidation: "Strict", dryRun: dryRun ? "All" : undefined },
-  });
-}
-
-/** The API server's refusal of `p`, which must be `status`. */
-async function refusal(p: Promise<unknown>, status: number): Promise<KubeApiError> {
-  const err = await p.then(() => undefined, (e) => e);
-  assert.ok(err instanceof KubeApiError, `expected a refusal, got ${err ?? "success"}`);
-  assert.equal(err.status, status, err.message);
-  return err;
-}
-
 /** The field paths a schema defines, `a.b` for properties and `a[]` for items. */
 function schemaFields(schema: Obj, at: string): string[] {
   const out: string[] = [];
@@ -330,14 +314,14 @@ Deno.test("CLBPortPool and CLBPodBinding CRDs: TKE's examples, the schemas and g
       for (const { where, pool } of EXAMPLES) {
         const reason = Object.entries(REFUSED_AS_BY_TKE).find(([line]) => where.includes(line));
         if (reason) {
-          const err = await refusal(create(admin, CPP, pool), 422);
+          const err = await refusal(strictCreate(admin, CPP, pool), 422);
           assert.match(err.message, reason[1], where);
           refused.push(where);
           continue;
         }
         // One at a time: the page reuses names (pool-test, pool-ctcc, ...).
         const name = pool.metadata.name;
-        const created = await create(admin, CPP, pool).catch((e: Error) => {
+        const created = await strictCreate(admin, CPP, pool).catch((e: Error) => {
           throw new Error(`${where} (${name}): ${e.message}`);
         });
         assert.deepEqual(created.spec, pool.spec, `${where}: nothing pruned or defaulted`);
@@ -352,13 +336,13 @@ Deno.test("CLBPortPool and CLBPodBinding CRDs: TKE's examples, the schemas and g
       // And each for that reason alone.
       const faq = structuredClone(EXAMPLES.at(-1)!.pool);
       faq.spec.startPort = 30000;
-      assert.deepEqual((await create(admin, CPP, faq, true)).spec, faq.spec);
+      assert.deepEqual((await strictCreate(admin, CPP, faq, true)).spec, faq.spec);
     },
   );
 
   await t.step("a pool with every field, and its status, are read back whole", async () => {
     const pool = everyField();
-    const spec = (await create(admin, CPP, pool)).spec;
+    const spec = (await strictCreate(admin, CPP, pool)).spec;
     assert.deepEqual(spec, pool.spec);
     assert.deepEqual(sorted(valueFields(spec)), sorted(TKE_FIELDS["CLBPortPool spec"]));
 
@@ -373,7 +357,7 @@ Deno.test("CLBPortPool and CLBPodBinding CRDs: TKE's examples, the schemas and g
   });
 
   await t.step("a status without state is Pending, and a state TKE lacks is refused", async () => {
-    await create(admin, CPP, {
+    await strictCreate(admin, CPP, {
       apiVersion: `${GROUP}/v1alpha1`,
       kind: "CLBPortPool",
       metadata: { name: "pool-new" },
@@ -441,7 +425,7 @@ Deno.test("CLBPortPool and CLBPodBinding CRDs: TKE's examples, the schemas and g
         const pool = everyField();
         pool.metadata.name = "pool-bad";
         change(pool.spec);
-        const err = await refusal(create(admin, CPP, pool, true), 422).catch((e: Error) => {
+        const err = await refusal(strictCreate(admin, CPP, pool, true), 422).catch((e: Error) => {
           throw new Error(`${what}: ${e.message}`);
         });
         assert.match(err.message, message, what);
@@ -459,7 +443,7 @@ Deno.test("CLBPortPool and CLBPodBinding CRDs: TKE's examples, the schemas and g
       for (const [what, change, message] of bindingCases) {
         const body = structuredClone(BINDING);
         change(body.spec);
-        const err = await refusal(create(admin, CPB, body, true), 422);
+        const err = await refusal(strictCreate(admin, CPB, body, true), 422);
         assert.match(err.message, message, what);
       }
     },
@@ -503,7 +487,7 @@ Deno.test("CLBPortPool and CLBPodBinding CRDs: TKE's examples, the schemas and g
   );
 
   await t.step("a CLBPodBinding like TKE's, and its status, are read back whole", async () => {
-    const created = await create(admin, CPB, BINDING);
+    const created = await strictCreate(admin, CPB, BINDING);
     assert.deepEqual(created.spec, BINDING.spec);
     assert.deepEqual(sorted(valueFields(created.spec)), sorted(TKE_FIELDS["CLBPodBinding spec"]));
     await admin.request("PATCH", `${CPB}/gameserver-0/status`, {
@@ -573,7 +557,7 @@ Deno.test("CLBPortPool and CLBPodBinding CRDs: TKE's examples, the schemas and g
     // Bindings: made, changed, their status written, deleted.
     const made = structuredClone(BINDING);
     made.metadata.name = "gameserver-1";
-    await create(gamenet, CPB, made);
+    await strictCreate(gamenet, CPB, made);
     const path = `${CPB}/gameserver-1`;
     await gamenet.request("PATCH", `${path}/status`, {
       body: { status: { state: "Pending" } },
@@ -644,25 +628,3 @@ Deno.test("CLBPortPool and CLBPodBinding CRDs: TKE's examples, the schemas and g
     }
   });
 });
-
-/** The API server's Table rendering of a list, as `kubectl get` asks for it. */
-async function tableOf(
-  cp: ControlPlane,
-  path: string,
-): Promise<{ columns: string[]; rows: unknown[][] }> {
-  using http = Deno.createHttpClient({ caCerts: [cp.ca.certPem] });
-  const res = await fetch(`${cp.server}${path}`, {
-    client: http,
-    headers: {
-      authorization: `Bearer ${cp.token("admin")}`,
-      accept: "application/json;as=Table;v=v1;g=meta.k8s.io",
-    },
-  });
-  const table = await res.json();
-  assert.equal(res.status, 200, JSON.stringify(table));
-  assert.equal(table.kind, "Table");
-  return {
-    columns: table.columnDefinitions.map((c: Obj) => c.name),
-    rows: table.rows.map((r: Obj) => r.cells),
-  };
-}
