@@ -845,12 +845,13 @@ export function createClbPortPoolExtension(options: ClbPortPoolOptions): Provide
         if (!key || !bd) continue;
         const h = heldOf(key);
         if (!h.bindings.some((b) => b.listenerId === l.listenerId)) {
-          const [port, protocol] = [Number(l.name.split("/")[3]), l.protocol as "TCP" | "UDP"];
+          const port = Number(l.name.split("/")[3]);
+          const protocol = l.protocol as "TCP" | "UDP";
           const entry = ((bd.spec?.ports ?? []) as PortEntry[]).find((e) =>
             e.port === port && listenerProtocols(e.protocol).includes(protocol) &&
             e.pools.includes(pool)
           );
-          if (!entry || l.protocol !== protocol) continue;
+          if (!entry) continue;
           const owner = lineOwner(key, entry);
           const other = registry.restore(
             owner,
