@@ -8,10 +8,16 @@
  *
  * Measured per run: wall time from the first POST to the last Pod Ready
  * (with gamenet: its network status `Ready` too), p50/p99 of each Pod's
- * POST→Ready, and gamenet's peak RSS (`VmHWM` of its process).
+ * POST→Ready, and gamenet's peak RSS (`VmHWM` of its process). The
+ * admission webhook's latency is read three ways: the POSTs' own answer
+ * times (p50/p99), the API server's histogram of its calls to the webhook
+ * (`apiserver_admission_webhook_admission_duration_seconds`: what the
+ * caller waited, queueing in gamenet included) and gamenet's histogram of
+ * its handler (`gamenet_webhook_duration_seconds`).
  *
  * ```sh
- * deno run --allow-all bench/hostport_burst.ts [pods=2000] [nodes=20] [runs=3]
+ * deno run --allow-all bench/hostport_burst.ts [pods=2000] [nodes=20] [runs=3] [modes=plain,gamenet]
+ * # BURST_CPU_PROF=<dir>: gamenet writes a V8 CPU profile of the run there
  * ```
  * @module
  */
@@ -19,9 +25,11 @@
 import { ControlPlane } from "../tests/controlplane/control_plane.ts";
 import { ensureControlPlaneAssets } from "../tests/controlplane/assets.ts";
 import { KubeletStandIn } from "../tests/controlplane/kubelet_standin.ts";
-import { GamenetProcess } from "../tests/e2e/gamenet_process.ts";
+import { GamenetProcess, registerWebhook, webhookFiles } from "../tests/e2e/gamenet_process.ts";
+import { freePort } from "../tests/controlplane/control_plane.ts";
 import { createNamespace, networkStatus } from "../tests/e2e/helpers.ts";
 import { Reflector } from "../controller/reflector.ts";
+import { histogramBuckets, histogramQuantile } from "./admission_load.ts";
 import { NETWORK_CONF_ANNOTATION, NETWORK_TYPE_ANNOTATION, type Pod } from "../providers/types.ts";
 
 const PODS = Number(Deno.args[0] ?? 2000);
@@ -36,14 +44,26 @@ const KUBELET_CONCURRENCY = 2 * NODES;
 const NS = "burst";
 
 interface RunResult {
-  mode: "plain" | "gamenet";
+  /** `echo`: gamenet's Pods, admitted by {@link ./echo_webhook.ts} instead (no gamenet). */
+  mode: "plain" | "echo" | "gamenet";
   wallMs: number;
   /** From the first POST to the last answer. */
   postedMs: number;
   p50Ms: number;
   p99Ms: number;
+  postP50Ms: number;
+  postP99Ms: number;
+  /** The API server's calls to the webhook, p50/p99 (ms). */
+  callerP50Ms?: number;
+  callerP99Ms?: number;
+  /** gamenet's own webhook histogram, p50/p99 (ms). */
+  handlerP50Ms?: number;
+  handlerP99Ms?: number;
   peakRssMiB?: number;
 }
+
+const WEBHOOK_HISTOGRAM = "gamenet_webhook_duration_seconds";
+const APISERVER_WEBHOOK_HISTOGRAM = "apiserver_admission_webhook_admission_duration_seconds";
 
 function podManifest(i: number, withGamenet: boolean) {
   return {
@@ -88,16 +108,60 @@ function peakRssMiB(pid: number): number {
 const quantile = (xs: number[], q: number) =>
   [...xs].sort((a, b) => a - b)[Math.min(xs.length - 1, Math.floor(q * xs.length))];
 
+/** The echo webhook as a process of its own, registered as gamenet's webhook would be. */
+async function startEchoWebhook(cp: ControlPlane): Promise<AsyncDisposable> {
+  const files = await webhookFiles(cp);
+  const port = freePort();
+  const child = new Deno.Command(Deno.execPath(), {
+    args: [
+      "run",
+      "--allow-net",
+      "--allow-read",
+      new URL("./echo_webhook.ts", import.meta.url).pathname,
+      String(port),
+      files.certFile,
+      files.keyFile,
+    ],
+    stdout: "piped",
+    stderr: "inherit",
+  }).spawn();
+  const reader = child.stdout.pipeThrough(new TextDecoderStream()).getReader();
+  await reader.read();
+  reader.releaseLock();
+  await registerWebhook(cp, port);
+  return {
+    async [Symbol.asyncDispose]() {
+      child.kill("SIGKILL");
+      await child.status;
+      await child.stdout.cancel().catch(() => {});
+    },
+  };
+}
+
 async function run(mode: RunResult["mode"]): Promise<RunResult> {
   const withGamenet = mode === "gamenet";
+  const annotated = mode !== "plain";
   await using cp = await ControlPlane.start();
   const admin = cp.client("admin");
   await using kubelet = new KubeletStandIn(admin, { concurrency: KUBELET_CONCURRENCY });
   await kubelet.addNodes(NODES);
   kubelet.start();
   await createNamespace(admin, NS);
-  await using gamenet = withGamenet ? await GamenetProcess.start(cp) : undefined;
+  const profileDir = Deno.env.get("BURST_CPU_PROF");
+  await using gamenet = withGamenet
+    ? await GamenetProcess.start(cp, {
+      denoFlags: profileDir ? ["--cpu-prof", `--cpu-prof-dir=${profileDir}`] : [],
+    })
+    : undefined;
   await gamenet?.waitReady();
+  await using _echo = mode === "echo" ? await startEchoWebhook(cp) : undefined;
+  const apiServerMetrics = async () =>
+    histogramBuckets(
+      await (await admin.fetch("GET", "/metrics")).text(),
+      APISERVER_WEBHOOK_HISTOGRAM,
+    );
+  const callerBefore = await apiServerMetrics();
+  const handlerBefore = gamenet && histogramBuckets(await gamenet.metrics(), WEBHOOK_HISTOGRAM);
 
   const postedAt = new Map<string, number>();
   const readyAt = new Map<string, number>();
@@ -144,16 +208,21 @@ async function run(mode: RunResult["mode"]): Promise<RunResult> {
   const t0 = performance.now();
   let next = 0;
   const failures: string[] = [];
+  const postMs: number[] = [];
   await Promise.all(Array.from({ length: CONCURRENCY }, async () => {
     while (next < PODS) {
       const i = next++;
-      postedAt.set(`gs-${i}`, performance.now());
+      const at = performance.now();
+      postedAt.set(`gs-${i}`, at);
       await admin.request("POST", `/api/v1/namespaces/${NS}/pods`, {
-        body: podManifest(i, withGamenet),
+        body: podManifest(i, annotated),
       }).catch((err) => failures.push(`gs-${i}: ${err.message}`));
+      postMs.push(performance.now() - at);
     }
   }));
   const postedMs = performance.now() - t0;
+  const callerAfter = await apiServerMetrics();
+  const handlerAfter = gamenet && histogramBuckets(await gamenet.metrics(), WEBHOOK_HISTOGRAM);
   if (failures.length > 0) throw new Error(`${failures.length} POSTs failed: ${failures[0]}`);
   const timeout = setTimeout(() => allReady(), 600_000);
   const progress = setInterval(
@@ -177,6 +246,16 @@ async function run(mode: RunResult["mode"]): Promise<RunResult> {
     postedMs,
     p50Ms: quantile(latencies, 0.5),
     p99Ms: quantile(latencies, 0.99),
+    postP50Ms: quantile(postMs, 0.5),
+    postP99Ms: quantile(postMs, 0.99),
+    ...(annotated && {
+      callerP50Ms: histogramQuantile(callerBefore, callerAfter, 0.5) * 1000,
+      callerP99Ms: histogramQuantile(callerBefore, callerAfter, 0.99) * 1000,
+    }),
+    ...(withGamenet && {
+      handlerP50Ms: histogramQuantile(handlerBefore!, handlerAfter!, 0.5) * 1000,
+      handlerP99Ms: histogramQuantile(handlerBefore!, handlerAfter!, 0.99) * 1000,
+    }),
     peakRssMiB: gamenet ? peakRssMiB(gamenet.pid) : undefined,
   };
 }
@@ -190,11 +269,23 @@ for (let r = 0; r < RUNS; r++) {
     console.log(
       `run ${r + 1} ${mode.padEnd(7)}: ${PODS} Pods on ${NODES} nodes all Ready in ${
         (res.wallMs / 1000).toFixed(1)
-      } s (POSTs answered in ${(res.postedMs / 1000).toFixed(1)} s); create→Ready p50 ${
-        (res.p50Ms / 1000).toFixed(2)
-      } s, p99 ${(res.p99Ms / 1000).toFixed(2)} s${
-        res.peakRssMiB ? `; gamenet peak RSS ${res.peakRssMiB.toFixed(0)} MiB` : ""
-      }`,
+      } s (POSTs answered in ${(res.postedMs / 1000).toFixed(1)} s, each p50 ${
+        res.postP50Ms.toFixed(0)
+      } / p99 ${res.postP99Ms.toFixed(0)} ms${
+        res.callerP50Ms === undefined
+          ? ""
+          : `; webhook as the API server waited p50 ${res.callerP50Ms.toFixed(1)} / p99 ${
+            res.callerP99Ms!.toFixed(1)
+          } ms`
+      }${
+        res.handlerP50Ms === undefined
+          ? ""
+          : `, gamenet's handler p50 ${res.handlerP50Ms.toFixed(1)} / p99 ${
+            res.handlerP99Ms!.toFixed(1)
+          } ms`
+      }); create→Ready p50 ${(res.p50Ms / 1000).toFixed(2)} s, p99 ${
+        (res.p99Ms / 1000).toFixed(2)
+      } s${res.peakRssMiB ? `; gamenet peak RSS ${res.peakRssMiB.toFixed(0)} MiB` : ""}`,
     );
   }
 }

@@ -39,6 +39,8 @@ export interface GamenetProcessOptions {
    * a `TcpProxy` in front of it) instead of directly. @default {undefined}
    */
   apiServerPort?: number;
+  /** Deno flags before the script, e.g. `--cpu-prof` for a benchmark's profile. @default {[]} */
+  denoFlags?: string[];
 }
 
 /** Webhook TLS material shared by every gamenet process of one test. */
@@ -170,6 +172,7 @@ export class GamenetProcess implements AsyncDisposable {
         "--allow-net",
         "--allow-env",
         "--allow-read",
+        ...(options.denoFlags ?? []),
         join(REPO_ROOT, "main.ts"),
         `--kubeconfig=${kubeconfig}`,
         `--identity=${identity}`,
@@ -243,6 +246,16 @@ export class GamenetProcess implements AsyncDisposable {
     return await fetch(`http://127.0.0.1:${this.httpPort}${path}`, {
       signal: AbortSignal.timeout(5_000),
     });
+  }
+
+  /** The webhook's URL and the CA it is signed by, for callers posting reviews themselves. */
+  webhookTarget(): { url: string; caPem: string } {
+    return { url: `https://127.0.0.1:${this.webhookPort}/mutate-pods`, caPem: this.#caPem };
+  }
+
+  /** The text of `/metrics`. */
+  async metrics(): Promise<string> {
+    return await (await this.get("/metrics")).text();
   }
 
   /**
