@@ -60,6 +60,8 @@ interface RunResult {
   handlerP50Ms?: number;
   handlerP99Ms?: number;
   peakRssMiB?: number;
+  /** The API server's requests during the run, by verb and resource, per Pod. */
+  requestsPerPod: string;
 }
 
 const WEBHOOK_HISTOGRAM = "gamenet_webhook_duration_seconds";
@@ -107,6 +109,27 @@ function peakRssMiB(pid: number): number {
 
 const quantile = (xs: number[], q: number) =>
   [...xs].sort((a, b) => a - b)[Math.min(xs.length - 1, Math.floor(q * xs.length))];
+
+/**
+ * The API server's request counter summed by verb and resource (watch
+ * streams and reads of the metrics themselves left out): how much work
+ * each mode gives it.
+ */
+async function apiServerRequests(
+  admin: ReturnType<ControlPlane["client"]>,
+): Promise<Map<string, number>> {
+  const text = await (await admin.fetch("GET", "/metrics")).text();
+  const counts = new Map<string, number>();
+  for (const line of text.split("\n")) {
+    if (!line.startsWith("apiserver_request_total{")) continue;
+    const label = (name: string) => new RegExp(`${name}="([^"]*)"`).exec(line)?.[1] ?? "";
+    if (label("verb") === "WATCH" || label("resource") === "") continue;
+    const sub = label("subresource");
+    const what = `${label("verb")} ${label("resource")}${sub ? `/${sub}` : ""}`;
+    counts.set(what, (counts.get(what) ?? 0) + Number(line.slice(line.lastIndexOf(" ") + 1)));
+  }
+  return counts;
+}
 
 /** The echo webhook as a process of its own, registered as gamenet's webhook would be. */
 async function startEchoWebhook(cp: ControlPlane): Promise<AsyncDisposable> {
@@ -161,6 +184,7 @@ async function run(mode: RunResult["mode"]): Promise<RunResult> {
       APISERVER_WEBHOOK_HISTOGRAM,
     );
   const callerBefore = await apiServerMetrics();
+  const requestsBefore = await apiServerRequests(admin);
   const handlerBefore = gamenet && histogramBuckets(await gamenet.metrics(), WEBHOOK_HISTOGRAM);
 
   const postedAt = new Map<string, number>();
@@ -238,6 +262,13 @@ async function run(mode: RunResult["mode"]): Promise<RunResult> {
   step("watcher stopped");
   if (readyAt.size < PODS) throw new Error(`only ${readyAt.size} of ${PODS} Pods Ready in 10 min`);
   const wallMs = Math.max(...readyAt.values()) - t0;
+  const requestsAfter = await apiServerRequests(admin);
+  const requestsPerPod = [...requestsAfter]
+    .map(([what, n]) => [what, (n - (requestsBefore.get(what) ?? 0)) / PODS] as const)
+    .filter(([, n]) => n >= 0.05)
+    .sort((a, b) => b[1] - a[1])
+    .map(([what, n]) => `${what} ${n.toFixed(2)}`)
+    .join(", ");
   const latencies = [...readyAt].map(([name, at]) => at - postedAt.get(name)!);
   step("returning: kubelet and control plane stop next");
   return {
@@ -257,6 +288,7 @@ async function run(mode: RunResult["mode"]): Promise<RunResult> {
       handlerP99Ms: histogramQuantile(handlerBefore!, handlerAfter!, 0.99) * 1000,
     }),
     peakRssMiB: gamenet ? peakRssMiB(gamenet.pid) : undefined,
+    requestsPerPod,
   };
 }
 
@@ -287,6 +319,7 @@ for (let r = 0; r < RUNS; r++) {
         (res.p99Ms / 1000).toFixed(2)
       } s${res.peakRssMiB ? `; gamenet peak RSS ${res.peakRssMiB.toFixed(0)} MiB` : ""}`,
     );
+    console.log(`  API requests per Pod: ${res.requestsPerPod}`);
   }
 }
 const median = (xs: number[]) => quantile(xs, 0.5);

@@ -31,6 +31,7 @@ import {
   ConfError,
   type JsonPatchOp,
   NETWORK_DISABLED_LABEL,
+  NETWORK_STATUS_ANNOTATION,
   NETWORK_TYPE_ANNOTATION,
   type NetworkReport,
   type NetworkStatus,
@@ -221,6 +222,16 @@ export class PodController {
         path: `/metadata/annotations/${escapePointer(OWNER_ANNOTATION)}`,
         value: owner,
       }];
+      // The first status goes in with the Pod itself, as OpenKruiseGame's
+      // webhook writes it: one PATCH per Pod fewer in a burst, and kubectl
+      // shows Waiting from the start. Another writer's status is left.
+      if (!existing && readPodStatus(pod) === undefined) {
+        patch.push({
+          op: "add",
+          path: `/metadata/annotations/${escapePointer(NETWORK_STATUS_ANNOTATION)}`,
+          value: JSON.stringify(networkStatus(pod, waitingReport(pod), undefined, new Date(at))),
+        });
+      }
       const warnings = [...(result.warnings ?? [])];
       if (
         pod.metadata.annotations?.[NETWORK_DISABLED_LABEL] !== undefined &&
@@ -398,18 +409,7 @@ export class PodController {
     const cacheBehind = written !== undefined &&
       behind(pod.metadata.resourceVersion, written.version);
     const previous = cacheBehind ? written.status : readPodStatus(pod);
-    const now = rfc3339(this.#options.now());
-    const status: NetworkStatus = {
-      networkType: pod.metadata.annotations?.[NETWORK_TYPE_ANNOTATION] ?? "",
-      currentNetworkState: report.currentNetworkState,
-      desiredNetworkState: report.desiredNetworkState,
-      createTime: previous?.createTime ?? now,
-      lastTransitionTime: previous && previous.currentNetworkState === report.currentNetworkState
-        ? previous.lastTransitionTime
-        : now,
-      internalAddresses: report.internalAddresses,
-      externalAddresses: report.externalAddresses,
-    };
+    const status = networkStatus(pod, report, previous, this.#options.now());
     try {
       const version = await this.#options.writer.writePod(pod, status, previous);
       if (version !== false) this.#written.set(key, { version, status });
@@ -427,6 +427,27 @@ export class PodController {
       if (ags) await this.#options.writer.writeAgonesGameServer(ags, status);
     }
   }
+}
+
+/** The status `report` makes of `previous` at `now`: times move only when the state does. */
+function networkStatus(
+  pod: Pod,
+  report: NetworkReport,
+  previous: NetworkStatus | undefined,
+  now: Date,
+): NetworkStatus {
+  const at = rfc3339(now);
+  return {
+    networkType: pod.metadata.annotations?.[NETWORK_TYPE_ANNOTATION] ?? "",
+    currentNetworkState: report.currentNetworkState,
+    desiredNetworkState: report.desiredNetworkState,
+    createTime: previous?.createTime ?? at,
+    lastTransitionTime: previous && previous.currentNetworkState === report.currentNetworkState
+      ? previous.lastTransitionTime
+      : at,
+    internalAddresses: report.internalAddresses,
+    externalAddresses: report.externalAddresses,
+  };
 }
 
 /**

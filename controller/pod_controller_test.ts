@@ -299,3 +299,63 @@ Deno.test("reconcile() does not write a status again while the cache has not cau
   assert.equal(writes[1].currentNetworkState, "Ready");
   assert.equal(writes[1].createTime, writes[0].createTime);
 });
+
+Deno.test("admit() puts the first network status in the patch, which reconcile() then keeps", async () => {
+  const hostPorts = new HostPorts({ default: { min: 8000, max: 8009 } });
+  hostPorts.setNode("node-1", true);
+  const stored: { pod?: Pod } = {};
+  const writes: NetworkStatus[] = [];
+  const controller = new PodController({
+    registry: new ProviderRegistry([createHostPortProvider({ allocator: hostPorts })]),
+    cache: { pod: () => stored.pod, node: () => undefined },
+    writer: {
+      writePod: (p: Pod, status: NetworkStatus, current?: NetworkStatus) => {
+        const holds = current ??
+          JSON.parse(p.metadata.annotations?.["game.kruise.io/network-status"] ?? "null");
+        if (JSON.stringify(holds) === JSON.stringify(status)) return Promise.resolve(false);
+        writes.push(status);
+        return Promise.resolve("2");
+      },
+    } as unknown as StatusWriter,
+    events: {} as EventRecorder,
+    now: () => new Date(Date.UTC(2026, 10, 30, 12)),
+  });
+  const created = pod("Kubernetes-HostPort", { name: "gs-0", namespace: "games" });
+  const result = await controller.admit({ uid: "u1", namespace: "games", pod: created });
+  assert.ok(result.allowed);
+  const op = result.patch.find((p) =>
+    p.path === "/metadata/annotations/game.kruise.io~1network-status"
+  );
+  assert.ok(op, "the status is in the admission patch");
+  assert.deepEqual(JSON.parse((op as { value: string }).value), {
+    networkType: "Kubernetes-HostPort",
+    currentNetworkState: "Waiting",
+    desiredNetworkState: "Ready",
+    createTime: "2026-11-30T12:00:00Z",
+    lastTransitionTime: "2026-11-30T12:00:00Z",
+    internalAddresses: [],
+    externalAddresses: [],
+  });
+  // The Pod as the API server stores it, not scheduled yet: nothing to write.
+  const cached = stored.pod = structuredClone(created);
+  for (const p of result.patch) {
+    assert.equal(p.op, "add");
+    const path = p.path.slice(1).split("/").map((s) =>
+      s.replaceAll("~1", "/").replaceAll("~0", "~")
+    );
+    let at = cached as unknown as Record<string, unknown>;
+    for (const step of path.slice(0, -1)) at = at[step] as Record<string, unknown>;
+    at[path.at(-1)!] = (p as { value: unknown }).value;
+  }
+  cached.metadata.resourceVersion = "1";
+  await controller.reconcile("games/gs-0");
+  assert.deepEqual(writes, [], "Waiting already written with the Pod");
+  // A Pod that already carries a status (another writer's) keeps it.
+  const withStatus = pod("Kubernetes-HostPort", {
+    name: "gs-1",
+    annotations: { "game.kruise.io/network-status": '{"currentNetworkState":"Ready"}' },
+  });
+  const again = await controller.admit({ uid: "u2", namespace: "games", pod: withStatus });
+  assert.ok(again.allowed);
+  assert.equal(again.patch.some((p) => p.path.endsWith("network-status")), false);
+});
