@@ -140,3 +140,31 @@ Deno.test("stop() waits for keys in progress and hands out no more", async () =>
   assert.equal(finished, 1, "b stays queued after stop");
   assert.equal(q.depth, 1);
 });
+
+Deno.test("start() lets the event loop serve I/O between slices of keys that never wait", async () => {
+  const handled = new Set<string>();
+  const queue = new WorkQueue((key) => {
+    // A reconcile that finds its Pod already right: CPU only, no request.
+    const until = performance.now() + 0.2;
+    while (performance.now() < until) { /* busy */ }
+    handled.add(key);
+  }, { sliceMs: 5 });
+  for (let i = 0; i < 2_000; i++) queue.add(`ns/gs-${i}`);
+  // An admission arriving meanwhile: a request the server must read.
+  const server = Deno.serve({ hostname: "127.0.0.1", port: 0, onListen() {} }, () => {
+    return new Response(String(handled.size));
+  });
+  try {
+    const answered = fetch(`http://127.0.0.1:${server.addr.port}/`).then((r) => r.text());
+    queue.start();
+    const doneWhenAnswered = Number(await answered);
+    await queue.idle();
+    assert.equal(handled.size, 2_000, "every key handled once");
+    assert.ok(
+      doneWhenAnswered < 1_000,
+      `the request was answered after ${doneWhenAnswered} of 2,000 keys (400 ms of work)`,
+    );
+  } finally {
+    await server.shutdown();
+  }
+});
