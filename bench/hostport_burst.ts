@@ -18,6 +18,8 @@
  * ```sh
  * deno run --allow-all bench/hostport_burst.ts [pods=2000] [nodes=20] [runs=3] [modes=plain,gamenet]
  * # BURST_CPU_PROF=<dir>: gamenet writes a V8 CPU profile of the run there
+ * # BURST_OFFERED=<reviews/s>: also offer AdmissionReviews straight to gamenet's webhook
+ * #   while the Pods are POSTed (admission_load.ts): the admission curve under a burst
  * ```
  * @module
  */
@@ -29,7 +31,12 @@ import { GamenetProcess, registerWebhook, webhookFiles } from "../tests/e2e/game
 import { freePort } from "../tests/controlplane/control_plane.ts";
 import { createNamespace, networkStatus } from "../tests/e2e/helpers.ts";
 import { Reflector } from "../controller/reflector.ts";
-import { histogramBuckets, histogramQuantile } from "./admission_load.ts";
+import {
+  admissionLoad,
+  type AdmissionLoadResult,
+  histogramBuckets,
+  histogramQuantile,
+} from "./admission_load.ts";
 import { NETWORK_CONF_ANNOTATION, NETWORK_TYPE_ANNOTATION, type Pod } from "../providers/types.ts";
 
 const PODS = Number(Deno.args[0] ?? 2000);
@@ -60,6 +67,8 @@ interface RunResult {
   handlerP50Ms?: number;
   handlerP99Ms?: number;
   peakRssMiB?: number;
+  /** The reviews offered straight to the webhook during the POSTs (`BURST_OFFERED`). */
+  offered?: AdmissionLoadResult;
   /** The API server's requests during the run, by verb and resource, per Pod. */
   requestsPerPod: string;
 }
@@ -230,6 +239,15 @@ async function run(mode: RunResult["mode"]): Promise<RunResult> {
     }, 2_000)
     : undefined;
   const t0 = performance.now();
+  const offeredRate = Number(Deno.env.get("BURST_OFFERED") ?? 0);
+  // Offered for about as long as the API server takes to answer the POSTs with gamenet.
+  const offered = gamenet && offeredRate > 0
+    ? admissionLoad({
+      ...gamenet.webhookTarget(),
+      rate: offeredRate,
+      durationMs: Math.min(PODS * 5, 120_000),
+    })
+    : undefined;
   let next = 0;
   const failures: string[] = [];
   const postMs: number[] = [];
@@ -245,6 +263,7 @@ async function run(mode: RunResult["mode"]): Promise<RunResult> {
     }
   }));
   const postedMs = performance.now() - t0;
+  const offeredResult = await offered;
   const callerAfter = await apiServerMetrics();
   const handlerAfter = gamenet && histogramBuckets(await gamenet.metrics(), WEBHOOK_HISTOGRAM);
   if (failures.length > 0) throw new Error(`${failures.length} POSTs failed: ${failures[0]}`);
@@ -289,6 +308,7 @@ async function run(mode: RunResult["mode"]): Promise<RunResult> {
     }),
     peakRssMiB: gamenet ? peakRssMiB(gamenet.pid) : undefined,
     requestsPerPod,
+    offered: offeredResult,
   };
 }
 
@@ -320,6 +340,16 @@ for (let r = 0; r < RUNS; r++) {
       } s${res.peakRssMiB ? `; gamenet peak RSS ${res.peakRssMiB.toFixed(0)} MiB` : ""}`,
     );
     console.log(`  API requests per Pod: ${res.requestsPerPod}`);
+    if (res.offered) {
+      const o = res.offered;
+      console.log(
+        `  offered straight to the webhook: ${o.offered} at ${
+          o.achievedRate.toFixed(0)
+        }/s answered, p50 ${o.p50Ms.toFixed(1)} / p99 ${o.p99Ms.toFixed(1)} / max ${
+          o.maxMs.toFixed(1)
+        } ms, ${o.failed} failed`,
+      );
+    }
   }
 }
 const median = (xs: number[]) => quantile(xs, 0.5);
