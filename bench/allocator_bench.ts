@@ -4,11 +4,13 @@
  * 1,001-port pool (Agones' default 7000-8000) and a 64,512-port pool
  * (1024-65535). Target: ≤ 250 ns at 99.9 % on the 64,512-port pool.
  *
- * Each group also runs the naive baseline, as Agones and OpenKruiseGame
- * do it: a `Map<number, boolean>` of every port of the pool, scanned from
- * the bottom for the first free one, and a `Map` of owners. Its cost is
- * the distance to the first free port, so each occupancy runs with the
- * ports used at random and packed from the bottom.
+ * Each group also runs a linear-scan `Map` baseline, an imitation written
+ * here and not any peer's code: a `Map<number, boolean>` of every port of
+ * the pool, scanned from the bottom for the first free one, and a `Map` of
+ * owners. Its cost is the distance to the first free port, so each
+ * occupancy runs with the ports used at random and packed from the bottom.
+ * Agones' and OpenKruiseGame's real allocators are measured by
+ * bench/peers/run.ts.
  *
  * ```sh
  * deno bench --allow-read --allow-env bench/allocator_bench.ts
@@ -19,8 +21,8 @@
 import { PortPool } from "../allocator/mod.ts";
 import { shuffled } from "./fill.ts";
 
-/** The naive allocator: every port in a Map (false = free), scanned from the bottom. */
-class NaivePool {
+/** The linear-scan baseline: every port in a Map (false = free), scanned from the bottom. */
+class LinearScanPool {
   readonly ports = new Map<number, boolean>();
   readonly owners = new Map<string, number>();
   constructor(readonly min: number, readonly max: number) {
@@ -65,19 +67,19 @@ for (const [fill, order] of Object.entries(FILLS)) {
       const used = order(min, max).slice(0, filled);
       const pool = new PortPool(min, max);
       for (let i = 0; i < filled; i++) pool.reserve(used[i], "UDP", `default/fill-${i}`);
-      const naive = new NaivePool(min, max);
-      for (const p of used) naive.ports.set(p, true);
+      const linear = new LinearScanPool(min, max);
+      for (const p of used) linear.ports.set(p, true);
       const group = `allocate+release, ${size} ports, ${occupancy * 100}% used, ${fill} fill`;
       const request = { count: 1, protocol: "UDP" as const };
       Deno.bench({
-        name: "naive Map scan",
+        name: "linear-scan Map baseline (an imitation, not a peer's code)",
         group,
         baseline: true,
         // A scan of tens of thousands of Map entries takes 0.1-0.5 ms: a fixed count keeps it short.
         ...(size > 10_000 ? { n: 2_000, warmup: 200 } : {}),
         fn() {
-          naive.allocate("default/bench");
-          naive.release("default/bench");
+          linear.allocate("default/bench");
+          linear.release("default/bench");
         },
       });
       Deno.bench({

@@ -8,8 +8,10 @@
  * - `choose + bind + release`: the same Pod then lands on a node (its
  *   bitmap and the usage counts change) and goes away.
  *
- * Baseline, as OpenKruiseGame's HostPort plugin does it: a `Map` port →
- * number of Pods using it, scanned for the least used port, then updated.
+ * Baseline: a linear-scan `Map` port → number of Pods using it, scanned
+ * for the least used port, then updated — an imitation written here, not
+ * a peer's code (OpenKruiseGame's Kubernetes-HostPort plugin, measured by
+ * bench/peers/run.ts, scans a slice of usage counts the same way).
  *
  * ```sh
  * deno bench --allow-read --allow-env bench/host_port_bench.ts
@@ -44,7 +46,7 @@ chooser.addNode("node-spare");
 
 const group = "host-port choice + usage update, 5,000 nodes × 1,001 ports, 80% used";
 Deno.bench({
-  name: "naive Map scan for the least used port",
+  name: "linear-scan Map baseline (an imitation, not a peer's code)",
   group,
   baseline: true,
   fn() {

@@ -5,7 +5,9 @@
  * Target: ≤ 100 ms.
  *
  * Baseline: a `Map` port → owner per node and a `Map` of owners, checked
- * for clashes — no usage counts, so it does less than the chooser.
+ * for clashes — no usage counts, so it does less than the chooser. It is
+ * an imitation written here, not a peer's code: Agones' `syncAll` and
+ * OpenKruiseGame's `Init` are measured by bench/peers/run.ts.
  *
  * ```sh
  * deno bench --allow-read --allow-env bench/restore_bench.ts
@@ -33,7 +35,7 @@ for (let i = 0; i < owners; i++) {
 
 const group = "restore 100,000 owners × 2 ports on 2,000 nodes";
 Deno.bench({
-  name: "naive Map per node",
+  name: "Map-per-node baseline (an imitation, not a peer's code)",
   group,
   baseline: true,
   n: 20,
