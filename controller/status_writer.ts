@@ -17,6 +17,7 @@
 import { KubeApiError, type KubeClient } from "./kube_client.ts";
 import { NETWORK_STATUS_ANNOTATION, type NetworkStatus, type Pod } from "../providers/types.ts";
 import { readPodStatus } from "../providers/pod_status.ts";
+import { sameJson } from "../providers/same_json.ts";
 
 export { readPodStatus };
 
@@ -34,19 +35,9 @@ export interface AgonesGameServer {
   metadata: { name: string; namespace: string; annotations?: Record<string, string> };
 }
 
-/** Equal as JSON, key order aside. */
+/** Equal as JSON, key order aside: nothing to write. */
 export function sameStatus(a: unknown, b: unknown): boolean {
-  return canonical(a) === canonical(b);
-}
-
-function canonical(v: unknown): string {
-  return JSON.stringify(
-    v,
-    (_k, val) =>
-      val && typeof val === "object" && !Array.isArray(val)
-        ? Object.fromEntries(Object.entries(val).sort(([x], [y]) => (x < y ? -1 : x > y ? 1 : 0)))
-        : val,
-  );
+  return sameJson(a, b);
 }
 
 /**

@@ -34,6 +34,7 @@ import type {
 import type { SweepContext } from "./provider.ts";
 import type { HoldingView } from "./view.ts";
 import { podRef } from "./network_conf.ts";
+import { sameJson } from "./same_json.ts";
 import {
   ConfError,
   type JsonPatchOp,
@@ -606,15 +607,4 @@ export function objectPatch(
 /** A field the API server leaves out when it is off (`false`), or gamenet asks to remove (`null`). */
 function unset(v: unknown): boolean {
   return v === undefined || v === null || v === false;
-}
-
-/** Equal as JSON, map keys in any order. */
-export function sameJson(a: unknown, b: unknown): boolean {
-  const canonical = (v: unknown): unknown =>
-    Array.isArray(v) ? v.map(canonical) : v && typeof v === "object"
-      ? Object.fromEntries(
-        Object.entries(v).sort(([x], [y]) => (x < y ? -1 : 1)).map(([k, w]) => [k, canonical(w)]),
-      )
-      : v;
-  return JSON.stringify(canonical(a)) === JSON.stringify(canonical(b));
 }
