@@ -11,8 +11,11 @@
  * and etcd only, no scheduler).
  *
  * ```sh
- * deno run --allow-all bench/admission_load.ts [rates=100,250,500,1000,2000,4000] [seconds=10]
+ * deno run --allow-all bench/admission_load.ts [rates=100,250,500,1000,2000,4000] [seconds=10] [target=gamenet|echo]
  * ```
+ *
+ * `echo` aims the same load at {@link ./echo_webhook.ts} (answers at once,
+ * no API server): the floor of this generator, TLS and the machine.
  * @module
  */
 
@@ -197,27 +200,86 @@ export function histogramQuantile(
   return NaN;
 }
 
-if (import.meta.main) {
+/** A webhook to aim at: where it is, and its own histogram's text when it has one. */
+interface Target extends AsyncDisposable {
+  url: string;
+  caPem: string;
+  metrics?: () => Promise<string>;
+}
+
+async function gamenetTarget(): Promise<Target> {
   const { ControlPlane } = await import("../tests/controlplane/control_plane.ts");
   const { ensureControlPlaneAssets } = await import("../tests/controlplane/assets.ts");
   const { GamenetProcess } = await import("../tests/e2e/gamenet_process.ts");
+  await ensureControlPlaneAssets();
+  const cp = await ControlPlane.start({ scheduler: false, controllerManager: false });
+  const gamenet = await GamenetProcess.start(cp, { args: ["--workers=8"] });
+  await gamenet.waitReady();
+  return {
+    ...gamenet.webhookTarget(),
+    metrics: () => gamenet.metrics(),
+    async [Symbol.asyncDispose]() {
+      await gamenet[Symbol.asyncDispose]();
+      await cp[Symbol.asyncDispose]();
+    },
+  };
+}
+
+async function echoTarget(): Promise<Target> {
+  const { createCertificateAuthority, createServingCertificate } = await import(
+    "../tests/controlplane/pki.ts"
+  );
+  const dir = await Deno.makeTempDir({ prefix: "admission-load-" });
+  const ca = await createCertificateAuthority(dir, "ca");
+  const serving = await createServingCertificate(dir, ca, "echo", { ipAddresses: ["127.0.0.1"] });
+  const port = 20_000 + Math.floor(Math.random() * 20_000);
+  const child = new Deno.Command(Deno.execPath(), {
+    args: [
+      "run",
+      "--allow-net",
+      "--allow-read",
+      new URL("./echo_webhook.ts", import.meta.url).pathname,
+      String(port),
+      serving.certFile,
+      serving.keyFile,
+    ],
+    stdout: "piped",
+  }).spawn();
+  const reader = child.stdout.pipeThrough(new TextDecoderStream()).getReader();
+  await reader.read();
+  reader.releaseLock();
+  return {
+    url: `https://127.0.0.1:${port}/mutate-pods`,
+    caPem: ca.certPem,
+    async [Symbol.asyncDispose]() {
+      child.kill("SIGKILL");
+      await child.status;
+      await child.stdout.cancel().catch(() => {});
+      await Deno.remove(dir, { recursive: true });
+    },
+  };
+}
+
+if (import.meta.main) {
   const rates = (Deno.args[0] ?? "100,250,500,1000,2000,4000").split(",").map(Number);
   const seconds = Number(Deno.args[1] ?? 10);
-  await ensureControlPlaneAssets();
-  await using cp = await ControlPlane.start({ scheduler: false, controllerManager: false });
-  await using gamenet = await GamenetProcess.start(cp, { args: ["--workers=8"] });
-  await gamenet.waitReady();
+  await using target = Deno.args[2] === "echo" ? await echoTarget() : await gamenetTarget();
+  const webhook = { url: target.url, caPem: target.caPem };
+  const histogram = async () =>
+    target.metrics
+      ? histogramBuckets(await target.metrics(), "gamenet_webhook_duration_seconds")
+      : new Map<number, number>();
   // A short warm-up so the first rate does not pay for JIT and connection set-up.
-  await admissionLoad({ ...gamenet.webhookTarget(), rate: 200, durationMs: 2_000 });
+  await admissionLoad({ ...webhook, rate: 200, durationMs: 2_000 });
   console.log(
     "| offered/s | answered/s | p50 | p99 | max | webhook histogram p50 / p99 | refused | failed |",
   );
   console.log("| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |");
   for (const rate of rates) {
-    const before = histogramBuckets(await gamenet.metrics(), "gamenet_webhook_duration_seconds");
-    const r = await admissionLoad({ ...gamenet.webhookTarget(), rate, durationMs: seconds * 1000 });
-    const after = histogramBuckets(await gamenet.metrics(), "gamenet_webhook_duration_seconds");
-    const ms = (s: number) => `${(s * 1000).toFixed(1)} ms`;
+    const before = await histogram();
+    const r = await admissionLoad({ ...webhook, rate, durationMs: seconds * 1000 });
+    const after = await histogram();
+    const ms = (s: number) => Number.isNaN(s) ? "—" : `${(s * 1000).toFixed(1)} ms`;
     console.log(
       `| ${rate} | ${r.achievedRate.toFixed(0)} | ${r.p50Ms.toFixed(1)} ms | ${
         r.p99Ms.toFixed(1)
