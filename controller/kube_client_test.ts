@@ -1,6 +1,12 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
-import { type Credentials, KubeApiError, KubeClient } from "./kube_client.ts";
+import {
+  type Credentials,
+  KubeApiError,
+  KubeClient,
+  readListItems,
+  withoutManagedFields,
+} from "./kube_client.ts";
 
 /** A plain HTTP server that accepts only `Bearer ${good()}` and records what it was sent. */
 function apiServer(good: () => string) {
@@ -93,4 +99,61 @@ Deno.test("new KubeClient() names the client certificate or key it cannot use", 
     () => new KubeClient({ server: "https://a:6443", certPem: "not a certificate", keyPem: "x" }),
     /^Error: Client certificate or key: /,
   );
+});
+
+Deno.test("withoutManagedFields() cuts the member wherever it sits, strings and escapes respected", () => {
+  const cases: [string, string][] = [
+    ['{"managedFields":[1,2]}', "{}"],
+    ['{"a":1,"managedFields":[{"x":"]}\\\\"}],"b":"c"}', '{"a":1,"b":"c"}'],
+    ['{"managedFields":[{"k":"\\"]"}],"b":2}', '{"b":2}'],
+    ['{"x":"\\"managedFields\\":[1]"}', '{"x":"\\"managedFields\\":[1]"}'],
+    [
+      '[{"metadata":{"n":1,"managedFields":[{}]}},{"metadata":{"managedFields":[]}}]',
+      '[{"metadata":{"n":1}},{"metadata":{}}]',
+    ],
+  ];
+  for (const [text, want] of cases) {
+    assert.equal(withoutManagedFields(text), want);
+    JSON.parse(withoutManagedFields(text));
+  }
+});
+
+Deno.test("readListItems() hands over each item whole, however the body is cut", async () => {
+  const items = Array.from({ length: 20 }, (_, i) => ({
+    metadata: { name: `p-${i}`, annotations: { a: '{"x":"}]\\""}' }, managedFields: [{ f: {} }] },
+  }));
+  const text = JSON.stringify({
+    kind: "PodList",
+    apiVersion: "v1",
+    metadata: { resourceVersion: "9", continue: "c" },
+    items,
+  });
+  for (const size of [1, 7, 64, text.length]) {
+    const bytes = new TextEncoder().encode(text);
+    const body = new ReadableStream<Uint8Array>({
+      start(c) {
+        for (let i = 0; i < bytes.length; i += size) c.enqueue(bytes.slice(i, i + size));
+        c.close();
+      },
+    });
+    const got: unknown[] = [];
+    const kinds = new Set<string | undefined>();
+    const list = await readListItems(body, (item, l) => {
+      got.push(item);
+      kinds.add(l.kind);
+    }, { dropManagedFields: true });
+    assert.deepEqual(list, {
+      kind: "PodList",
+      apiVersion: "v1",
+      metadata: { resourceVersion: "9", continue: "c" },
+      items: [],
+    });
+    assert.deepEqual([...kinds], ["PodList"]);
+    assert.deepEqual(
+      got,
+      items.map((i) => ({
+        metadata: { name: i.metadata.name, annotations: i.metadata.annotations },
+      })),
+    );
+  }
 });

@@ -24,7 +24,14 @@
  * @module
  */
 
-import { errorFromResponse, KubeApiError, type KubeClient } from "./kube_client.ts";
+import {
+  errorFromResponse,
+  KubeApiError,
+  type KubeClient,
+  type ListEnvelope,
+  readListItems,
+  withoutManagedFields,
+} from "./kube_client.ts";
 import { backoffDelay } from "../providers/backoff.ts";
 import {
   byNamespace,
@@ -66,6 +73,12 @@ export interface ReflectorOptions<T> {
    * which is most of a Pod's bytes and never read.
    */
   transform?: (obj: T) => T;
+  /**
+   * Cut `managedFields` out of the text of every list page and watch event
+   * before it is parsed, so that it is never built (see
+   * `withoutManagedFields`). @default {true}
+   */
+  dropManagedFields?: boolean;
   /** Items per list page. @default {500} */
   pageSize?: number;
   /** A watch that delivers nothing (not even a bookmark) for this long is restarted. @default {180_000} */
@@ -106,6 +119,9 @@ interface WatchEvent<T> {
 }
 
 class GoneError extends Error {}
+
+/** Longest wait for one list page (as long as any other request may take). */
+const LIST_PAGE_TIMEOUT_MS = 30_000;
 
 /** `namespace/name`, or `name` for cluster-scoped objects. */
 export function objectKey(obj: KubeObject): string {
@@ -159,6 +175,7 @@ export class Reflector<T extends KubeObject> {
     this.#handlers = handlers;
     this.#opts = {
       transform: stripManagedFields,
+      dropManagedFields: true,
       pageSize: 500,
       inactivityTimeoutMs: 180_000,
       watchTimeoutSeconds: [300, 600],
@@ -294,31 +311,15 @@ export class Reflector<T extends KubeObject> {
     let kind: string | undefined;
     let apiVersion: string | undefined;
     do {
-      this.#abort = this.#newAbort();
-      const page = await this.#client.request<
-        {
-          apiVersion?: string;
-          kind?: string;
-          metadata: { resourceVersion: string; continue?: string };
-          items: T[];
-        }
-      >("GET", this.#opts.path, {
-        query: { ...this.#selectors(), limit: this.#opts.pageSize, continue: cont },
-        signal: this.#abort.signal,
-      }).catch((err) => {
-        // An expired continue token is 410 too: start the list again.
-        if (err instanceof KubeApiError && err.status === 410) throw new GoneError(err.message);
-        throw err;
-      });
-      pages++;
-      kind ??= page.kind?.replace(/List$/, "");
-      apiVersion ??= page.apiVersion;
-      for (const item of page.items) {
+      const page = await this.#listPage(cont, (item, list) => {
         // List items carry no kind; handlers should not have to care.
+        kind ??= list.kind?.replace(/List$/, "");
+        apiVersion ??= list.apiVersion;
         item.kind ??= kind;
         item.apiVersion ??= apiVersion;
         fresh.set(objectKey(item), this.#opts.transform(item));
-      }
+      });
+      pages++;
       cont = page.metadata.continue || undefined;
       resourceVersion = page.metadata.resourceVersion;
     } while (cont);
@@ -332,6 +333,40 @@ export class Reflector<T extends KubeObject> {
         `(${pages} pages), handled in ${Math.round(performance.now() - listed)} ms`,
     );
     this.#resolveSynced();
+  }
+
+  /**
+   * One page, its items handed over one by one as they are read (see
+   * `readListItems`: the page is never held whole, as text or objects).
+   */
+  async #listPage(
+    cont: string | undefined,
+    onItem: (item: T, list: Partial<ListEnvelope>) => void,
+  ): Promise<ListEnvelope> {
+    this.#abort = this.#newAbort();
+    const timeout = AbortSignal.timeout(LIST_PAGE_TIMEOUT_MS);
+    try {
+      const res = await this.#client.fetch("GET", this.#opts.path, {
+        query: { ...this.#selectors(), limit: this.#opts.pageSize, continue: cont },
+        signal: AbortSignal.any([this.#abort.signal, timeout]),
+      });
+      if (!res.ok) {
+        const err = errorFromResponse(res.status, await res.text());
+        // An expired continue token is 410 too: start the list again.
+        if (res.status === 410) throw new GoneError(err.message);
+        throw err;
+      }
+      return await readListItems<T>(res.body!, onItem, {
+        dropManagedFields: this.#opts.dropManagedFields,
+      });
+    } catch (err) {
+      if (!timeout.aborted) throw err;
+      // The connection may be half-open: the next request connects anew.
+      this.#client.resetConnections();
+      throw new Error(`${this.#opts.path}: no list page within ${LIST_PAGE_TIMEOUT_MS} ms`, {
+        cause: err,
+      });
+    }
   }
 
   #replace(fresh: Map<string, T>): void {
@@ -407,7 +442,9 @@ export class Reflector<T extends KubeObject> {
           while ((nl = buffered.indexOf("\n")) >= 0) {
             const line = buffered.slice(0, nl).trim();
             buffered = buffered.slice(nl + 1);
-            if (line) this.#apply(JSON.parse(line) as WatchEvent<T>);
+            if (!line) continue;
+            const text = this.#opts.dropManagedFields ? withoutManagedFields(line) : line;
+            this.#apply(JSON.parse(text) as WatchEvent<T>);
           }
         }
       } finally {

@@ -43,9 +43,17 @@ function scriptedClient(lists: Obj[][]) {
         items,
       });
     },
-    fetch: (_m: string, _p: string, options: { signal?: AbortSignal }) => {
+    fetch: (
+      _m: string,
+      _p: string,
+      options: { signal?: AbortSignal; query?: Record<string, unknown> },
+    ) => {
       // As fetch() does: a request aborted before it starts is not sent.
       if (options.signal?.aborted) return Promise.reject(options.signal.reason);
+      // List pages are read through fetch() too (streamed).
+      if (!options.query?.watch) {
+        return client.request().then((list) => new Response(JSON.stringify(list)));
+      }
       const body = new ReadableStream<string>({
         start(controller) {
           send = (event) => controller.enqueue(`${JSON.stringify(event)}\n`);

@@ -24,7 +24,11 @@ function pagedClient(onFirstPage: () => void) {
       }
       return untilAborted(options.signal);
     },
-    fetch(_method: string, path: string, options: RequestOptions = {}) {
+    async fetch(method: string, path: string, options: RequestOptions = {}) {
+      // List pages are read through fetch() too (streamed).
+      if (!options.query?.watch) {
+        return new Response(JSON.stringify(await this.request(method, path, options)));
+      }
       calls.push({ path: `${path} (watch)`, aborted: options.signal?.aborted ?? false });
       return untilAborted(options.signal);
     },
@@ -55,8 +59,13 @@ Deno.test("stop() ends a watch whose body ignores the abort", async () => {
         items: [],
       }),
     // A body that never sends and never errors: what a pending read on an
-    // HTTP/2 watch looked like after its fetch was aborted.
-    fetch: () => Promise.resolve(new Response(new ReadableStream({ start() {} }))),
+    // HTTP/2 watch looked like after its fetch was aborted. Lists answer at once.
+    fetch: (_m: string, _p: string, options: RequestOptions = {}) =>
+      Promise.resolve(
+        options.query?.watch
+          ? new Response(new ReadableStream({ start() {} }))
+          : new Response('{"kind":"PodList","metadata":{"resourceVersion":"7"},"items":[]}'),
+      ),
     resetConnections() {},
   } as unknown as KubeClient;
   const reflector = new Reflector(client, { path: "/api/v1/pods" }, {});
@@ -78,7 +87,12 @@ Deno.test("an inactive watch is restarted even when its body ignores the abort",
         metadata: { resourceVersion: "7" },
         items: [],
       }),
-    fetch: () => {
+    fetch: (_m: string, _p: string, options: RequestOptions = {}) => {
+      if (!options.query?.watch) {
+        return Promise.resolve(
+          new Response('{"kind":"PodList","metadata":{"resourceVersion":"7"},"items":[]}'),
+        );
+      }
       watches++;
       return Promise.resolve(new Response(new ReadableStream({ start() {} })));
     },
