@@ -268,7 +268,7 @@ Deno.test("reconcile() does not write a status again while the cache has not cau
     now: () => new Date(clock),
   });
   await controller.reconcile("games/gs-0");
-  assert.equal(writes.length, 1, "NotReady: no IP yet");
+  assert.equal(writes.length, 1, "Waiting: no IP yet (and no admission wrote it)");
   // A second event a second later, before the Pod's own watch brings the
   // write (version 2) back: the cache still has version 1.
   clock += 1_000;

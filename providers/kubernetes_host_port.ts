@@ -390,17 +390,20 @@ export function createHostPortProvider(options: HostPortProviderOptions): Provid
       const node = ctx.node(nodeName);
       // The Pod's binding can come before its new node reaches the cache (two
       // watches): look again soon rather than wait for an event that came already.
+      // Bound, but the node (its cache entry, its addresses) or the Pod's IP
+      // is not there yet: nothing is wrong, so Waiting as the admission
+      // wrote it, and a game server's status is written once, when Ready.
       if (!node) {
         return Promise.resolve({
           kind: "requeueAfter",
           ms: NODE_NOT_CACHED_RETRY_MS,
-          report: waiting("NotReady"),
+          report: waiting("Waiting"),
         });
       }
       const podIPs = podAddresses(pod);
       const nodeIPs = nodeExternalAddresses(node);
       if (podIPs.length === 0 || nodeIPs.length === 0) {
-        return Promise.resolve({ kind: "done", report: waiting("NotReady") });
+        return Promise.resolve({ kind: "done", report: waiting("Waiting") });
       }
       const internal: NetworkPort[] = [];
       const external: NetworkPort[] = [];

@@ -225,7 +225,7 @@ Deno.test("reconcile() looks again soon at a Pod bound to a node not yet in the 
   const early = await provider.reconcile(p, provider.parse(p), ctx("default/gs-0"));
   assert.equal(early.kind, "requeueAfter", "the node's watch event may still be on its way");
   assert.ok(early.kind === "requeueAfter" && early.ms <= 1_000);
-  assert.equal(early.report?.currentNetworkState, "NotReady");
+  assert.equal(early.report?.currentNetworkState, "Waiting");
 });
 
 Deno.test("reconcile() falls back to the InternalIP on a node without ExternalIP", async () => {

@@ -67,7 +67,9 @@ export function createNoneProvider(): Provider<RequestedPort[]> {
           // Nothing stands between players and the Pod IP, so "disabled"
           // cannot be realised here: the status says so by keeping current
           // Ready while desired is NotReady.
-          currentNetworkState: ips.length > 0 ? "Ready" : "NotReady",
+          // Before the Pod has an IP nothing is wrong yet: Waiting, as the
+          // admission wrote it, so the Pod gets one status write, not two.
+          currentNetworkState: ips.length > 0 ? "Ready" : "Waiting",
           desiredNetworkState: disabled ? "NotReady" : "Ready",
           internalAddresses: addresses,
           externalAddresses: addresses,

@@ -53,12 +53,12 @@ Deno.test("reconcile() gives one address per IP family of a dual-stack Pod, TCPU
   ]);
 });
 
-Deno.test("reconcile() is NotReady before the Pod has an IP, and desired NotReady when disabled", async () => {
+Deno.test("reconcile() is Waiting before the Pod has an IP, and desired NotReady when disabled", async () => {
   const none = createNoneProvider();
   const noIp = pod();
   const a = await none.reconcile(noIp, none.parse(noIp), ctx);
   assert.ok(a.kind === "done");
-  assert.equal(a.report.currentNetworkState, "NotReady");
+  assert.equal(a.report.currentNetworkState, "Waiting");
   assert.deepEqual(a.report.externalAddresses, []);
   const disabled = pod({ ips: ["10.128.0.7"], disabled: true });
   const b = await none.reconcile(disabled, none.parse(disabled), ctx);
