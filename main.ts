@@ -109,7 +109,7 @@ export async function run(args: string[], env: Record<string, string>): Promise<
   const stopped = new Promise<number>((resolve) => stopWith = resolve);
   // The metrics read the manager at scrape time; it exists by then.
   const metrics = createMetrics({
-    view: () => manager.allocations(),
+    counts: () => manager.allocationCounts(),
     workqueueDepth: () => manager.queue.depth,
   });
   const manager: Manager = new Manager({

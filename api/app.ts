@@ -11,7 +11,7 @@
  *
  * @example
  * ```ts
- * const metrics = createMetrics({ view: () => manager.allocationsView() });
+ * const metrics = createMetrics({ counts: () => manager.allocationCounts() });
  * Deno.serve({ port: 8080 }, createApp({ isReady: () => manager.readiness, allocations, metrics }).fetch);
  * ```
  * @module

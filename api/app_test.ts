@@ -17,7 +17,10 @@ const VIEW: AllocationsView = {
 };
 
 function plainApp(ready = true, logs: string[] = []) {
-  const metrics = createMetrics({ defaultMetrics: false, view: () => VIEW });
+  const metrics = createMetrics({
+    defaultMetrics: false,
+    counts: () => ({ pools: VIEW.pools, byType: new Map() }),
+  });
   return createApp({
     isReady: () => ({ ready, reason: "not leader" }),
     allocations: () => VIEW,

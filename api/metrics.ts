@@ -6,7 +6,7 @@
  *
  * @example
  * ```ts
- * const metrics = createMetrics({ view: () => allocator.view() });
+ * const metrics = createMetrics({ counts: () => manager.allocationCounts() });
  * metrics.watchRestarts.inc({ resource: "pods" });
  * const app = createMetricsRoute(metrics);
  * ```
@@ -15,7 +15,7 @@
 
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from "prom-client";
 import { Hono } from "hono";
-import type { AllocationsView } from "../providers/view.ts";
+import type { AllocationCounts } from "../providers/view.ts";
 
 const PROC_STATUS_METRICS = [
   "process_resident_memory_bytes",
@@ -30,11 +30,12 @@ export interface MetricsOptions {
   /** Process metrics (CPU, memory, event-loop lag, …). @default {true} */
   defaultMetrics?: boolean;
   /**
-   * Read at every scrape to set `gamenet_allocations` and
-   * `gamenet_pool_free_ports`, so they never lag behind the allocator.
-   * Without it, those gauges are whatever the caller set.
+   * Read once per scrape to set `gamenet_allocations`,
+   * `gamenet_pool_free_ports` and `gamenet_pool_delayed_ports`, so they
+   * never lag behind the allocator. Without it, those gauges are whatever
+   * the caller set.
    */
-  view?: () => AllocationsView;
+  counts?: () => AllocationCounts;
   /** Read at every scrape to set `gamenet_workqueue_depth`. */
   workqueueDepth?: () => number;
 }
@@ -113,7 +114,17 @@ export function createMetrics(options: MetricsOptions = {}): Metrics {
       },
     });
   }
-  const { view, workqueueDepth: depth } = options;
+  const { counts, workqueueDepth: depth } = options;
+  // The three gauges of one scrape share one count (prom-client collects
+  // them one after another, without I/O between): it walks every holding.
+  let scraped: AllocationCounts | undefined;
+  const view = counts && (() => {
+    if (!scraped) {
+      scraped = counts();
+      setTimeout(() => scraped = undefined, 0);
+    }
+    return scraped;
+  });
 
   // Reset before counting: a type or a pool that went away (a deleted
   // node) must not keep its last value forever.
@@ -124,13 +135,13 @@ export function createMetrics(options: MetricsOptions = {}): Metrics {
     registers,
     collect: view && (() => {
       allocations.reset();
-      for (const a of view().allocations) allocations.inc({ type: a.type });
+      for (const [type, n] of view().byType) allocations.set({ type }, n);
     }),
   });
   const poolGauge = (
     name: string,
     help: string,
-    count: (p: AllocationsView["pools"][number]) => number,
+    count: (p: AllocationCounts["pools"][number]) => number,
   ): Gauge<"kind" | "key" | "protocol"> => {
     const gauge: Gauge<"kind" | "key" | "protocol"> = new Gauge({
       name,

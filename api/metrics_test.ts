@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { Registry } from "prom-client";
-import type { AllocationsView } from "./allocations.ts";
+import type { AllocationCounts } from "../providers/view.ts";
 import { createMetrics, createMetricsRoute } from "./metrics.ts";
 
 /** The sample lines (no comments) of one metric family. */
@@ -54,8 +54,8 @@ Deno.test("createMetrics({ registry }) registers into the given registry", () =>
   assert.ok(registry.getSingleMetric("gamenet_workqueue_depth"));
 });
 
-Deno.test("GET /metrics reads gamenet_allocations and gamenet_pool_free_ports from the view", async () => {
-  let view: AllocationsView = {
+Deno.test("GET /metrics reads gamenet_allocations and gamenet_pool_free_ports from the counts, once per scrape", async () => {
+  let view: AllocationCounts = {
     pools: [
       { kind: "node", key: "n1", range: "8000-9000", used: 2, free: 999, delayed: 0 },
       {
@@ -69,13 +69,16 @@ Deno.test("GET /metrics reads gamenet_allocations and gamenet_pool_free_ports fr
       },
       { kind: "lb", key: "lb-a", range: "1-10", protocol: "UDP", used: 1, free: 9, delayed: 0 },
     ],
-    allocations: [
-      { type: "Kubernetes-HostPort", namespace: "g", pod: "a", owner: "g/a", ports: [] },
-      { type: "Kubernetes-HostPort", namespace: "g", pod: "b", owner: "g/b", ports: [] },
-      { type: "TencentCloud-CLB", namespace: "g", pod: "c", owner: "g/c", ports: [] },
-    ],
+    byType: new Map([["Kubernetes-HostPort", 2], ["TencentCloud-CLB", 1]]),
   };
-  const metrics = createMetrics({ defaultMetrics: false, view: () => view });
+  let reads = 0;
+  const metrics = createMetrics({
+    defaultMetrics: false,
+    counts: () => {
+      reads++;
+      return view;
+    },
+  });
   const app = createMetricsRoute(metrics);
   let text = await (await app.request("/metrics")).text();
   assert.deepStrictEqual(samples(text, "gamenet_allocations"), [
@@ -87,8 +90,11 @@ Deno.test("GET /metrics reads gamenet_allocations and gamenet_pool_free_ports fr
     'gamenet_pool_free_ports{kind="lb",key="lb-a",protocol="UDP"} 9',
   ]);
   // A pool and a type that went away disappear from the next scrape.
-  view = { pools: [view.pools[2]], allocations: [view.allocations[2]] };
+  assert.equal(reads, 1, "three gauges, one count");
+  view = { pools: [view.pools[2]], byType: new Map([["TencentCloud-CLB", 1]]) };
+  await new Promise((r) => setTimeout(r, 0));
   text = await (await app.request("/metrics")).text();
+  assert.equal(reads, 2, "the next scrape counts again");
   assert.deepStrictEqual(samples(text, "gamenet_allocations"), [
     'gamenet_allocations{type="TencentCloud-CLB"} 1',
   ]);
@@ -129,10 +135,10 @@ Deno.test("reconciled() and error() feed the reconcile histogram and the error c
   assert.ok(text.includes('gamenet_errors_total{kind="api_409"} 1'));
 });
 
-Deno.test("GET /metrics answers 500 with the message when the view throws", async () => {
+Deno.test("GET /metrics answers 500 with the message when the counts throw", async () => {
   const metrics = createMetrics({
     defaultMetrics: false,
-    view: () => {
+    counts: () => {
       throw new Error("allocator not restored");
     },
   });

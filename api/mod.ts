@@ -6,7 +6,7 @@
  *
  * @example
  * ```ts
- * const metrics = createMetrics({ view: allocations });
+ * const metrics = createMetrics({ counts: () => manager.allocationCounts() });
  * Deno.serve({ port: 8080 }, createApp({ isReady, allocations, metrics }).fetch);
  * await serveTls({ port: 9443, certFile, keyFile, handler: createWebhookApp({ admit, isReady, metrics }).fetch });
  * ```

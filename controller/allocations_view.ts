@@ -12,7 +12,12 @@
  * @module
  */
 
-import type { AllocationsView, AllocationView, HoldingView } from "../providers/view.ts";
+import type {
+  AllocationCounts,
+  AllocationsView,
+  AllocationView,
+  HoldingView,
+} from "../providers/view.ts";
 import type { ProviderRegistry } from "../providers/registry.ts";
 import type { Pod } from "../providers/types.ts";
 import { readPodStatus } from "./status_writer.ts";
@@ -109,4 +114,44 @@ export function buildAllocationsView(
     row.ports.sort((a, b) => a.port - b.port || (a.protocol < b.protocol ? -1 : 1));
   }
   return view;
+}
+
+/**
+ * The pools, and the number of rows of each type that
+ * {@linkcode buildAllocationsView} would make, by the same rules but
+ * without building the rows (no Pod status is read): a Prometheus scrape
+ * at 120,000 Pods took over 5 s of the event loop through the whole view.
+ *
+ * @example
+ * ```ts
+ * const { byType } = countAllocations(registry, controller.tracked, (k) => pods.get(k));
+ * byType.get("Kubernetes-HostPort");
+ * ```
+ */
+export function countAllocations(
+  registry: ProviderRegistry,
+  tracked: ReadonlyMap<string, { provider: string; owner: string }>,
+  pod: (key: string) => Pod | undefined,
+): AllocationCounts {
+  const keyOfOwner = new Map<string, string>();
+  for (const [key, t] of tracked) keyOfOwner.set(t.owner, key);
+  const counts: AllocationCounts = { pools: [], byType: new Map() };
+  const seen = new Set<string>();
+  const count = (type: string) => counts.byType.set(type, (counts.byType.get(type) ?? 0) + 1);
+  for (const provider of registry.all) {
+    if (!provider.view) continue;
+    const { pools, holdings } = provider.view();
+    counts.pools.push(...pools);
+    for (const h of holdings) {
+      if (seen.has(h.owner)) continue;
+      seen.add(h.owner);
+      const key = keyOfOwner.get(h.owner) ?? (h.kind === "managed" ? h.pod : undefined);
+      const explained = key !== undefined && pod(key) !== undefined;
+      count(!explained && h.kind === "unmanaged" && h.pod ? UNMANAGED_TYPE : provider.name);
+    }
+  }
+  for (const t of tracked.values()) {
+    if (!seen.has(t.owner) && !registry.get(t.provider)?.view) count(t.provider);
+  }
+  return counts;
 }

@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { buildAllocationsView, UNMANAGED_TYPE } from "./allocations_view.ts";
+import { buildAllocationsView, countAllocations, UNMANAGED_TYPE } from "./allocations_view.ts";
 import { ProviderRegistry } from "../providers/registry.ts";
 import type { Provider, ProviderView } from "../providers/provider.ts";
 import { createNoneProvider } from "../providers/kubernetes_none.ts";
@@ -47,7 +47,8 @@ const pods: Record<string, Pod> = {
   },
 };
 
-Deno.test("buildAllocationsView() joins holdings with Pods and shows leaks and foreign ports", () => {
+/** Holdings of every kind: an admitted Pod, a foreign Pod's port, a leak, a None Pod. */
+function mixedCluster() {
   const registry = new ProviderRegistry([
     fakeProvider({
       pools: [{ kind: "node", key: "node-1", range: "8000-9000", used: 1, free: 1000, delayed: 0 }],
@@ -85,6 +86,11 @@ Deno.test("buildAllocationsView() joins holdings with Pods and shows leaks and f
     ["games/gs-0", { provider: "Kubernetes-HostPort", owner: "admission/u1" }],
     ["games/direct-0", { provider: "Kubernetes-None", owner: "games/direct-0" }],
   ]);
+  return { registry, tracked };
+}
+
+Deno.test("buildAllocationsView() joins holdings with Pods and shows leaks and foreign ports", () => {
+  const { registry, tracked } = mixedCluster();
   const view = buildAllocationsView(registry, tracked, (key) => pods[key]);
   assert.equal(view.pools.length, 1);
   assert.deepEqual(view.allocations, [
@@ -157,4 +163,18 @@ Deno.test("buildAllocationsView() names the namespace and Pod of an admission wh
     holding: "admission",
     ports: [{ port: 8004, protocol: "UDP" }, { port: 8005, protocol: "TCPUDP" }],
   }]);
+});
+
+Deno.test("countAllocations() counts by type what buildAllocationsView() lists", () => {
+  const { registry, tracked } = mixedCluster();
+  const view = buildAllocationsView(registry, tracked, (key) => pods[key]);
+  const listed = new Map<string, number>();
+  for (const row of view.allocations) listed.set(row.type, (listed.get(row.type) ?? 0) + 1);
+  const counts = countAllocations(registry, tracked, (key) => pods[key]);
+  assert.deepEqual(counts.byType, listed);
+  assert.deepEqual(
+    counts.byType,
+    new Map([["Kubernetes-HostPort", 2], [UNMANAGED_TYPE, 1], ["Kubernetes-None", 1]]),
+  );
+  assert.deepEqual(counts.pools, view.pools);
 });

@@ -36,8 +36,8 @@ import {
   type PodControllerMetrics,
 } from "./pod_controller.ts";
 import type { ProviderRegistry } from "../providers/registry.ts";
-import type { AllocationsView } from "../providers/view.ts";
-import { buildAllocationsView } from "./allocations_view.ts";
+import type { AllocationCounts, AllocationsView } from "../providers/view.ts";
+import { buildAllocationsView, countAllocations } from "./allocations_view.ts";
 import { WorkloadLookup } from "./workload_lookup.ts";
 import { podFinished } from "../providers/pod_status.ts";
 import { done } from "../providers/result.ts";
@@ -504,6 +504,15 @@ export class Manager {
       this.controller.tracked,
       (key) => this.pods.get(key),
       (owner) => this.controller.admission(owner),
+    );
+  }
+
+  /** The pools and the allocations per type, for the metrics (see {@linkcode countAllocations}). */
+  allocationCounts(): AllocationCounts {
+    return countAllocations(
+      this.#options.registry,
+      this.controller.tracked,
+      (key) => this.pods.get(key),
     );
   }
 

@@ -95,3 +95,13 @@ export interface AllocationsView {
   pools: PoolView[];
   allocations: AllocationView[];
 }
+
+/**
+ * What the metrics read at every scrape: the pools, and how many rows of
+ * each type {@linkcode AllocationsView} would have, without building them.
+ */
+export interface AllocationCounts {
+  pools: PoolView[];
+  /** Network type (or `Unmanaged`) → Pods or admissions holding something. */
+  byType: Map<string, number>;
+}
