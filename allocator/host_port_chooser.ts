@@ -470,6 +470,97 @@ export class HostPortChooser {
     return ports.slice();
   }
 
+  /**
+   * For a Pod created with its node already set (no scheduler will move
+   * it off a clash): ports free on `node`, held there at once so that the
+   * next admission for that node sees them taken. Undefined when the node
+   * is not known (the caller then chooses as for any Pod).
+   *
+   * @example
+   * ```ts
+   * chooser.chooseOn("admission/7f3c", "node-7", ["UDP"]); // e.g. [8003], bound on node-7
+   * ```
+   * @throws {AllocationError} `exhausted` when `node` has not enough ports free,
+   * `invalid-request` for an unknown protocol, `owner-mismatch` when bound elsewhere.
+   */
+  chooseOn(
+    owner: string,
+    node: string,
+    protocols: RequestProtocol[],
+    options: { dryRun?: boolean } = {},
+  ): number[] | undefined {
+    const n = this.#nodes.get(node);
+    if (!n) return undefined;
+    for (const p of protocols) {
+      if (p !== "TCP" && p !== "UDP" && p !== "TCPUDP") {
+        throw new AllocationError(
+          "invalid-request",
+          `Protocol must be TCP, UDP or TCPUDP, not "${p}"`,
+        );
+      }
+    }
+    const bound = this.#bound(owner);
+    if (bound) {
+      // A reinvoked admission: the ports it was given, entry by entry.
+      if (this.#byId[bound[0]]!.name !== node) {
+        throw new AllocationError("owner-mismatch", `Owner ${owner} is bound on another node`);
+      }
+      const held = heldOf(bound);
+      const given = new Set<string>();
+      const free = (port: number, p: Protocol) =>
+        !given.has(`${port}/${p}`) && held.some((h) => h.port === port && h.protocol === p);
+      return protocols.map((p) => {
+        const wanted: Protocol[] = p === "TCPUDP" ? ["TCP", "UDP"] : [p];
+        const port = held.find((h) => wanted.every((w) => free(h.port, w)))?.port ?? held[0].port;
+        for (const w of wanted) given.add(`${port}/${w}`);
+        return port;
+      });
+    }
+    this.#expire();
+    const ports: number[] = new Array(protocols.length);
+    const takenHere = new Map<number, number>();
+    // TCPUDP entries first, as choose() does: a number free in both also
+    // serves a TCP or a UDP entry, never the other way round.
+    for (let pass = 0; pass < 2; pass++) {
+      for (let k = 0; k < protocols.length; k++) {
+        const protocol = protocols[k];
+        if ((protocol === "TCPUDP") !== (pass === 0)) continue;
+        const need = protocol === "TCP"
+          ? TAKEN_TCP
+          : protocol === "UDP"
+          ? TAKEN_UDP
+          : TAKEN_TCP | TAKEN_UDP;
+        let found = -1;
+        for (let i = 0; i < this.#size; i++) {
+          const port = this.min + (this.#cursor + i) % this.#size;
+          if (((this.#occupancy(n, port) | (takenHere.get(port) ?? 0)) & need) === 0) {
+            found = port;
+            break;
+          }
+        }
+        if (found < 0) {
+          throw new AllocationError(
+            "exhausted",
+            `node ${node} has no ${protocol} port free in ${this.min}-${this.max}`,
+          );
+        }
+        ports[k] = found;
+        takenHere.set(found, (takenHere.get(found) ?? 0) | need);
+      }
+    }
+    if (!options.dryRun) {
+      const held: HeldPort[] = protocols.flatMap((p, k) =>
+        (p === "TCPUDP" ? ["TCP", "UDP"] as const : [p]).map((protocol) => ({
+          port: ports[k],
+          protocol,
+        }))
+      );
+      this.bind(owner, node, held);
+      this.#cursor = (ports[ports.length - 1] - this.min + 1) % this.#size;
+    }
+    return ports;
+  }
+
   #exhausted(protocol: RequestProtocol, nodes: number): AllocationError {
     const what = protocol === "TCPUDP"
       ? "host port free in both TCP and UDP"

@@ -465,3 +465,20 @@ Deno.test("choose() with evenIfFull gives the least used port when no node has o
   c.bind("c", "n2", [{ port: first, protocol: "UDP" }]);
   assert.equal(c.nodeOf("c"), "n2");
 });
+
+Deno.test("chooseOn() holds ports free on the node at once, TCPUDP free in both", () => {
+  const chooser = new HostPortChooser(8000, 8003);
+  chooser.addNode("n1");
+  chooser.bind("other", "n1", [{ port: 8000, protocol: "UDP" }]);
+  const first = chooser.chooseOn("a", "n1", ["TCPUDP", "UDP"])!;
+  assert.equal(first.length, 2);
+  assert.notEqual(first[0], 8000, "8000 is taken in UDP, so not free in both");
+  assert.equal(chooser.nodeOf("a"), "n1");
+  const second = chooser.chooseOn("b", "n1", ["UDP"])!;
+  assert.ok(![8000, ...first].includes(second[0]), `${second} clashes with ${first}`);
+  assert.deepEqual(chooser.chooseOn("a", "n1", ["TCPUDP", "UDP"]), first, "reinvoked: the same");
+  assert.throws(() => chooser.chooseOn("c", "n1", ["UDP"]), /n1 has no UDP port free/);
+  assert.equal(chooser.chooseOn("d", "unknown-node", ["UDP"]), undefined);
+  assert.deepEqual(chooser.chooseOn("e", "n1", ["TCP"], { dryRun: true })?.length, 1);
+  assert.equal(chooser.nodeOf("e"), undefined, "a dry run holds nothing");
+});

@@ -110,6 +110,33 @@ export class HostPorts {
   }
 
   /**
+   * Ports of `range` free on `node`, held there at once: for a Pod
+   * created with its node set. Undefined when the node is not known.
+   *
+   * @example
+   * ```ts
+   * hostPorts.chooseOn("admission/7f3c", "game", "node-7", ["UDP"]); // e.g. [9003]
+   * ```
+   * @throws {AllocationError} `unknown-pool`, and those of {@linkcode HostPortChooser.chooseOn}.
+   */
+  chooseOn(
+    owner: string,
+    range: string,
+    node: string,
+    protocols: RequestProtocol[],
+    options: { dryRun?: boolean } = {},
+  ): number[] | undefined {
+    const chooser = this.#choosers.get(range);
+    if (!chooser) {
+      throw new AllocationError(
+        "unknown-pool",
+        `No port range "${range}"; configured: ${this.rangeNames().join(", ")}`,
+      );
+    }
+    return chooser.chooseOn(owner, node, protocols, options);
+  }
+
+  /**
    * Holds `ports` on `node` in the range containing each (a pending choice
    * moves there), and records those outside every range; returns the
    * owners already holding one of them there.

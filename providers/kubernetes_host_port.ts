@@ -78,6 +78,17 @@ export interface HostPortAllocator {
     protocols: ("TCP" | "UDP" | "TCPUDP")[],
     options: { dryRun?: boolean; evenIfFull?: boolean },
   ): number[];
+  /**
+   * For a Pod created with its node set: one port per entry free on
+   * `node`, held there at once. Undefined when the node is not known.
+   */
+  chooseOn(
+    owner: string,
+    range: string,
+    node: string,
+    protocols: ("TCP" | "UDP" | "TCPUDP")[],
+    options: { dryRun?: boolean },
+  ): number[] | undefined;
   /** Whether `owner`'s choice holds a port no node has free (its Pod waits for a node). */
   waitsForNode(owner: string): boolean;
   /**
@@ -262,7 +273,14 @@ export function createHostPortProvider(options: HostPortProviderOptions): Provid
       const warnings: string[] = [];
       const protocols = toChoose.map((r) => r.protocol);
       try {
-        if (toChoose.length > 0) {
+        // Created with its node set: no scheduler keeps it off a clash, so
+        // the ports are ones free on that node, held there from now on.
+        const node = pod.spec?.nodeName;
+        const onNode = toChoose.length > 0 && node
+          ? allocator.chooseOn(ctx.owner, conf.range, node, protocols, { dryRun: ctx.dryRun })
+          : undefined;
+        if (onNode) chosen = onNode;
+        else if (toChoose.length > 0) {
           try {
             chosen = allocator.choose(ctx.owner, conf.range, protocols, { dryRun: ctx.dryRun });
           } catch (err) {

@@ -519,3 +519,31 @@ Deno.test("hostPortType.create() refuses an unknown --host-port-exhausted", () =
     /--host-port-exhausted=maybe: write pending or deny/,
   );
 });
+
+Deno.test("admit() of Pods created with their node set gives each a port free on that node", async () => {
+  const { provider, allocator } = setup();
+  // No scheduler will move these off a clash: the kubelet would refuse the second.
+  const conf = { ContainerPorts: "gs:7777/UDP", PortRange: "game" };
+  const a = await admitted(provider, pod(conf, { name: "a", node: "node-1" }), "admission/a");
+  const b = await admitted(provider, pod(conf, { name: "b", node: "node-1" }), "admission/b");
+  const portOf = (p: Pod) => p.spec!.containers[0].ports![0].hostPort;
+  assert.notEqual(portOf(a), portOf(b), "two Pods on node-1, two ports");
+  assert.equal(allocator.chooser("game")!.nodeOf("admission/a"), "node-1", "held from admission");
+  for (const [p, owner] of [[a, "admission/a"], [b, "admission/b"]] as const) {
+    const outcome = await provider.reconcile(p, provider.parse(p), ctx(owner));
+    assert.equal(outcome.kind, "done", `${owner}: no HostPortConflict`);
+  }
+  // The range (9000-9001) is full on node-1: a third Pod for it is refused, saying why.
+  await assert.rejects(
+    provider.admit(pod(conf, { name: "c", node: "node-1" }), provider.parse(pod(conf)), {
+      owner: "admission/c",
+      dryRun: false,
+    }),
+    (err: unknown) =>
+      err instanceof ConfError && err.reason === "HostPortsExhausted" &&
+      /node-1 has no UDP port free in 9000-9001/.test(err.message),
+  );
+  // Another node has the same numbers free.
+  const d = await admitted(provider, pod(conf, { name: "d", node: "node-2" }), "admission/d");
+  assert.ok([9000, 9001].includes(portOf(d)!));
+});
