@@ -67,6 +67,12 @@ interface RunResult {
   handlerP50Ms?: number;
   handlerP99Ms?: number;
   peakRssMiB?: number;
+  /** The machine's CPUs busy while the POSTs were answered, 0-1 (`/proc/stat`). */
+  busyDuringPosts: number;
+  /** gamenet's own CPU seconds while the POSTs were answered. */
+  gamenetCpuDuringPosts?: number;
+  /** CPU seconds of the control plane's processes (and the bench's own) during the POSTs. */
+  cpuByProcess: string;
   /** The reviews offered straight to the webhook during the POSTs (`BURST_OFFERED`). */
   offered?: AdmissionLoadResult;
   /** The API server's requests during the run, by verb and resource, per Pod. */
@@ -108,6 +114,37 @@ function isReady(pod: Pod, withGamenet: boolean): boolean {
   const podReady = pod.status?.conditions?.some((c) => c.type === "Ready" && c.status === "True");
   if (!podReady) return false;
   return !withGamenet || networkStatus(pod)?.currentNetworkState === "Ready";
+}
+
+/** Jiffies of all CPUs since boot: idle (with iowait) and total. */
+function machineCpu(): { idle: number; total: number } {
+  const fields = Deno.readTextFileSync("/proc/stat").split("\n")[0].split(/\s+/).slice(1)
+    .map(Number);
+  return { idle: fields[3] + fields[4], total: fields.reduce((a, b) => a + b, 0) };
+}
+
+/** A process's user + system CPU seconds (`/proc/<pid>/stat`, 100 ticks a second). */
+function processCpuSeconds(pid: number): number {
+  const stat = Deno.readTextFileSync(`/proc/${pid}/stat`);
+  const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+  return (Number(fields[11]) + Number(fields[12])) / 100;
+}
+
+/** CPU seconds so far of the control plane's processes and this bench (kubelet stand-in, watch). */
+function controlPlaneCpu(): Map<string, number> {
+  const names = ["etcd", "kube-apiserver", "kube-scheduler", "kube-controller-manager"];
+  const out = new Map<string, number>([["bench", processCpuSeconds(Deno.pid)]]);
+  for (const entry of Deno.readDirSync("/proc")) {
+    if (!/^\d+$/.test(entry.name)) continue;
+    try {
+      const exe = Deno.readTextFileSync(`/proc/${entry.name}/cmdline`).split("\0")[0];
+      const name = names.find((n) => exe.endsWith(`/${n}`));
+      if (name) out.set(name, (out.get(name) ?? 0) + processCpuSeconds(Number(entry.name)));
+    } catch {
+      // gone meanwhile
+    }
+  }
+  return out;
 }
 
 function peakRssMiB(pid: number): number {
@@ -238,6 +275,9 @@ async function run(mode: RunResult["mode"]): Promise<RunResult> {
       }
     }, 2_000)
     : undefined;
+  const cpuBefore = machineCpu();
+  const processesBefore = controlPlaneCpu();
+  const gamenetCpuBefore = gamenet && processCpuSeconds(gamenet.pid);
   const t0 = performance.now();
   const offeredRate = Number(Deno.env.get("BURST_OFFERED") ?? 0);
   // Offered for about as long as the API server takes to answer the POSTs with gamenet.
@@ -263,6 +303,13 @@ async function run(mode: RunResult["mode"]): Promise<RunResult> {
     }
   }));
   const postedMs = performance.now() - t0;
+  const cpuAfter = machineCpu();
+  const processesAfter = controlPlaneCpu();
+  const cpuByProcess = [...processesAfter]
+    .map(([name, s]) => `${name} ${(s - (processesBefore.get(name) ?? 0)).toFixed(1)} s`)
+    .join(", ");
+  const busyDuringPosts = 1 - (cpuAfter.idle - cpuBefore.idle) / (cpuAfter.total - cpuBefore.total);
+  const gamenetCpuDuringPosts = gamenet && processCpuSeconds(gamenet.pid) - gamenetCpuBefore!;
   const offeredResult = await offered;
   const callerAfter = await apiServerMetrics();
   const handlerAfter = gamenet && histogramBuckets(await gamenet.metrics(), WEBHOOK_HISTOGRAM);
@@ -308,6 +355,9 @@ async function run(mode: RunResult["mode"]): Promise<RunResult> {
     }),
     peakRssMiB: gamenet ? peakRssMiB(gamenet.pid) : undefined,
     requestsPerPod,
+    busyDuringPosts,
+    gamenetCpuDuringPosts,
+    cpuByProcess,
     offered: offeredResult,
   };
 }
@@ -340,6 +390,15 @@ for (let r = 0; r < RUNS; r++) {
       } s${res.peakRssMiB ? `; gamenet peak RSS ${res.peakRssMiB.toFixed(0)} MiB` : ""}`,
     );
     console.log(`  API requests per Pod: ${res.requestsPerPod}`);
+    console.log(
+      `  while the POSTs were answered: CPUs ${(100 * res.busyDuringPosts).toFixed(0)} % busy${
+        res.gamenetCpuDuringPosts === undefined
+          ? ""
+          : `, gamenet ${res.gamenetCpuDuringPosts.toFixed(1)} s of CPU (${
+            (1000 * res.gamenetCpuDuringPosts / PODS).toFixed(2)
+          } ms per Pod)`
+      }; ${res.cpuByProcess}`,
+    );
     if (res.offered) {
       const o = res.offered;
       console.log(
