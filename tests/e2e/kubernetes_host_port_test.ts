@@ -10,6 +10,7 @@ import { join } from "node:path";
 import { ControlPlane } from "../controlplane/control_plane.ts";
 import { KubeletStandIn } from "../controlplane/kubelet_standin.ts";
 import { KubeApiError } from "../../controller/kube_client.ts";
+import { UNMANAGED_TYPE } from "../../controller/allocations_view.ts";
 import {
   NETWORK_CONF_ANNOTATION,
   NETWORK_DISABLED_LABEL,
@@ -34,6 +35,7 @@ const POOLS = `hostPort:
     default: 8000-8999
     game: 9000-9499
     tiny: 9900-9901
+    pinned: 9950-9951
 `;
 
 const WORKLOADS: GameServerWorkload[] = [
@@ -282,6 +284,45 @@ Deno.test("Kubernetes-HostPort: 300 Pods on 6 nodes, bad input, disabled network
       port: before.spec!.containers[0].ports![0].hostPort,
       protocol: "TCP",
     }]);
+  });
+
+  await t.step("a Pod created with its node set gets a port free on that node", async () => {
+    // Host ports of Pods gamenet does not manage: 9951/UDP on two nodes, 9950/UDP on node-1,
+    // so 9950 is the number used on the fewest nodes, but not free on node-1.
+    const foreign = (name: string, node: string, hostPort: number): Pod => ({
+      metadata: { name, labels: { app: "single" } },
+      spec: {
+        nodeName: node,
+        containers: [{ name: "gs", ports: [{ containerPort: 7777, hostPort, protocol: "UDP" }] }],
+      },
+    } as Pod);
+    await createPod(foreign("foreign-a", "node-2", 9951));
+    await createPod(foreign("foreign-b", "node-3", 9951));
+    await createPod(foreign("foreign-c", "node-1", 9950));
+    await eventually("the foreign host ports known", async () => {
+      const rows = (await allocations(`?namespace=${NS}`)).filter((r) =>
+        r.type === UNMANAGED_TYPE && r.pod?.startsWith("foreign-")
+      );
+      return rows.length === 3 ? rows : undefined;
+    });
+    const pinned = (name: string): Pod => {
+      const pod = gamePod(name, [{ name: "ContainerPorts", value: "gs:7777/UDP" }, {
+        name: "PortRange",
+        value: "pinned",
+      }]);
+      return { ...pod, spec: { ...pod.spec!, nodeName: "node-1" } };
+    };
+    const created = await createPod(pinned("pinned-0"));
+    assert.equal(created.spec!.containers[0].ports![0].hostPort, 9951, "free on node-1");
+    const ready = await eventually("pinned-0 Ready", async () => {
+      const p = await admin.request<Pod>("GET", `/api/v1/namespaces/${NS}/pods/pinned-0`);
+      return networkStatus(p)?.currentNetworkState === "Ready" ? p : undefined;
+    });
+    assert.equal(networkStatus(ready)!.externalAddresses[0].ports[0].port, 9951);
+    // node-1 has no port of the range left: the next such Pod is refused, naming the node.
+    const err = await createPod(pinned("pinned-1")).then(() => undefined, (e) => e);
+    assert.ok(err instanceof KubeApiError, "pinned-1 was admitted");
+    assert.match(err.message, /node-1 has no UDP port free in 9950-9951/);
   });
 
   await t.step("Pods deleted: their ports are released, none leaks", async () => {
