@@ -52,7 +52,7 @@ import {
   NETWORK_TYPE_ANNOTATION,
 } from "../providers/types.ts";
 import { admissionLoad, histogramBuckets, histogramQuantile } from "./admission_load.ts";
-import { gauge, sample, startPhases, waitQuiet, waitReadyz } from "./scale/gamenet_probe.ts";
+import { sample, startPhases, waitQuiet, waitReadyz } from "./scale/gamenet_probe.ts";
 import { listItems, type Recording, replicateNodes, replicatePods } from "./scale/recording.ts";
 import { fillCloud } from "./scale/cloud_fill.ts";
 import { ApiStub } from "./scale/api_stub.ts";

@@ -107,8 +107,3 @@ export async function waitReadyz(httpPort: number, timeoutMs: number): Promise<v
   }
   throw new Error(`/readyz not 200 within ${timeoutMs} ms`);
 }
-
-/** A gauge's value from a `/metrics` text. */
-export function gauge(metrics: string, name: string): number {
-  return Number(new RegExp(`^${name}(?:\\{[^}]*\\})? (\\S+)`, "m").exec(metrics)?.[1]);
-}
