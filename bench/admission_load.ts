@@ -19,6 +19,12 @@
  * @module
  */
 
+import { ControlPlane } from "../tests/controlplane/control_plane.ts";
+import { ensureControlPlaneAssets } from "../tests/controlplane/assets.ts";
+import { GamenetProcess, podCreationReview } from "../tests/e2e/gamenet_process.ts";
+import { createCertificateAuthority, createServingCertificate } from "../tests/controlplane/pki.ts";
+import { startEchoWebhook } from "./echo_webhook.ts";
+
 /** Options of {@linkcode admissionLoad}. */
 export interface AdmissionLoadOptions {
   /** The webhook's URL, e.g. `https://127.0.0.1:9443/mutate-pods`. */
@@ -98,19 +104,9 @@ export async function admissionLoad(options: AdmissionLoadOptions): Promise<Admi
         method: "POST",
         client,
         headers: { "content-type": "application/json" },
-        body: JSON.stringify({
-          apiVersion: "admission.k8s.io/v1",
-          kind: "AdmissionReview",
-          request: {
-            uid: crypto.randomUUID(),
-            kind: { group: "", version: "v1", kind: "Pod" },
-            resource: { group: "", version: "v1", resource: "pods" },
-            operation: "CREATE",
-            namespace: options.namespace ?? "default",
-            userInfo: { username: "admission-load" },
-            object: pod(i),
-          },
-        }),
+        body: JSON.stringify(
+          podCreationReview(pod(i), options.namespace ?? "default", "admission-load"),
+        ),
         signal: AbortSignal.timeout(10_000),
       });
       const body = await res.json();
@@ -208,9 +204,6 @@ interface Target extends AsyncDisposable {
 }
 
 async function gamenetTarget(): Promise<Target> {
-  const { ControlPlane } = await import("../tests/controlplane/control_plane.ts");
-  const { ensureControlPlaneAssets } = await import("../tests/controlplane/assets.ts");
-  const { GamenetProcess } = await import("../tests/e2e/gamenet_process.ts");
   await ensureControlPlaneAssets();
   const cp = await ControlPlane.start({ scheduler: false, controllerManager: false });
   const gamenet = await GamenetProcess.start(cp, { args: ["--workers=8"] });
@@ -226,35 +219,15 @@ async function gamenetTarget(): Promise<Target> {
 }
 
 async function echoTarget(): Promise<Target> {
-  const { createCertificateAuthority, createServingCertificate } = await import(
-    "../tests/controlplane/pki.ts"
-  );
   const dir = await Deno.makeTempDir({ prefix: "admission-load-" });
   const ca = await createCertificateAuthority(dir, "ca");
   const serving = await createServingCertificate(dir, ca, "echo", { ipAddresses: ["127.0.0.1"] });
-  const port = 20_000 + Math.floor(Math.random() * 20_000);
-  const child = new Deno.Command(Deno.execPath(), {
-    args: [
-      "run",
-      "--allow-net",
-      "--allow-read",
-      new URL("./echo_webhook.ts", import.meta.url).pathname,
-      String(port),
-      serving.certFile,
-      serving.keyFile,
-    ],
-    stdout: "piped",
-  }).spawn();
-  const reader = child.stdout.pipeThrough(new TextDecoderStream()).getReader();
-  await reader.read();
-  reader.releaseLock();
+  const echo = await startEchoWebhook(serving.certFile, serving.keyFile);
   return {
-    url: `https://127.0.0.1:${port}/mutate-pods`,
+    url: `https://127.0.0.1:${echo.port}/mutate-pods`,
     caPem: ca.certPem,
     async [Symbol.asyncDispose]() {
-      child.kill("SIGKILL");
-      await child.status;
-      await child.stdout.cancel().catch(() => {});
+      await echo[Symbol.asyncDispose]();
       await Deno.remove(dir, { recursive: true });
     },
   };

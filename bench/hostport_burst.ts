@@ -28,7 +28,7 @@ import { ControlPlane } from "../tests/controlplane/control_plane.ts";
 import { ensureControlPlaneAssets } from "../tests/controlplane/assets.ts";
 import { KubeletStandIn } from "../tests/controlplane/kubelet_standin.ts";
 import { GamenetProcess, registerWebhook, webhookFiles } from "../tests/e2e/gamenet_process.ts";
-import { freePort } from "../tests/controlplane/control_plane.ts";
+import { startEchoWebhook } from "./echo_webhook.ts";
 import { createNamespace, networkStatus } from "../tests/e2e/helpers.ts";
 import { Reflector } from "../controller/reflector.ts";
 import {
@@ -177,34 +177,12 @@ async function apiServerRequests(
   return counts;
 }
 
-/** The echo webhook as a process of its own, registered as gamenet's webhook would be. */
-async function startEchoWebhook(cp: ControlPlane): Promise<AsyncDisposable> {
+/** The echo webhook, registered as gamenet's webhook would be. */
+async function startEcho(cp: ControlPlane): Promise<AsyncDisposable> {
   const files = await webhookFiles(cp);
-  const port = freePort();
-  const child = new Deno.Command(Deno.execPath(), {
-    args: [
-      "run",
-      "--allow-net",
-      "--allow-read",
-      new URL("./echo_webhook.ts", import.meta.url).pathname,
-      String(port),
-      files.certFile,
-      files.keyFile,
-    ],
-    stdout: "piped",
-    stderr: "inherit",
-  }).spawn();
-  const reader = child.stdout.pipeThrough(new TextDecoderStream()).getReader();
-  await reader.read();
-  reader.releaseLock();
-  await registerWebhook(cp, port);
-  return {
-    async [Symbol.asyncDispose]() {
-      child.kill("SIGKILL");
-      await child.status;
-      await child.stdout.cancel().catch(() => {});
-    },
-  };
+  const echo = await startEchoWebhook(files.certFile, files.keyFile);
+  await registerWebhook(cp, echo.port);
+  return echo;
 }
 
 async function run(mode: RunResult["mode"]): Promise<RunResult> {
@@ -223,7 +201,7 @@ async function run(mode: RunResult["mode"]): Promise<RunResult> {
     })
     : undefined;
   await gamenet?.waitReady();
-  await using _echo = mode === "echo" ? await startEchoWebhook(cp) : undefined;
+  await using _echo = mode === "echo" ? await startEcho(cp) : undefined;
   const apiServerMetrics = async () =>
     histogramBuckets(
       await (await admin.fetch("GET", "/metrics")).text(),

@@ -40,9 +40,7 @@ import { join } from "node:path";
 import { ControlPlane } from "../tests/controlplane/control_plane.ts";
 import { ensureControlPlaneAssets, REPO_ROOT } from "../tests/controlplane/assets.ts";
 import { KubeletStandIn } from "../tests/controlplane/kubelet_standin.ts";
-import { freePort } from "../tests/controlplane/control_plane.ts";
-import { GamenetProcess, registerWebhook, webhookFiles } from "../tests/e2e/gamenet_process.ts";
-import { shippedFlags } from "../tests/shipped_flags.ts";
+import { GamenetProcess } from "../tests/e2e/gamenet_process.ts";
 import { FakeTencentCloud } from "../tests/fakes/tencentcloud/fake_tencent_cloud.ts";
 import { KubeApiError, KubeClient } from "../controller/kube_client.ts";
 import { type KubeObject, Reflector } from "../controller/reflector.ts";
@@ -172,43 +170,18 @@ function otherPod(i: number, node: string) {
   };
 }
 
-/** gamenet as `GamenetProcess` runs it, with a kubeconfig of the bench's choosing. */
+/** gamenet as `GamenetProcess` runs it, with `deploy/`'s flags and a kubeconfig of the bench's choosing. */
 async function startGamenet(
   cp: ControlPlane,
   kubeconfig: string,
   args: string[],
   env: Record<string, string>,
 ): Promise<GamenetProcess> {
-  const httpPort = freePort();
-  const webhookPort = freePort();
-  const serving = await webhookFiles(cp);
-  await registerWebhook(cp, webhookPort);
-  return await GamenetProcess.launch(cp, {
-    command: Deno.execPath(),
-    args: [
-      "run",
-      shippedFlags().v8Flags,
-      "--allow-net",
-      "--allow-env",
-      "--allow-read",
-      ...(CPU_PROF ? ["--cpu-prof", `--cpu-prof-dir=${CPU_PROF}`] : []),
-      join(REPO_ROOT, "main.ts"),
-      `--kubeconfig=${kubeconfig}`,
-      "--identity=gamenet-0",
-      `--http-addr=127.0.0.1:${httpPort}`,
-      `--webhook-addr=127.0.0.1:${webhookPort}`,
-      `--tls-cert-file=${serving.certFile}`,
-      `--tls-key-file=${serving.keyFile}`,
-      "--config=",
-      "--leader-elect=true",
-      "--workers=8",
-      "--log-level=info",
-      ...args,
-    ],
-    env: { NO_COLOR: "1", ...env },
-    httpPort,
-    webhookPort,
-    identity: "gamenet-0",
+  return await GamenetProcess.start(cp, {
+    kubeconfig,
+    denoFlags: CPU_PROF ? ["--cpu-prof", `--cpu-prof-dir=${CPU_PROF}`] : [],
+    args: ["--leader-elect=true", "--workers=8", "--log-level=info", ...args],
+    env,
   });
 }
 
@@ -223,12 +196,7 @@ function cloudArgs(cloud: FakeTencentCloud, lbs: string[]) {
   };
 }
 
-async function admission(
-  cp: ControlPlane,
-  gamenet: GamenetProcess,
-  durationMs: number,
-): Promise<Admission> {
-  const caPem = await Deno.readTextFile(join(cp.dir, "gamenet-webhook", "gamenet-ca.crt"));
+async function admission(gamenet: GamenetProcess, durationMs: number): Promise<Admission> {
   const name = "gamenet_webhook_duration_seconds";
   // Two scrapes only, around the window: each costs gamenet a walk of every
   // allocation (over 5 s at 120,000 Pods), which would load what is measured.
@@ -244,8 +212,7 @@ async function admission(
   const m0 = await scrape();
   const before = histogramBuckets(m0, name);
   const r = await admissionLoad({
-    url: `https://127.0.0.1:${gamenet.webhookPort}/mutate-pods`,
-    caPem,
+    ...gamenet.webhookTarget(),
     rate: RATE,
     durationMs,
     namespace: GS_NS,
@@ -306,7 +273,7 @@ async function measure(
         JSON.stringify(phases)
       }`,
     );
-    const idle = await admission(cp, gamenet, 10_000);
+    const idle = await admission(gamenet, 10_000);
     log(`admission idle: ${JSON.stringify(idle)}`);
     await waitQuiet(gamenet.pid);
     // CPU per change: idle rate measured first, then subtracted.
@@ -330,7 +297,7 @@ async function measure(
     while (next - 8_000 < performance.now()) next += period;
     log(`waiting ${((next - 8_000 - performance.now()) / 1000).toFixed(0)} s for the resync`);
     await new Promise((r) => setTimeout(r, next - 8_000 - performance.now()));
-    const resync = await admission(cp, gamenet, 30_000);
+    const resync = await admission(gamenet, 30_000);
     log(`admission during resync: ${JSON.stringify(resync)}`);
     return {
       readyMs,

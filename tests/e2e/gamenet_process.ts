@@ -41,6 +41,25 @@ export interface GamenetProcessOptions {
   apiServerPort?: number;
   /** Deno flags before the script, e.g. `--cpu-prof` for a benchmark's profile. @default {[]} */
   denoFlags?: string[];
+  /** The kubeconfig to use (e.g. a benchmark's stub API server). @default {the `gamenet` identity's} */
+  kubeconfig?: string;
+}
+
+/** The AdmissionReview the API server sends for the creation of `pod` in `namespace`. */
+export function podCreationReview(pod: unknown, namespace: string, username: string): unknown {
+  return {
+    apiVersion: "admission.k8s.io/v1",
+    kind: "AdmissionReview",
+    request: {
+      uid: crypto.randomUUID(),
+      kind: { group: "", version: "v1", kind: "Pod" },
+      resource: { group: "", version: "v1", resource: "pods" },
+      operation: "CREATE",
+      namespace,
+      userInfo: { username },
+      object: pod,
+    },
+  };
 }
 
 /** Webhook TLS material shared by every gamenet process of one test. */
@@ -155,7 +174,7 @@ export class GamenetProcess implements AsyncDisposable {
     const webhookPort = options.webhookPort ?? freePort();
     const identity = options.identity ?? "gamenet-0";
     if (options.registerWebhook ?? true) await registerWebhook(cp, webhookPort);
-    let kubeconfig = cp.kubeconfigPath("gamenet");
+    let kubeconfig = options.kubeconfig ?? cp.kubeconfigPath("gamenet");
     if (options.apiServerPort) {
       kubeconfig = join(cp.dir, `gamenet-${identity}-via-${options.apiServerPort}.kubeconfig`);
       await Deno.writeTextFile(
@@ -295,19 +314,7 @@ export class GamenetProcess implements AsyncDisposable {
         method: "POST",
         client,
         headers: { "content-type": "application/json" },
-        body: JSON.stringify({
-          apiVersion: "admission.k8s.io/v1",
-          kind: "AdmissionReview",
-          request: {
-            uid: crypto.randomUUID(),
-            kind: { group: "", version: "v1", kind: "Pod" },
-            resource: { group: "", version: "v1", resource: "pods" },
-            operation: "CREATE",
-            namespace,
-            userInfo: { username: "test" },
-            object,
-          },
-        }),
+        body: JSON.stringify(podCreationReview(object, namespace, "test")),
         signal: AbortSignal.timeout(5_000),
       });
       return (await res.json()).response;
