@@ -237,6 +237,23 @@ async function eventuallyTrue(check: () => boolean): Promise<void> {
   assert.ok(check());
 }
 
+/**
+ * A status writer that records what it writes, and as the real one makes
+ * no request when the status is what the Pod holds. The version after a
+ * write: each write adds one to the Pod's.
+ */
+function recordingWriter(writes: NetworkStatus[]): StatusWriter {
+  return {
+    writePod: (p: Pod, status: NetworkStatus, current?: NetworkStatus) => {
+      const holds = current ??
+        JSON.parse(p.metadata.annotations?.["game.kruise.io/network-status"] ?? "null");
+      if (JSON.stringify(holds) === JSON.stringify(status)) return Promise.resolve(false);
+      writes.push(status);
+      return Promise.resolve(String(writes.length + 1));
+    },
+  } as unknown as StatusWriter;
+}
+
 Deno.test("reconcile() does not write a status again while the cache has not caught up with its write", async () => {
   let clock = 1_000_000;
   const stored: Pod = {
@@ -253,17 +270,7 @@ Deno.test("reconcile() does not write a status again while the cache has not cau
   const controller = new PodController({
     registry: new ProviderRegistry([createNoneProvider()]),
     cache: { pod: () => cached, node: () => undefined },
-    writer: {
-      // As the real writer: no request when the status is what the Pod holds.
-      writePod: (p: Pod, status: NetworkStatus, current?: NetworkStatus) => {
-        const holds = current ??
-          JSON.parse(p.metadata.annotations?.["game.kruise.io/network-status"] ?? "null");
-        if (JSON.stringify(holds) === JSON.stringify(status)) return Promise.resolve(false);
-        writes.push(status);
-        // The version after the write: each write adds one to the Pod's.
-        return Promise.resolve(String(writes.length + 1));
-      },
-    } as unknown as StatusWriter,
+    writer: recordingWriter(writes),
     events: {} as EventRecorder,
     now: () => new Date(clock),
   });
@@ -308,15 +315,7 @@ Deno.test("admit() puts the first network status in the patch, which reconcile()
   const controller = new PodController({
     registry: new ProviderRegistry([createHostPortProvider({ allocator: hostPorts })]),
     cache: { pod: () => stored.pod, node: () => undefined },
-    writer: {
-      writePod: (p: Pod, status: NetworkStatus, current?: NetworkStatus) => {
-        const holds = current ??
-          JSON.parse(p.metadata.annotations?.["game.kruise.io/network-status"] ?? "null");
-        if (JSON.stringify(holds) === JSON.stringify(status)) return Promise.resolve(false);
-        writes.push(status);
-        return Promise.resolve("2");
-      },
-    } as unknown as StatusWriter,
+    writer: recordingWriter(writes),
     events: {} as EventRecorder,
     now: () => new Date(Date.UTC(2026, 10, 30, 12)),
   });
