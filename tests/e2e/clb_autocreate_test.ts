@@ -27,12 +27,12 @@ import { createNamespace, eventsFor, eventually, listPods, networkStatus } from 
 import {
   applyClbCrds,
   bindings,
+  checkResult,
   CLB_GROUP as GROUP,
   poolStatus,
   portMappedStatefulSet,
   startClbGamenet,
 } from "./clb_port_pool_harness.ts";
-import { bindingListenerName } from "../../providers/tencent_clb/clb_port_pool.ts";
 import { CREATED_BY_TAG_KEY, POOL_TAG_KEY } from "../../providers/tencent_clb/clb_purchase.ts";
 import {
   type MappingResult,
@@ -87,24 +87,7 @@ function checkAgainstCloud(cloud: FakeTencentCloud, pods: Pod[], lbs: string[]) 
     ready.push(pod);
     const results = JSON.parse(a[PORT_MAPPING_RESULT_ANNOTATION] ?? "[]") as MappingResult[];
     if (results.length !== 2) throw new Error(`${pod.metadata.name}: ${results.length} results`);
-    for (const r of results) {
-      const where = `${r.loadbalancerId}:${r.loadbalancerPort}/${r.protocol}`;
-      assert.ok(!seen.has(where), `${where} given twice`);
-      seen.add(where);
-      const l = listeners.find((x) => x.listenerId === r.listenerId);
-      if (!l) throw new Error(`${pod.metadata.name}: no listener ${r.listenerId}`);
-      assert.deepEqual([l.lb, l.port, l.protocol, l.name], [
-        r.loadbalancerId,
-        r.loadbalancerPort,
-        r.protocol,
-        bindingListenerName(pod.metadata.namespace!, pod.metadata.name!, r.port, r.protocol),
-      ]);
-      const targets = l.targets.map((t) => `${t.eniIp}:${t.port}`).join();
-      if (targets !== `${pod.status?.podIP}:${r.port}`) {
-        throw new Error(`${pod.metadata.name}: ${where} targets ${targets}`);
-      }
-      assert.equal(r.address, `${cloud.loadBalancer(r.loadbalancerId)!.vip}:${r.loadbalancerPort}`);
-    }
+    for (const r of results) checkResult(cloud, listeners, seen, pod, r);
     if (networkStatus(pod)?.currentNetworkState !== "Ready") {
       throw new Error(`${pod.metadata.name}: network status not Ready`);
     }

@@ -13,6 +13,7 @@
  * @module
  */
 
+import assert from "node:assert/strict";
 import { join } from "node:path";
 import type { ControlPlane } from "../controlplane/control_plane.ts";
 import { applyManifests } from "../controlplane/apply.ts";
@@ -23,8 +24,11 @@ import { eventually } from "./helpers.ts";
 import { GamenetProcess } from "./gamenet_process.ts";
 import {
   ENABLE_PORT_MAPPING_ANNOTATION,
+  type MappingResult,
   PORT_MAPPING_ANNOTATION,
 } from "../../providers/tencent_clb/port_mapping.ts";
+import { bindingListenerName } from "../../providers/tencent_clb/clb_port_pool.ts";
+import type { Pod } from "../../providers/types.ts";
 
 /** The CRDs' API path. */
 export const CLB_GROUP = "/apis/networking.cloud.tencent.com/v1alpha1";
@@ -136,4 +140,42 @@ export interface PoolStatus {
 export async function poolStatus(admin: KubeClient, name: string): Promise<PoolStatus | undefined> {
   return (await admin.request<{ status?: PoolStatus }>("GET", `${CLB_GROUP}/clbportpools/${name}`))
     .status;
+}
+
+/** A listener of the fake cloud and the CLB it is on. */
+type CloudListener =
+  & NonNullable<ReturnType<FakeTencentCloud["loadBalancer"]>>["listeners"][number]
+  & {
+    lb: string;
+  };
+
+/**
+ * One of `pod`'s port-mapping results against the cloud: a listener of
+ * the fake with that CLB, port, protocol and name, the Pod's IP:port its
+ * only target, its address the CLB's VIP; no CLB port given twice (`seen`
+ * collects them across Pods). Throws what does not hold yet.
+ */
+export function checkResult(
+  cloud: FakeTencentCloud,
+  listeners: CloudListener[],
+  seen: Set<string>,
+  pod: Pod,
+  r: MappingResult,
+): void {
+  const where = `${r.loadbalancerId}:${r.loadbalancerPort}/${r.protocol}`;
+  assert.ok(!seen.has(where), `${where} given twice`);
+  seen.add(where);
+  const l = listeners.find((x) => x.listenerId === r.listenerId);
+  if (!l) throw new Error(`${pod.metadata.name}: no listener ${r.listenerId}`);
+  assert.deepEqual([l.lb, l.port, l.protocol, l.name], [
+    r.loadbalancerId,
+    r.loadbalancerPort,
+    r.protocol,
+    bindingListenerName(pod.metadata.namespace!, pod.metadata.name!, r.port, r.protocol),
+  ]);
+  const targets = l.targets.map((t) => `${t.eniIp}:${t.port}`).join();
+  if (targets !== `${pod.status?.podIP}:${r.port}`) {
+    throw new Error(`${pod.metadata.name}: ${where} targets ${targets}`);
+  }
+  assert.equal(r.address, `${cloud.loadBalancer(r.loadbalancerId)!.vip}:${r.loadbalancerPort}`);
 }

@@ -18,12 +18,13 @@ import { createNamespace, eventsFor, eventually, listPods, networkStatus } from 
 import {
   applyClbCrds,
   bindings,
+  checkResult,
   CLB_GROUP as GROUP,
   poolStatus,
   portMappedStatefulSet,
   startClbGamenet,
 } from "./clb_port_pool_harness.ts";
-import { bindingListenerName, CPB_FINALIZER } from "../../providers/tencent_clb/clb_port_pool.ts";
+import { CPB_FINALIZER } from "../../providers/tencent_clb/clb_port_pool.ts";
 import {
   ENABLE_PORT_MAPPING_ANNOTATION,
   type MappingResult,
@@ -57,22 +58,7 @@ function checkResults(
       throw new Error(`${pod.metadata.name}: ${results.length} results`);
     }
     for (const r of results) {
-      const where = `${r.loadbalancerId}:${r.loadbalancerPort}/${r.protocol}`;
-      assert.ok(!seen.has(where), `${where} given twice`);
-      seen.add(where);
-      const l = listeners.find((x) => x.listenerId === r.listenerId);
-      if (!l) throw new Error(`${pod.metadata.name}: no listener ${r.listenerId}`);
-      assert.deepEqual([l.lb, l.port, l.protocol, l.name], [
-        r.loadbalancerId,
-        r.loadbalancerPort,
-        r.protocol,
-        bindingListenerName(pod.metadata.namespace!, pod.metadata.name!, r.port, r.protocol),
-      ]);
-      const targets = l.targets.map((t) => `${t.eniIp}:${t.port}`).join();
-      if (targets !== `${pod.status?.podIP}:${r.port}`) {
-        throw new Error(`${pod.metadata.name}: ${where} targets ${targets}`);
-      }
-      assert.equal(r.address, `${cloud.loadBalancer(r.loadbalancerId)!.vip}:${r.loadbalancerPort}`);
+      checkResult(cloud, listeners, seen, pod, r);
       assert.deepEqual(r.ips, [cloud.loadBalancer(r.loadbalancerId)!.vip]);
     }
     // What OpenKruiseGame's TencentCloud-CLB writes: one entry per mapping, the port named by its number.
