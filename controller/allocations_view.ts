@@ -22,6 +22,7 @@ import type { ProviderRegistry } from "../providers/registry.ts";
 import type { Pod } from "../providers/types.ts";
 import { readPodStatus } from "./status_writer.ts";
 import type { Admission } from "./admission_ledger.ts";
+import type { RecentEvent } from "./recent_events.ts";
 
 /** The type shown for host ports of Pods gamenet does not manage. */
 export const UNMANAGED_TYPE = "Unmanaged";
@@ -37,6 +38,7 @@ export function buildAllocationsView(
   tracked: ReadonlyMap<string, { provider: string; owner: string }>,
   pod: (key: string) => Pod | undefined,
   admission: (owner: string) => Admission | undefined = () => undefined,
+  lastWarning: (pod: Pod) => RecentEvent | undefined = () => undefined,
 ): AllocationsView {
   const keyOfOwner = new Map<string, string>();
   for (const [key, t] of tracked) keyOfOwner.set(t.owner, key);
@@ -46,7 +48,7 @@ export function buildAllocationsView(
   const describe = (key: string, type: string, owner: string): AllocationView => {
     const p = pod(key);
     const status = p ? readPodStatus(p) : undefined;
-    return {
+    const row: AllocationView = {
       type,
       ...splitKey(key),
       owner,
@@ -55,6 +57,14 @@ export function buildAllocationsView(
       address: status?.externalAddresses?.[0]?.ip,
       state: status?.currentNetworkState,
     };
+    // Why it is not Ready is what gamenet last warned about it; a Ready
+    // row's old warning would only mislead.
+    const warning = p && row.state !== "Ready" ? lastWarning(p) : undefined;
+    if (warning) {
+      row.reason = warning.reason;
+      row.message = warning.message;
+    }
+    return row;
   };
 
   /** A row for a holding no tracked Pod explains. */

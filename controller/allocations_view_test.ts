@@ -165,6 +165,46 @@ Deno.test("buildAllocationsView() names the namespace and Pod of an admission wh
   }]);
 });
 
+Deno.test("buildAllocationsView() gives a row that is not Ready the reason and message of its last warning", () => {
+  const registry = new ProviderRegistry([createNoneProvider()]);
+  const waiting = (name: string, state: string): Pod => ({
+    metadata: {
+      namespace: "games",
+      name,
+      uid: `uid-${name}`,
+      annotations: { [NETWORK_STATUS_ANNOTATION]: status("10.0.0.9", state, []) },
+    },
+    spec: { nodeName: "node-2", containers: [] },
+  });
+  const cluster: Record<string, Pod> = {
+    "games/stuck-0": waiting("stuck-0", "NotReady"),
+    "games/fine-0": waiting("fine-0", "Ready"),
+  };
+  const tracked = new Map(
+    Object.keys(cluster).map((k) => [k, {
+      provider: "Kubernetes-None",
+      owner: k,
+    }]),
+  );
+  const asked: string[] = [];
+  const view = buildAllocationsView(registry, tracked, (k) => cluster[k], undefined, (p) => {
+    asked.push(`${p.metadata.name} ${p.metadata.uid}`);
+    return {
+      type: "Warning",
+      reason: "NoPodIP",
+      message: `${p.metadata.name} has no IP yet`,
+      count: 1,
+      lastTimestamp: "2026-11-30T17:00:00Z",
+    };
+  });
+  const rows = Object.fromEntries(view.allocations.map((r) => [r.pod, r]));
+  assert.equal(rows["stuck-0"].reason, "NoPodIP");
+  assert.equal(rows["stuck-0"].message, "stuck-0 has no IP yet");
+  assert.equal(rows["fine-0"].reason, undefined, "a Ready row keeps no old warning");
+  assert.equal(rows["fine-0"].message, undefined);
+  assert.deepEqual(asked, ["stuck-0 uid-stuck-0"]);
+});
+
 Deno.test("countAllocations() counts by type what buildAllocationsView() lists", () => {
   const { registry, tracked } = mixedCluster();
   const view = buildAllocationsView(registry, tracked, (key) => pods[key]);

@@ -54,12 +54,26 @@ export interface EventRecorderOptions {
   refillEveryMs?: number;
   /** Events waiting to be written; beyond this they are dropped. @default {1_000} */
   queueSize?: number;
+  /**
+   * Called for every Event recorded, before folding and the spam filter
+   * (e.g. `RecentEvents.remember`). @default {() => {}}
+   */
+  onRecord?: (ref: ObjectRef, event: RecordedEvent) => void;
   /** Called for each Event dropped (spam filter or full queue). @default {() => {}} */
   onDrop?: (why: "spam" | "queue-full") => void;
   /** @default {console.error} */
   log?: (message: string) => void;
   /** Milliseconds now; tests pass their own. @default {Date.now} */
   clock?: () => number;
+}
+
+/** What {@linkcode EventRecorderOptions.onRecord} is told. */
+export interface RecordedEvent {
+  type: "Normal" | "Warning";
+  reason: string;
+  message: string;
+  /** RFC 3339. */
+  lastTimestamp: string;
 }
 
 interface Folded {
@@ -112,6 +126,7 @@ export class EventRecorder {
       burst: 25,
       refillEveryMs: 300_000,
       queueSize: 1_000,
+      onRecord: () => {},
       onDrop: () => {},
       log: (m) => console.error(m),
       clock: Date.now,
@@ -147,6 +162,7 @@ export class EventRecorder {
     const object = ref.uid ?? `${ref.namespace}/${ref.name}`;
     const key = [object, type, reason, message].join("\u0000");
     const now = this.#options.clock();
+    this.#options.onRecord(ref, { type, reason, message, lastTimestamp: rfc3339(now) });
     const folded = this.#folded.get(key);
     if (folded && now - folded.at < this.#options.foldWindowMs) {
       folded.count++;

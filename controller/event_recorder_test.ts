@@ -69,6 +69,18 @@ Deno.test("record() drops an object's Events beyond its burst until the bucket r
   assert.equal(events.dropped, 2);
 });
 
+Deno.test("record() tells onRecord every Event, also the ones the spam filter drops", () => {
+  const told: string[] = [];
+  const { events } = setup({
+    burst: 1,
+    onRecord: (ref, e) => told.push(`${ref.name} ${e.type} ${e.reason}: ${e.message}`),
+  });
+  events.warning(pod, "Flapping", "change 0");
+  events.warning(pod, "Flapping", "change 1");
+  assert.equal(events.dropped, 1);
+  assert.deepEqual(told, ["gs-0 Warning Flapping: change 0", "gs-0 Warning Flapping: change 1"]);
+});
+
 Deno.test("record() drops and counts when its queue is full", async () => {
   const { events, drops } = setup({ queueSize: 2, burst: 100 });
   for (let i = 0; i < 5; i++) events.warning(pod, "Busy", `event ${i}`);

@@ -22,6 +22,7 @@ import { Periodic } from "./periodic.ts";
 import { ServedKinds } from "./served_kinds.ts";
 import { LeaderElector } from "./leader_elector.ts";
 import { EventRecorder } from "./event_recorder.ts";
+import { type RecentEvent, RecentEvents } from "./recent_events.ts";
 import { StatusWriter } from "./status_writer.ts";
 import {
   AGONES_GAMESERVER_LABEL,
@@ -156,6 +157,8 @@ export class Manager {
   /** Runs `controller.reconcile` for Pod keys. */
   readonly queue: Controller;
   readonly events: EventRecorder;
+  /** What gamenet said about each Pod lately, for `/ui` and the rows' `reason`. */
+  readonly recent: RecentEvents = new RecentEvents();
   #elector?: LeaderElector;
   #phase: Phase = "starting";
   #stopped = false;
@@ -176,6 +179,7 @@ export class Manager {
     this.events = new EventRecorder(client, {
       instance: options.settings.identity,
       log,
+      onRecord: (ref, event) => this.recent.remember(ref, event),
       onDrop: (why) => this.#options.metrics.eventDropped?.(why),
     });
     this.pods = new Reflector<Pod & KubeObject>(client, {
@@ -195,6 +199,7 @@ export class Manager {
       onUpdate: (_old, pod) => this.#podChanged(objectKey(pod), pod),
       onDelete: (pod) => {
         this.#podChanged(objectKey(pod), undefined);
+        this.recent.forget(pod.metadata.namespace ?? "", pod.metadata.name ?? "");
         for (const runner of this.#extensions) runner.podChanged(pod);
       },
     });
@@ -504,7 +509,14 @@ export class Manager {
       this.controller.tracked,
       (key) => this.pods.get(key),
       (owner) => this.controller.admission(owner),
+      (p) =>
+        this.recent.lastWarning(p.metadata.namespace ?? "", p.metadata.name ?? "", p.metadata.uid),
     );
+  }
+
+  /** The Events gamenet recorded lately for a Pod, oldest first (see {@linkcode RecentEvents}). */
+  recentEvents(namespace: string, name: string, uid?: string): readonly RecentEvent[] {
+    return this.recent.of(namespace, name, uid);
   }
 
   /** The pools and the allocations per type, for the metrics (see {@linkcode countAllocations}). */

@@ -88,6 +88,10 @@ export interface AllocationView {
   address?: string;
   /** The network state, e.g. `Ready`. */
   state?: string;
+  /** While not `Ready`: the reason of gamenet's last Warning Event about the Pod, e.g. `PortsExhausted`. */
+  reason?: string;
+  /** That Event's message. */
+  message?: string;
 }
 
 /** Everything `/allocations` shows. */
