@@ -72,6 +72,13 @@ export async function run(args: string[], env: Record<string, string>): Promise<
     return 0;
   }
 
+  // The metrics read the manager at scrape time; it exists by then.
+  const metrics = createMetrics({
+    counts: () => manager.allocationCounts(),
+    workqueueDepth: () => manager.queue.depth,
+    leader: () => manager.isLeader,
+    gameServers: () => manager.gameServerCounts(),
+  });
   let config: Config;
   let registry: ProviderRegistry;
   let log: ReturnType<typeof createLogger>;
@@ -87,6 +94,7 @@ export async function run(args: string[], env: Record<string, string>): Promise<
       source: config.configFile ?? "the pools file",
       env,
       log,
+      cloudCalls: metrics.cloudCall,
     });
   } catch (err) {
     if (!(err instanceof ConfigError)) throw err;
@@ -107,11 +115,6 @@ export async function run(args: string[], env: Record<string, string>): Promise<
 
   let stopWith: (status: number) => void = () => {};
   const stopped = new Promise<number>((resolve) => stopWith = resolve);
-  // The metrics read the manager at scrape time; it exists by then.
-  const metrics = createMetrics({
-    counts: () => manager.allocationCounts(),
-    workqueueDepth: () => manager.queue.depth,
-  });
   const manager: Manager = new Manager({
     client,
     registry,

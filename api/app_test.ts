@@ -50,7 +50,10 @@ Deno.test("createApp() serves /healthz, /readyz, /allocations and /metrics", asy
   const allocations = await (await app.request("/allocations?node=n1")).json();
   assert.equal(allocations.allocations[0].pod, "gs-0");
   const metrics = await (await app.request("/metrics")).text();
-  assert.match(metrics, /^gamenet_pool_free_ports\{kind="node",key="n1",protocol=""\} 1000$/m);
+  assert.match(
+    metrics,
+    /^gamenet_pool_free_ports\{kind="node",key="n1",protocol="",range="[^"]+"\} 1000$/m,
+  );
 });
 
 Deno.test("createApp() answers /readyz 503 with the reason while following", async () => {

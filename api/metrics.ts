@@ -15,7 +15,8 @@
 
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from "prom-client";
 import { Hono } from "hono";
-import type { AllocationCounts } from "../providers/view.ts";
+import type { AllocationCounts, GameServerCount } from "../providers/view.ts";
+import type { CloudCall } from "../providers/cloud_call.ts";
 
 const PROC_STATUS_METRICS = [
   "process_resident_memory_bytes",
@@ -30,25 +31,42 @@ export interface MetricsOptions {
   /** Process metrics (CPU, memory, event-loop lag, …). @default {true} */
   defaultMetrics?: boolean;
   /**
-   * Read once per scrape to set `gamenet_allocations`,
-   * `gamenet_pool_free_ports` and `gamenet_pool_delayed_ports`, so they
+   * Read once per scrape to set `gamenet_allocations` and the pool gauges
+   * (`gamenet_pool_used_ports`, `_free_ports`, `_delayed_ports`), so they
    * never lag behind the allocator. Without it, those gauges are whatever
    * the caller set.
    */
   counts?: () => AllocationCounts;
   /** Read at every scrape to set `gamenet_workqueue_depth`. */
   workqueueDepth?: () => number;
+  /** Read at every scrape to set `gamenet_leader`: whether this replica holds the Lease. */
+  leader?: () => boolean;
+  /** Read at every scrape to set `gamenet_game_servers`. */
+  gameServers?: () => readonly GameServerCount[];
 }
+
+/** The labels of the pool gauges. */
+export type PoolLabel = "kind" | "key" | "protocol" | "range";
 
 /** gamenet's metrics: see the module documentation. */
 export interface Metrics {
   readonly registry: Registry;
   /** `gamenet_allocations{type}`: Pods holding an allocation, by network type. */
   readonly allocations: Gauge<"type">;
-  /** `gamenet_pool_free_ports{kind,key,protocol}`: free ports per pool. */
-  readonly poolFreePorts: Gauge<"kind" | "key" | "protocol">;
-  /** `gamenet_pool_delayed_ports{kind,key,protocol}`: freed ports still in their reuse delay. */
-  readonly poolDelayedPorts: Gauge<"kind" | "key" | "protocol">;
+  /** `gamenet_pool_used_ports{kind,key,protocol,range}`: ports held per pool. */
+  readonly poolUsedPorts: Gauge<PoolLabel>;
+  /** `gamenet_pool_free_ports{kind,key,protocol,range}`: free ports per pool. */
+  readonly poolFreePorts: Gauge<PoolLabel>;
+  /** `gamenet_pool_delayed_ports{kind,key,protocol,range}`: freed ports still in their reuse delay. */
+  readonly poolDelayedPorts: Gauge<PoolLabel>;
+  /** `gamenet_leader`: 1 while this replica holds the leader Lease. */
+  readonly leader: Gauge;
+  /** `gamenet_game_servers{type,state,reason}`: game-server Pods by network state. */
+  readonly gameServers: Gauge<"type" | "state" | "reason">;
+  /** `gamenet_cloud_requests_total{cloud,action,code}`: cloud API calls by how they ended. */
+  readonly cloudRequests: Counter<"cloud" | "action" | "code">;
+  /** `gamenet_cloud_request_duration_seconds{cloud,action}`. */
+  readonly cloudRequestDuration: Histogram<"cloud" | "action">;
   /** `gamenet_unknown_network_type_total`: admitted Pods naming a type gamenet does not know. */
   readonly unknownNetworkTypes: Counter;
   /** `gamenet_reconcile_duration_seconds{result}`. */
@@ -75,19 +93,24 @@ export interface Metrics {
   unknownNetworkType(): void;
   /** Counts one Event dropped. */
   eventDropped(why: "spam" | "queue-full"): void;
+  /** Records one cloud API call (a `CloudCallObserver` for the providers). */
+  cloudCall(call: CloudCall): void;
 }
 
 /** Admission must answer well within the API server's 10 s webhook timeout. */
 const WEBHOOK_BUCKETS = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10];
+/** The SDK gives a cloud call up after 10 s by default. */
+const CLOUD_BUCKETS = [0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30];
 /** A reconcile may wait on a cloud API, hence the long tail. */
 const RECONCILE_BUCKETS = [0.001, 0.005, 0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60];
 
 /**
  * Creates gamenet's metrics in a fresh (or the given) registry.
  *
- * Pools of one kind and key with the same protocol but different named
- * ranges are summed into one `gamenet_pool_free_ports` series: a node's
- * free host ports is what an operator alerts on.
+ * The pool gauges carry the pool's `range`: its configured name (a named
+ * host-port range, e.g. `default`) or else `min-max`. A node's free host
+ * ports are `sum without (range)`; free ports per range are
+ * `sum by (range)`.
  *
  * @example
  * ```ts
@@ -114,8 +137,8 @@ export function createMetrics(options: MetricsOptions = {}): Metrics {
       },
     });
   }
-  const { counts, workqueueDepth: depth } = options;
-  // The three gauges of one scrape share one count (prom-client collects
+  const { counts, workqueueDepth: depth, leader: leading, gameServers: servers } = options;
+  // The gauges of one scrape share one count (prom-client collects
   // them one after another, without I/O between): it walks every holding.
   let scraped: AllocationCounts | undefined;
   const view = counts && (() => {
@@ -142,31 +165,74 @@ export function createMetrics(options: MetricsOptions = {}): Metrics {
     name: string,
     help: string,
     count: (p: AllocationCounts["pools"][number]) => number,
-  ): Gauge<"kind" | "key" | "protocol"> => {
-    const gauge: Gauge<"kind" | "key" | "protocol"> = new Gauge({
+  ): Gauge<PoolLabel> => {
+    const gauge: Gauge<PoolLabel> = new Gauge({
       name,
       help,
-      labelNames: ["kind", "key", "protocol"] as const,
+      labelNames: ["kind", "key", "protocol", "range"] as const,
       registers,
       collect: view && (() => {
         gauge.reset();
         for (const p of view().pools) {
-          gauge.inc({ kind: p.kind, key: p.key, protocol: p.protocol ?? "" }, count(p));
+          const labels = {
+            kind: p.kind,
+            key: p.key,
+            protocol: p.protocol ?? "",
+            range: p.rangeName ?? p.range,
+          };
+          gauge.inc(labels, count(p));
         }
       }),
     });
     return gauge;
   };
+  const poolUsedPorts = poolGauge(
+    "gamenet_pool_used_ports",
+    "Ports held per pool (kind node: host ports of a node; kind lb: a load balancer), by range",
+    (p) => p.used,
+  );
   const poolFreePorts = poolGauge(
     "gamenet_pool_free_ports",
-    "Free ports per pool (kind node: host ports of a node; kind lb: a load balancer)",
+    "Free ports per pool (kind node: host ports of a node; kind lb: a load balancer), by range",
     (p) => p.free,
   );
   const poolDelayedPorts = poolGauge(
     "gamenet_pool_delayed_ports",
-    "Freed ports per pool still held back by the reuse delay (neither used nor free)",
+    "Freed ports per pool still held back by the reuse delay (neither used nor free), by range",
     (p) => p.delayed,
   );
+  const leader: Gauge = new Gauge({
+    name: "gamenet_leader",
+    help: "1 while this replica holds the leader Lease (allocates and admits), else 0",
+    registers,
+    collect: leading && (() => leader.set(leading() ? 1 : 0)),
+  });
+  const gameServers: Gauge<"type" | "state" | "reason"> = new Gauge({
+    name: "gamenet_game_servers",
+    help: "Game-server Pods by network type, network state and (when not Ready) the reason " +
+      "of gamenet's last Warning Event about the Pod",
+    labelNames: ["type", "state", "reason"] as const,
+    registers,
+    collect: servers && (() => {
+      gameServers.reset();
+      for (const g of servers()) {
+        gameServers.inc({ type: g.type, state: g.state, reason: g.reason }, g.count);
+      }
+    }),
+  });
+  const cloudRequests = new Counter({
+    name: "gamenet_cloud_requests_total",
+    help: "Cloud API calls by cloud, action and code (OK, or the cloud's error code)",
+    labelNames: ["cloud", "action", "code"] as const,
+    registers,
+  });
+  const cloudRequestDuration = new Histogram({
+    name: "gamenet_cloud_request_duration_seconds",
+    help: "Time of one cloud API call, failed ones included, by cloud and action",
+    labelNames: ["cloud", "action"] as const,
+    buckets: CLOUD_BUCKETS,
+    registers,
+  });
   const eventsDropped = new Counter({
     name: "gamenet_events_dropped_total",
     help:
@@ -214,8 +280,13 @@ export function createMetrics(options: MetricsOptions = {}): Metrics {
   return {
     registry,
     allocations,
+    poolUsedPorts,
     poolFreePorts,
     poolDelayedPorts,
+    leader,
+    gameServers,
+    cloudRequests,
+    cloudRequestDuration,
     unknownNetworkTypes,
     eventsDropped,
     reconcileDuration,
@@ -227,6 +298,10 @@ export function createMetrics(options: MetricsOptions = {}): Metrics {
     error: (kind) => errors.inc({ kind }),
     unknownNetworkType: () => unknownNetworkTypes.inc(),
     eventDropped: (why) => eventsDropped.inc({ why }),
+    cloudCall: ({ cloud, action, code, seconds }) => {
+      cloudRequests.inc({ cloud, action, code });
+      cloudRequestDuration.observe({ cloud, action }, seconds);
+    },
   };
 }
 

@@ -37,8 +37,9 @@ import {
   type PodControllerMetrics,
 } from "./pod_controller.ts";
 import type { ProviderRegistry } from "../providers/registry.ts";
-import type { AllocationCounts, AllocationsView } from "../providers/view.ts";
+import type { AllocationCounts, AllocationsView, GameServerCount } from "../providers/view.ts";
 import { buildAllocationsView, countAllocations } from "./allocations_view.ts";
+import { countGameServers } from "./game_server_counts.ts";
 import { WorkloadLookup } from "./workload_lookup.ts";
 import { podFinished } from "../providers/pod_status.ts";
 import { done } from "../providers/result.ts";
@@ -509,9 +510,13 @@ export class Manager {
       this.controller.tracked,
       (key) => this.pods.get(key),
       (owner) => this.controller.admission(owner),
-      (p) =>
-        this.recent.lastWarning(p.metadata.namespace ?? "", p.metadata.name ?? "", p.metadata.uid),
+      (p) => this.#lastWarning(p),
     );
+  }
+
+  #lastWarning(pod: Pod): RecentEvent | undefined {
+    const m = pod.metadata;
+    return this.recent.lastWarning(m.namespace ?? "", m.name ?? "", m.uid);
   }
 
   /** The Events gamenet recorded lately for a Pod, oldest first (see {@linkcode RecentEvents}). */
@@ -519,13 +524,43 @@ export class Manager {
     return this.recent.of(namespace, name, uid);
   }
 
-  /** The pools and the allocations per type, for the metrics (see {@linkcode countAllocations}). */
+  /**
+   * The pools and the allocations per type, for the metrics (see
+   * {@linkcode countAllocations}); nothing while this replica does not
+   * lead: a standby's allocator is not restored (its pools would show every
+   * port free), and a sum over replicas would count the leader's twice.
+   */
   allocationCounts(): AllocationCounts {
+    if (!this.#leading()) return { pools: [], byType: new Map() };
     return countAllocations(
       this.#options.registry,
       this.controller.tracked,
       (key) => this.pods.get(key),
     );
+  }
+
+  /**
+   * The game-server Pods by type, network state and the reason of the last
+   * warning (see {@linkcode countGameServers}); nothing while this replica
+   * does not lead, for the same reasons as {@linkcode allocationCounts}
+   * (and only the leader knows the warnings).
+   */
+  gameServerCounts(): GameServerCount[] {
+    if (!this.#leading()) return [];
+    return countGameServers(
+      this.pods.store.values(),
+      this.#options.registry,
+      (p) => this.#lastWarning(p),
+    );
+  }
+
+  /**
+   * Whether this replica holds the leader Lease now (without an election:
+   * whether it has taken the lead), for `gamenet_leader`.
+   */
+  get isLeader(): boolean {
+    if (this.#phase !== "restoring" && this.#phase !== "ready") return false;
+    return this.#elector?.isLeader ?? true;
   }
 
   /** Watches restarted so far, by resource (for `gamenet_watch_restarts_total`). */

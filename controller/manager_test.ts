@@ -285,3 +285,52 @@ Deno.test("a node's new address re-reconciles the Pods on that node alone", asyn
     await manager.stop();
   }
 });
+
+Deno.test("Manager.gameServerCounts() counts a Pod refused late by its reason, and only while leading", async () => {
+  const api = new FakeKubeClient();
+  api.put("nodes", node);
+  const { ConfError } = await import("../providers/types.ts");
+  // A conf refused at reconcile: the Pod holds nothing, and is still a game server to count.
+  const provider: Provider = {
+    name: "Picky-Net",
+    aliases: ["Picky"],
+    parse: (p) => {
+      if (p.metadata.name === "bad-0") throw new ConfError("Pod games/bad-0: no", "BadConf");
+      return {};
+    },
+    admit: () => Promise.resolve({ patch: [] }),
+    reconcile: () => Promise.resolve(ready("203.0.113.1")),
+    release: () => Promise.resolve(),
+  };
+  const manager = new Manager({
+    client: api.client,
+    registry: new ProviderRegistry([provider]),
+    settings: SETTINGS,
+    log: () => {},
+  });
+  try {
+    api.put("pods", pod("good-0", "Picky"));
+    api.put("pods", pod("bad-0", "Picky-Net"));
+    api.put("pods", pod("other-0", "Someone-Elses"));
+    assert.equal(manager.isLeader, false);
+    assert.deepEqual(manager.gameServerCounts(), [], "nothing before it leads");
+    assert.deepEqual(manager.allocationCounts(), { pools: [], byType: new Map() });
+    await manager.start();
+    await until("ready", () => manager.readiness.ready || undefined);
+    assert.equal(manager.isLeader, true);
+    const counts = await until("both Pods' states", () => {
+      const c = manager.gameServerCounts();
+      return c.length === 2 && c.every((g) => g.state !== "Unknown") ? c : undefined;
+    });
+    assert.deepEqual(
+      counts.sort((a, b) => a.state.localeCompare(b.state)),
+      [
+        { type: "Picky-Net", state: "NotReady", reason: "BadConf", count: 1 },
+        { type: "Picky-Net", state: "Ready", reason: "", count: 1 },
+      ],
+    );
+  } finally {
+    await manager.stop();
+  }
+  assert.equal(manager.isLeader, false);
+});

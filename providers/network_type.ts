@@ -17,6 +17,7 @@
  * @module
  */
 
+import type { CloudCallObserver } from "./cloud_call.ts";
 import type { Provider } from "./provider.ts";
 import type { SettingSpec } from "./settings.ts";
 
@@ -32,6 +33,8 @@ export interface NetworkTypeContext {
   env: Record<string, string>;
   /** Where a type says what it runs with (never a secret). */
   log: { info(message: string): void; warn(message: string): void };
+  /** Told of every cloud API call the type's clients make (the metrics). @default {none} */
+  cloudCalls?: CloudCallObserver;
 }
 
 /** One entry of `providers/mod.ts`. */

@@ -109,3 +109,17 @@ export interface AllocationCounts {
   /** Network type (or `Unmanaged`) → Pods or admissions holding something. */
   byType: Map<string, number>;
 }
+
+/**
+ * Game-server Pods (of a type gamenet serves, not finished) with one
+ * network type, state and reason: what `gamenet_game_servers` reads.
+ */
+export interface GameServerCount {
+  /** The canonical network type, e.g. `Kubernetes-HostPort`. */
+  type: string;
+  /** `currentNetworkState` as gamenet wrote it (`Ready`, `NotReady`, `Waiting`), `Unknown` before. */
+  state: string;
+  /** While not `Ready`: the reason of gamenet's last Warning Event about the Pod, else "". */
+  reason: string;
+  count: number;
+}

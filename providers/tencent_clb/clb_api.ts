@@ -18,6 +18,7 @@
 
 import process from "node:process";
 import type { clb } from "tencentcloud-sdk-nodejs/tencentcloud/services/clb/index.js";
+import { CLOUD_CALL_OK, type CloudCallObserver } from "../cloud_call.ts";
 
 /** The SDK's CLB client. */
 export type ClbClient = InstanceType<typeof clb.v20180317.Client>;
@@ -60,7 +61,12 @@ export interface ClbApiOptions extends ClbCredentials {
   protocol?: "https://" | "http://";
   /** Seconds before the SDK gives a call up. @default {10} */
   timeoutSeconds?: number;
+  /** Told of every call: its action, its error code (or `OK`) and how long it took. */
+  observe?: CloudCallObserver;
 }
+
+/** The `cloud` of the calls {@linkcode createClbApi} reports. */
+export const TENCENTCLOUD = "tencentcloud";
 
 const ACTIONS = [
   "DescribeLoadBalancers",
@@ -122,11 +128,29 @@ export function createClbApi(options: ClbApiOptions): ClbApi {
         },
       })
     );
+  const observe = options.observe;
   const api: Record<string, (request: unknown) => Promise<unknown>> = {};
   for (const action of ACTIONS) {
-    api[action] = async (request) =>
+    const call = async (request: unknown) =>
       // deno-lint-ignore no-explicit-any
       await ((await connect())[action] as (r: any) => Promise<unknown>)(request);
+    api[action] = !observe ? call : async (request) => {
+      const started = performance.now();
+      let code = CLOUD_CALL_OK;
+      try {
+        return await call(request);
+      } catch (err) {
+        code = toClbError(action, err).code;
+        throw err;
+      } finally {
+        observe({
+          cloud: TENCENTCLOUD,
+          action,
+          code,
+          seconds: (performance.now() - started) / 1000,
+        });
+      }
+    };
   }
   return api as unknown as ClbApi;
 }

@@ -1,5 +1,14 @@
 import assert from "node:assert/strict";
-import { ClbError, CredentialsError, readCredentials, toClbError } from "./clb_api.ts";
+import {
+  ClbError,
+  CredentialsError,
+  readCredentials,
+  TENCENTCLOUD,
+  toClbError,
+} from "./clb_api.ts";
+import { CLOUD_CALL_OK, type CloudCall } from "../cloud_call.ts";
+import { FakeTencentCloud } from "../../tests/fakes/tencentcloud/fake_tencent_cloud.ts";
+import { clbApiFor } from "../../tests/fakes/tencentcloud/clb_api_for.ts";
 
 Deno.test("readCredentials() takes the environment, or the files it names", () => {
   assert.deepEqual(
@@ -62,4 +71,29 @@ Deno.test("toClbError() keeps the cloud's code and tells what is worth a retry",
     assert.equal(err.retryable, retryable, code);
     assert.match(err.message, /^CreateListener: /);
   }
+});
+
+Deno.test("createClbApi({ observe }) reports every call with its action, code and time", async () => {
+  await using cloud = await FakeTencentCloud.start({
+    loadBalancers: [{ id: "lb-a" }],
+    rateLimitPerSecond: Infinity,
+  });
+  const calls: CloudCall[] = [];
+  const api = clbApiFor(cloud, { timeoutSeconds: 2, observe: (c) => calls.push(c) });
+  await api.DescribeLoadBalancers({ LoadBalancerIds: ["lb-a"] });
+  cloud.injectFault({
+    kind: "error",
+    code: "RequestLimitExceeded",
+    actions: ["DescribeListeners"],
+    times: 1,
+  });
+  await assert.rejects(api.DescribeListeners({ LoadBalancerId: "lb-a" }));
+  assert.deepEqual(
+    calls.map(({ cloud, action, code }) => ({ cloud, action, code })),
+    [
+      { cloud: TENCENTCLOUD, action: "DescribeLoadBalancers", code: CLOUD_CALL_OK },
+      { cloud: TENCENTCLOUD, action: "DescribeListeners", code: "RequestLimitExceeded" },
+    ],
+  );
+  assert.ok(calls.every((c) => c.seconds > 0 && c.seconds < 2), JSON.stringify(calls));
 });

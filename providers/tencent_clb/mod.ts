@@ -75,6 +75,7 @@ function tencentCloudApi(ctx: NetworkTypeContext): ClbApi {
     region,
     endpoint: endpoint.replace(/^https?:\/\//, ""),
     protocol: endpoint.startsWith("http://") ? "http://" : "https://",
+    observe: ctx.cloudCalls,
   });
 }
 

@@ -160,7 +160,7 @@ Deno.test("reported defects: protocols, delays, admissions, host network, typos,
       const metrics = await (await gamenet.get("/metrics")).text();
       assert.match(
         metrics,
-        /gamenet_pool_delayed_ports\{kind="node",key="node-1",protocol="UDP"\} 1/,
+        /gamenet_pool_delayed_ports\{kind="node",key="node-1",protocol="UDP",range="[^"]+"\} 1/,
       );
       await create(
         gamePod("udp-1", { ContainerPorts: "gs:7777/UDP" }, [{
