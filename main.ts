@@ -4,8 +4,10 @@
  * Reads the configuration (flags, environment, optional YAML pools file),
  * builds the network types `providers/mod.ts` lists from it, connects to
  * the API server (as the service account, or as `--kubeconfig` says), and
- * runs the {@linkcode Manager} behind two listeners: plain HTTP (`/healthz`,
- * `/readyz`, `/allocations`, `/metrics`) and TLS (the admission webhook).
+ * runs the {@linkcode Manager} behind three listeners: plain HTTP
+ * (`/healthz`, `/readyz`, `/metrics`, the last behind a bearer-token check
+ * with `--metrics-secure`), the debug views on loopback (`/allocations`)
+ * and TLS (the admission webhook).
  * SIGTERM and SIGINT stop it cleanly (a leader hands its Lease over);
  * losing the Lease exits with status 1 so the next start is a clean
  * follower.
@@ -24,8 +26,10 @@ import { Manager } from "./controller/manager.ts";
 import { createRegistry, NETWORK_TYPES, sectionsOf, settingsOf } from "./providers/mod.ts";
 import type { ProviderRegistry } from "./providers/registry.ts";
 import type { Pod } from "./providers/types.ts";
-import { createApp, createWebhookApp } from "./api/app.ts";
+import { createApp, createDebugApp, createWebhookApp } from "./api/app.ts";
 import { createMetrics } from "./api/metrics.ts";
+import { createKubeReviewer } from "./api/access_reviewer.ts";
+import { createMetricsAuth } from "./api/metrics_auth.ts";
 import { serveTls } from "./api/tls_server.ts";
 
 /** gamenet's version, printed by `--version`. */
@@ -144,9 +148,22 @@ export async function run(args: string[], env: Record<string, string>): Promise<
     },
     createApp({
       isReady: () => manager.readiness,
-      allocations: () => manager.allocations(),
       metrics,
+      metricsAuth: config.metricsSecure
+        ? createMetricsAuth({ reviewer: createKubeReviewer(client), log: log.warn })
+        : undefined,
+      log: log.error,
     }).fetch,
+  );
+  // Every game server and its address: only who may reach the Pod's
+  // loopback (kubectl port-forward, guarded by RBAC) reads them.
+  const debug = Deno.serve(
+    {
+      hostname: config.debugAddr.hostname,
+      port: config.debugAddr.port,
+      onListen: (a) => log.info(`Debug HTTP (/allocations) on ${a.hostname}:${a.port}`),
+    },
+    createDebugApp({ allocations: () => manager.allocations(), log: log.error }).fetch,
   );
 
   let webhook;
@@ -174,7 +191,7 @@ export async function run(args: string[], env: Record<string, string>): Promise<
     });
   } catch (err) {
     console.error(`gamenet: webhook: ${(err as Error).message}`);
-    await http.shutdown();
+    await Promise.all([http.shutdown(), debug.shutdown()]);
     return 2;
   }
   log.info(`Webhook (TLS) on ${webhook.addr.hostname}:${webhook.addr.port}`);
@@ -215,7 +232,7 @@ export async function run(args: string[], env: Record<string, string>): Promise<
       // would otherwise keep the API server talking to a replica that only
       // refuses now, instead of reconnecting through the Service to the next.
       await Promise.all([webhook.shutdown(), manager.stop()]);
-      await http.shutdown();
+      await Promise.all([http.shutdown(), debug.shutdown()]);
       return true;
     })(),
     new Promise<false>((resolve) => timer = setTimeout(() => resolve(false), SHUTDOWN_TIMEOUT_MS)),

@@ -1,24 +1,28 @@
 /**
- * The two HTTP apps gamenet serves, composed from the routes of this
- * folder. Everything they read comes in through `deps`, so `main.ts` wires
- * them to the manager and tests drive them with `app.request()`.
+ * The HTTP apps gamenet serves, composed from the routes of this folder.
+ * Everything they read comes in through `deps`, so `main.ts` wires them to
+ * the manager and tests drive them with `app.request()`.
  *
  * - {@linkcode createApp}: plain HTTP (default :8080) for the kubelet's
- *   probes, Prometheus and people: `/healthz`, `/readyz`, `/allocations`,
- *   `/metrics`.
+ *   probes and Prometheus: `/healthz`, `/readyz`, `/metrics` (behind a
+ *   bearer-token check with `--metrics-secure`).
+ * - {@linkcode createDebugApp}: the views that name every game server and
+ *   its address, `/allocations`, on a listener bound to loopback by default
+ *   (default 127.0.0.1:8082; `kubectl port-forward` reaches it).
  * - {@linkcode createWebhookApp}: the TLS listener (default :9443) for the
  *   API server: `POST /mutate-pods`, plus `/healthz` and `/readyz`.
  *
  * @example
  * ```ts
  * const metrics = createMetrics({ counts: () => manager.allocationCounts() });
- * Deno.serve({ port: 8080 }, createApp({ isReady: () => manager.readiness, allocations, metrics }).fetch);
+ * Deno.serve({ port: 8080 }, createApp({ isReady: () => manager.readiness, metrics }).fetch);
+ * Deno.serve({ hostname: "127.0.0.1", port: 8082 }, createDebugApp({ allocations }).fetch);
  * ```
  * @module
  */
 
 import { Hono } from "hono";
-import type { Context } from "hono";
+import type { Context, MiddlewareHandler } from "hono";
 import { type AdmissionRequest, type AdmitResult, createWebhookRoute } from "./admission.ts";
 import { type AllocationsView, createAllocationsRoute } from "./allocations.ts";
 import { createHealthRoutes, type Health, type ReadinessCheck } from "./health.ts";
@@ -30,10 +34,50 @@ export interface AppDeps {
   isReady: ReadinessCheck;
   /** `/healthz` beyond "the event loop turns". @default {() => ({ ok: true })} */
   isHealthy?: () => Health;
-  /** `/allocations`: read at every request. */
-  allocations: () => AllocationsView;
   /** `/metrics`: the registry of {@linkcode createMetrics}. */
   metrics: Pick<Metrics, "registry">;
+  /**
+   * Runs before `/metrics`, e.g. `createMetricsAuth()`'s bearer-token
+   * check. @default {undefined} (anyone who reaches the port may scrape)
+   */
+  metricsAuth?: MiddlewareHandler;
+  /** Unexpected errors of a route. @default {console.error} */
+  log?: (message: string) => void;
+}
+
+/**
+ * The plain HTTP app: health, readiness and metrics. Unknown paths answer
+ * 404 with the list of routes (and where `/allocations` went); an
+ * unexpected error answers 500 with its message (never a stack).
+ *
+ * @example
+ * ```ts
+ * const app = createApp({ isReady: () => true, metrics: createMetrics() });
+ * (await app.request("/metrics")).status; // 200
+ * ```
+ */
+export function createApp(deps: AppDeps): Hono {
+  const app = new Hono();
+  app.route("/", createHealthRoutes(deps));
+  if (deps.metricsAuth) app.use("/metrics", deps.metricsAuth);
+  app.route("/", createMetricsRoute(deps.metrics));
+  app.notFound((c) =>
+    c.text(
+      `No route for ${c.req.method} ${c.req.path}: ` +
+        "gamenet serves GET /healthz, /readyz, /metrics here; " +
+        "/allocations is on the debug listener (--debug-addr, loopback by default: " +
+        "kubectl port-forward to reach it)\n",
+      404,
+    )
+  );
+  app.onError(internalError(deps.log));
+  return app;
+}
+
+/** Dependencies of {@linkcode createDebugApp}. */
+export interface DebugAppDeps {
+  /** `/allocations`: read at every request. */
+  allocations: () => AllocationsView;
   /** Unexpected errors of a route. @default {console.error} */
   log?: (message: string) => void;
   /** The clock of `generatedAt`. @default {() => new Date()} */
@@ -41,29 +85,24 @@ export interface AppDeps {
 }
 
 /**
- * The plain HTTP app: health, readiness, allocations and metrics. Unknown
- * paths answer 404 with the list of routes; an unexpected error answers
- * 500 with its message (never a stack).
+ * The debug app: the views that name every game server and its address.
+ * Served on its own listener, bound to loopback unless `--debug-addr` says
+ * otherwise, so only who may port-forward to the Pod reads them. Unknown
+ * paths answer 404 with the list of routes.
  *
  * @example
  * ```ts
- * const app = createApp({
- *   isReady: () => true,
- *   allocations: () => ({ pools: [], allocations: [] }),
- *   metrics: createMetrics(),
- * });
+ * const app = createDebugApp({ allocations: () => ({ pools: [], allocations: [] }) });
  * (await app.request("/allocations?format=table")).status; // 200
  * ```
  */
-export function createApp(deps: AppDeps): Hono {
+export function createDebugApp(deps: DebugAppDeps): Hono {
   const app = new Hono();
-  app.route("/", createHealthRoutes(deps));
   app.route("/", createAllocationsRoute({ view: deps.allocations, now: deps.now }));
-  app.route("/", createMetricsRoute(deps.metrics));
   app.notFound((c) =>
     c.text(
       `No route for ${c.req.method} ${c.req.path}: ` +
-        "gamenet serves GET /healthz, /readyz, /allocations, /metrics\n",
+        "gamenet's debug listener serves GET /allocations\n",
       404,
     )
   );

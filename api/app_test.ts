@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import type { AdmissionReview } from "./admission.ts";
 import type { AllocationsView } from "./allocations.ts";
-import { createApp, createWebhookApp } from "./app.ts";
+import { createApp, createDebugApp, createWebhookApp } from "./app.ts";
 import { createMetrics } from "./metrics.ts";
 
 const VIEW: AllocationsView = {
@@ -23,7 +23,6 @@ function plainApp(ready = true, logs: string[] = []) {
   });
   return createApp({
     isReady: () => ({ ready, reason: "not leader" }),
-    allocations: () => VIEW,
     metrics,
     log: (m) => logs.push(m),
   });
@@ -43,12 +42,10 @@ const REVIEW: AdmissionReview = {
   },
 };
 
-Deno.test("createApp() serves /healthz, /readyz, /allocations and /metrics", async () => {
+Deno.test("createApp() serves /healthz, /readyz and /metrics", async () => {
   const app = plainApp();
   assert.equal(await (await app.request("/healthz")).text(), "ok");
   assert.equal((await app.request("/readyz")).status, 200);
-  const allocations = await (await app.request("/allocations?node=n1")).json();
-  assert.equal(allocations.allocations[0].pod, "gs-0");
   const metrics = await (await app.request("/metrics")).text();
   assert.match(
     metrics,
@@ -68,20 +65,44 @@ Deno.test("createApp() does not serve the webhook on the plain port", async () =
     body: JSON.stringify(REVIEW),
   });
   assert.equal(res.status, 404);
-  assert.match(
-    await res.text(),
-    /gamenet serves GET \/healthz, \/readyz, \/allocations, \/metrics/,
-  );
+  assert.match(await res.text(), /gamenet serves GET \/healthz, \/readyz, \/metrics here/);
 });
 
-Deno.test("createApp() answers 500 with the message when the allocations view throws", async () => {
-  const logs: string[] = [];
+Deno.test("createApp() leaves /allocations to the debug listener and says so", async () => {
+  const res = await plainApp().request("/allocations");
+  assert.equal(res.status, 404);
+  assert.match(await res.text(), /\/allocations is on the debug listener \(--debug-addr/);
+});
+
+Deno.test("createApp() runs metricsAuth before /metrics only", async () => {
   const app = createApp({
     isReady: () => true,
+    metrics: createMetrics({ defaultMetrics: false }),
+    metricsAuth: (c) => Promise.resolve(c.text("no", 401)),
+  });
+  assert.equal((await app.request("/metrics")).status, 401);
+  assert.equal((await app.request("/healthz")).status, 200);
+  assert.equal((await app.request("/readyz")).status, 200);
+});
+
+Deno.test("createDebugApp() serves /allocations with its filters and nothing else", async () => {
+  const app = createDebugApp({ allocations: () => VIEW });
+  const allocations = await (await app.request("/allocations?node=n1")).json();
+  assert.equal(allocations.allocations[0].pod, "gs-0");
+  assert.equal((await app.request("/allocations?format=table")).status, 200);
+  for (const path of ["/metrics", "/healthz"]) {
+    const res = await app.request(path);
+    assert.equal(res.status, 404);
+    assert.match(await res.text(), /debug listener serves GET \/allocations/);
+  }
+});
+
+Deno.test("createDebugApp() answers 500 with the message when the allocations view throws", async () => {
+  const logs: string[] = [];
+  const app = createDebugApp({
     allocations: () => {
       throw new Error("allocator not restored");
     },
-    metrics: createMetrics({ defaultMetrics: false }),
     log: (m) => logs.push(m),
   });
   const res = await app.request("/allocations");

@@ -35,6 +35,10 @@ export interface Config {
   leaderElect: boolean;
   leaseName: string;
   httpAddr: { hostname: string; port: number };
+  /** The listener of the views that name every game server: loopback unless told otherwise. */
+  debugAddr: { hostname: string; port: number };
+  /** `GET /metrics` asks for a bearer token allowed to get `/metrics`. */
+  metricsSecure: boolean;
   webhookAddr: { hostname: string; port: number };
   tlsCertFile: string;
   tlsKeyFile: string;
@@ -57,6 +61,8 @@ export const DEFAULTS = {
   leaderElect: true,
   leaseName: "gamenet",
   httpAddr: ":8080",
+  debugAddr: "127.0.0.1:8082",
+  metricsSecure: false,
   webhookAddr: ":9443",
   tlsCertFile: "/etc/gamenet/tls/tls.crt",
   tlsKeyFile: "/etc/gamenet/tls/tls.key",
@@ -104,8 +110,22 @@ export const FLAGS: readonly SettingSpec[] = [
   {
     flag: "http-addr",
     env: "GAMENET_HTTP_ADDR",
-    help: "plain HTTP: /healthz /readyz /allocations /metrics",
+    help: "plain HTTP: /healthz /readyz /metrics",
     default: DEFAULTS.httpAddr,
+  },
+  {
+    flag: "debug-addr",
+    env: "GAMENET_DEBUG_ADDR",
+    help: "views naming every game server: /allocations (loopback: use kubectl port-forward)",
+    default: DEFAULTS.debugAddr,
+  },
+  {
+    flag: "metrics-secure",
+    env: "GAMENET_METRICS_SECURE",
+    help:
+      "/metrics needs a bearer token allowed to get /metrics (TokenReview, SubjectAccessReview)",
+    boolean: true,
+    default: String(DEFAULTS.metricsSecure),
   },
   {
     flag: "webhook-addr",
@@ -266,6 +286,8 @@ export async function loadConfig(
     leaderElect: parseBoolean("--leader-elect", v.get("leader-elect")!),
     leaseName: v.get("lease-name")!,
     httpAddr: parseAddr("--http-addr", v.get("http-addr")!),
+    debugAddr: parseAddr("--debug-addr", v.get("debug-addr")!),
+    metricsSecure: parseBoolean("--metrics-secure", v.get("metrics-secure")!),
     webhookAddr: parseAddr("--webhook-addr", v.get("webhook-addr")!),
     tlsCertFile: v.get("tls-cert-file")!,
     tlsKeyFile: v.get("tls-key-file")!,

@@ -112,3 +112,25 @@ Deno.test("parseDuration() and usage() cover every unit and flag", () => {
     /Widgets:\n {2}--widget-size=VALUE +how big a widget is \(default 3\) \[\$GAMENET_WIDGET_SIZE\]/,
   );
 });
+
+Deno.test("loadConfig() binds --debug-addr to loopback and leaves /metrics open by default", async () => {
+  const d = await loadConfig(noFile, {});
+  assert.deepEqual(d.debugAddr, { hostname: "127.0.0.1", port: 8082 });
+  assert.equal(d.metricsSecure, false);
+  const e = await loadConfig(noFile, {
+    GAMENET_DEBUG_ADDR: "[::1]:9082",
+    GAMENET_METRICS_SECURE: "true",
+  });
+  assert.deepEqual(e.debugAddr, { hostname: "::1", port: 9082 });
+  assert.equal(e.metricsSecure, true);
+  const f = await loadConfig([...noFile, "--debug-addr=:7082", "--metrics-secure"], {
+    GAMENET_METRICS_SECURE: "false",
+  });
+  assert.deepEqual(f.debugAddr, { hostname: "0.0.0.0", port: 7082 });
+  assert.equal(f.metricsSecure, true);
+  await assert.rejects(loadConfig([...noFile, "--debug-addr=8082"], {}), /--debug-addr "8082"/);
+  await assert.rejects(
+    loadConfig([...noFile, "--metrics-secure=yes"], {}),
+    /--metrics-secure=yes: write true or false/,
+  );
+});

@@ -16,13 +16,14 @@
  * node instead (`controlplane/real_node.ts`): real containers that answer
  * players, and the demo prints the `nc` commands that talk to them.
  *
- * Environment: `GAMENET_DEMO_HTTP_PORT` (default 8080; a free port is
- * taken when it is busy).
+ * Environment: `GAMENET_DEMO_HTTP_PORT` (default 8080) and
+ * `GAMENET_DEMO_DEBUG_PORT` (default 8082, `/allocations`); a free port is
+ * taken when one is busy.
  *
  * @example
  * ```sh
  * deno task demo
- * curl 'http://127.0.0.1:8080/allocations?format=table'
+ * curl 'http://127.0.0.1:8082/allocations?format=table'
  * sudo deno task demo --real-node
  * ```
  * @module
@@ -92,7 +93,8 @@ async function demo(realNode: boolean): Promise<void> {
 
   console.log("Starting gamenet…");
   const httpPort = portOrFree(Number(Deno.env.get("GAMENET_DEMO_HTTP_PORT") ?? 8080));
-  await using gamenet = await GamenetProcess.start(cp, { httpPort });
+  const debugPort = portOrFree(Number(Deno.env.get("GAMENET_DEMO_DEBUG_PORT") ?? 8082));
+  await using gamenet = await GamenetProcess.start(cp, { httpPort, debugPort });
   await gamenet.waitReady();
 
   await createWorkload(admin, NAMESPACE, {
@@ -120,7 +122,7 @@ async function demo(realNode: boolean): Promise<void> {
     throw new Error(`${ready.length} of ${pods.length} Ready`);
   }, 120_000);
 
-  const table = await (await gamenet.get("/allocations?format=table")).text();
+  const table = await (await gamenet.debugGet("/allocations?format=table")).text();
   const sample = pods.find((p) => p.metadata.name === "hostport-gs-0") ?? pods[0];
   const direct = pods.find((p) => p.metadata.name === "direct-gs-0");
   const talk = node
@@ -135,6 +137,7 @@ async function demo(realNode: boolean): Promise<void> {
       "",
     ];
   const http = `http://127.0.0.1:${gamenet.httpPort}`;
+  const debug = `http://127.0.0.1:${gamenet.debugPort}`;
   console.log(
     [
       "",
@@ -146,8 +149,8 @@ async function demo(realNode: boolean): Promise<void> {
       JSON.stringify(networkStatus(sample), null, 2),
       "",
       ...talk,
-      `  curl '${http}/allocations?format=table'`,
-      `  curl '${http}/allocations?namespace=${NAMESPACE}&type=Kubernetes-None'`,
+      `  curl '${debug}/allocations?format=table'`,
+      `  curl '${debug}/allocations?namespace=${NAMESPACE}&type=Kubernetes-None'`,
       `  curl ${http}/metrics`,
       `  export KUBECONFIG=${cp.kubeconfigPath("admin")}`,
       `  kubectl -n ${NAMESPACE} scale statefulset hostport-gs --replicas=10   # with your kubectl`,

@@ -365,7 +365,7 @@ Deno.test("cloud load balancers through the CCM: SLB, NLB, Multi-NLBs, Volcengin
           .ports[0].port,
         553,
       );
-      const rows = (await (await gamenet.get(`/allocations?namespace=${NS}`)).json())
+      const rows = (await (await gamenet.debugGet(`/allocations?namespace=${NS}`)).json())
         .allocations as {
           type: string;
           objects?: string[];

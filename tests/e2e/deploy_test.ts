@@ -223,6 +223,10 @@ Deno.test("deploy/: the manifests and the chart are accepted by the API server a
     assert.equal(config.identity, "gamenet-0");
     assert.equal(config.leaderElect, true);
     assert.deepEqual(config.httpAddr, { hostname: "0.0.0.0", port: 8080 });
+    // The views naming every game server stay on the Pod's loopback; /metrics asks for a token.
+    assert.deepEqual(config.debugAddr, { hostname: "127.0.0.1", port: 8082 });
+    assert.ok(!container.ports.some((p: Obj) => p.containerPort === config.debugAddr.port));
+    assert.equal(config.metricsSecure, true);
     assert.deepEqual(config.webhookAddr, { hostname: "0.0.0.0", port: 9443 });
     assert.equal(config.tlsCertFile, "/etc/gamenet/tls/tls.crt");
     assert.equal(config.tlsKeyFile, "/etc/gamenet/tls/tls.key");
@@ -482,6 +486,20 @@ Deno.test("deploy/: the manifests and the chart are accepted by the API server a
       } finally {
         await Deno.remove(caFile);
       }
+    },
+  });
+
+  await t.step({
+    name: "helm template with metrics.secure=false leaves /metrics open and asks for no reviews",
+    fn: async () => {
+      const rendered = await renderChart(helm, ["--set", "metrics.secure=false"]);
+      const role = rendered.find((o) => o.kind === "ClusterRole" && o.metadata.name === "gamenet")!;
+      const groups = role.rules.flatMap((r: Obj) => r.apiGroups ?? []);
+      assert.ok(!groups.includes("authentication.k8s.io"));
+      assert.ok(!groups.includes("authorization.k8s.io"));
+      assert.ok(!rendered.some((o) => o.metadata.name === "gamenet-metrics-reader"));
+      const d = rendered.find((o) => o.kind === "Deployment")!;
+      assert.ok(d.spec.template.spec.containers[0].args.includes("--metrics-secure=false"));
     },
   });
 

@@ -139,6 +139,8 @@ export async function registerWebhook(
 /** A running gamenet: see the module documentation. */
 export class GamenetProcess implements AsyncDisposable {
   readonly httpPort: number;
+  /** The debug listener's port (`/allocations`), on 127.0.0.1. */
+  readonly debugPort: number;
   readonly webhookPort: number;
   readonly identity: string;
   readonly logFile: string;
@@ -150,6 +152,7 @@ export class GamenetProcess implements AsyncDisposable {
     child: Deno.ChildProcess,
     status: Promise<Deno.CommandStatus>,
     httpPort: number,
+    debugPort: number,
     webhookPort: number,
     identity: string,
     logFile: string,
@@ -159,6 +162,7 @@ export class GamenetProcess implements AsyncDisposable {
     this.#child = child;
     this.#status = status;
     this.httpPort = httpPort;
+    this.debugPort = debugPort;
     this.webhookPort = webhookPort;
     this.identity = identity;
     this.logFile = logFile;
@@ -167,10 +171,15 @@ export class GamenetProcess implements AsyncDisposable {
   /** Starts `deno run main.ts` against `cp`; `webhookPort` may be given to reuse one. */
   static async start(
     cp: ControlPlane,
-    options: GamenetProcessOptions & { webhookPort?: number; httpPort?: number } = {},
+    options: GamenetProcessOptions & {
+      webhookPort?: number;
+      httpPort?: number;
+      debugPort?: number;
+    } = {},
   ): Promise<GamenetProcess> {
     const { serving } = await webhookCerts(cp);
     const httpPort = options.httpPort ?? freePort();
+    const debugPort = options.debugPort ?? freePort();
     const webhookPort = options.webhookPort ?? freePort();
     const identity = options.identity ?? "gamenet-0";
     if (options.registerWebhook ?? true) await registerWebhook(cp, webhookPort);
@@ -196,6 +205,7 @@ export class GamenetProcess implements AsyncDisposable {
         `--kubeconfig=${kubeconfig}`,
         `--identity=${identity}`,
         `--http-addr=127.0.0.1:${httpPort}`,
+        `--debug-addr=127.0.0.1:${debugPort}`,
         `--webhook-addr=127.0.0.1:${webhookPort}`,
         `--tls-cert-file=${serving.certFile}`,
         `--tls-key-file=${serving.keyFile}`,
@@ -204,6 +214,7 @@ export class GamenetProcess implements AsyncDisposable {
       ],
       env: { NO_COLOR: "1", ...options.env },
       httpPort,
+      debugPort,
       webhookPort,
       identity,
     });
@@ -221,6 +232,7 @@ export class GamenetProcess implements AsyncDisposable {
     /** Only `env`, as a container gets. @default {false} */
     clearEnv?: boolean;
     httpPort: number;
+    debugPort: number;
     webhookPort: number;
     identity: string;
   }): Promise<GamenetProcess> {
@@ -248,6 +260,7 @@ export class GamenetProcess implements AsyncDisposable {
       child,
       status,
       run.httpPort,
+      run.debugPort,
       run.webhookPort,
       run.identity,
       logFile,
@@ -260,9 +273,17 @@ export class GamenetProcess implements AsyncDisposable {
     return this.#child.pid;
   }
 
-  /** `GET` on the plain HTTP port. */
-  async get(path: string): Promise<Response> {
+  /** `GET` on the plain HTTP port (`/healthz`, `/readyz`, `/metrics`). */
+  async get(path: string, headers: Record<string, string> = {}): Promise<Response> {
     return await fetch(`http://127.0.0.1:${this.httpPort}${path}`, {
+      headers,
+      signal: AbortSignal.timeout(5_000),
+    });
+  }
+
+  /** `GET` on the debug port (`/allocations`), which listens on loopback only. */
+  async debugGet(path: string): Promise<Response> {
+    return await fetch(`http://127.0.0.1:${this.debugPort}${path}`, {
       signal: AbortSignal.timeout(5_000),
     });
   }

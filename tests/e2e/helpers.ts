@@ -1,7 +1,8 @@
 /**
  * Shared pieces of the end-to-end tests: polling, namespaces that are
- * ready for Pods, a plain HostPort game server, and reading a Pod's
- * NetworkStatus from the API server.
+ * ready for Pods, a plain HostPort game server, reading a Pod's
+ * NetworkStatus from the API server, and whether a port is reachable from
+ * off the machine.
  *
  * @module
  */
@@ -115,4 +116,30 @@ export function hostPortGamePod(name?: string): Pod {
     },
     // Pod (gamenet's view) has no grace period; the API server takes it.
   } as Pod;
+}
+
+/**
+ * An address of this machine that is not loopback (IPv4 first, then a
+ * global IPv6 one), or undefined when it has none: what a peer on the
+ * network would connect to.
+ */
+export function nonLoopbackAddress(): string | undefined {
+  const all = Deno.networkInterfaces();
+  const v4 = all.find((i) => i.family === "IPv4" && !i.address.startsWith("127."));
+  // Link-local IPv6 addresses need a zone to connect to: not what a peer uses.
+  const v6 = all.find((i) =>
+    i.family === "IPv6" && i.address !== "::1" && !/^fe[89ab]/i.test(i.address)
+  );
+  return (v4 ?? v6)?.address;
+}
+
+/** Whether something accepts a TCP connection on `hostname`:`port`. */
+export async function acceptsConnections(hostname: string, port: number): Promise<boolean> {
+  try {
+    (await Deno.connect({ hostname, port })).close();
+    return true;
+  } catch (err) {
+    if (err instanceof Deno.errors.ConnectionRefused) return false;
+    throw err;
+  }
 }

@@ -63,7 +63,7 @@ async function assertConverged(
   const rows = await eventually(
     "allocations equal to the Pods' host ports",
     async () => {
-      const res = await gamenet.get(`/allocations`);
+      const res = await gamenet.debugGet(`/allocations`);
       const rows = (await res.json()).allocations as AllocationRow[];
       const got = allocatedKeys(rows.filter((r) => r.type === "Kubernetes-HostPort"));
       const same = JSON.stringify([...got].sort()) === JSON.stringify([...want].sort());
@@ -81,7 +81,7 @@ async function assertConverged(
     orphans = await eventually(
       "admission allocations without a Pod released",
       async () => {
-        const res = await gamenet.get(`/allocations`);
+        const res = await gamenet.debugGet(`/allocations`);
         const now = ((await res.json()).allocations as AllocationRow[])
           .filter((r) => r.type === "Kubernetes-HostPort" && !r.pod);
         return now.length === 0 ? now : undefined;
@@ -209,7 +209,7 @@ Deno.test("Kubernetes-HostPort: only the leader serves; a killed leader hands ov
     };
     assert.ok(await reconciles(first) > 0, "the leader reconciles");
     assert.equal(await reconciles(second), 0, "the standby reconciles nothing");
-    const standbyRows = (await (await second.get("/allocations")).json()).allocations;
+    const standbyRows = (await (await second.debugGet("/allocations")).json()).allocations;
     assert.deepEqual(standbyRows, [], "the standby allocates nothing");
 
     const killedAt = Date.now();

@@ -109,7 +109,7 @@ Deno.test("Kubernetes-HostPort: 300 Pods on 6 nodes, bad input, disabled network
   await using gamenet = await GamenetProcess.start(cp, { args: [`--config=${poolsFile}`] });
   await gamenet.waitReady();
   const allocations = async (query = "") => {
-    const res = await gamenet.get(`/allocations${query}`);
+    const res = await gamenet.debugGet(`/allocations${query}`);
     assert.equal(res.status, 200);
     return (await res.json()).allocations as AllocationRow[];
   };
@@ -156,7 +156,7 @@ Deno.test("Kubernetes-HostPort: 300 Pods on 6 nodes, bad input, disabled network
       }
     }
     assert.deepEqual(allocatedKeys(await allocations(`?namespace=${NS}`)), keys);
-    const table = await (await gamenet.get(`/allocations?format=table&node=node-1`)).text();
+    const table = await (await gamenet.debugGet(`/allocations?format=table&node=node-1`)).text();
     assert.match(table, /^NAMESPACE\s+POD\s+TYPE\s+NODE\/LB\s+ADDRESS\s+PORTS\s+STATE/);
     assert.match(
       table,

@@ -183,7 +183,7 @@ Deno.test("Kubernetes-Ingress: a Service and an Ingress per game server, the ing
         );
         assert.equal(ing.metadata.ownerReferences?.[0].kind, "Pod");
       }
-      const rows = (await (await gamenet.get(`/allocations?namespace=${NS}`)).json())
+      const rows = (await (await gamenet.debugGet(`/allocations?namespace=${NS}`)).json())
         .allocations as AllocationView[];
       const row = rows.find((r) => r.pod === "ing-3")!;
       assert.equal(row.type, "Kubernetes-Ingress");

@@ -184,7 +184,7 @@ Deno.test("Kubernetes-NodePort: a Service per game server, read back from the AP
         networkStatus(dep)!.externalAddresses.map((a) => a.ports[0].name),
         ["80", "8080", "9090"],
       );
-      const res = await gamenet.get(`/allocations?namespace=${NS}`);
+      const res = await gamenet.debugGet(`/allocations?namespace=${NS}`);
       const rows = (await res.json()).allocations as AllocationView[];
       const row = rows.find((r) => r.pod === "np-sts-0")!;
       assert.equal(row.type, "Kubernetes-NodePort");

@@ -95,7 +95,7 @@ Deno.test("reported defects: protocols, delays, admissions, host network, typos,
   await gamenet.waitReady();
 
   const view = async () => {
-    const res = await gamenet.get("/allocations");
+    const res = await gamenet.debugGet("/allocations");
     assert.equal(res.status, 200);
     return await res.json() as { pools: PoolRow[]; allocations: Row[] };
   };

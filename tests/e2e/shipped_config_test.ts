@@ -4,7 +4,8 @@
  * environment, the ConfigMap's pools file, the TLS Secret and service
  * account at their paths, the image's permissions; see `shipped_pod.ts`),
  * and as README's pools example configures it, must become ready and give
- * a Pod of every range it configures a host port in that range. The
+ * a Pod of every range it configures a host port in that range; its
+ * `/metrics` asks for a token and its `/allocations` keeps to loopback. The
  * shipped pools file once made gamenet exit with status 2 (two ranges
  * sharing port 9000) while the manifests applied cleanly.
  */
@@ -24,7 +25,13 @@ import {
   type Pod,
 } from "../../providers/types.ts";
 import { GamenetProcess } from "./gamenet_process.ts";
-import { createNamespace, eventually, networkStatus } from "./helpers.ts";
+import {
+  acceptsConnections,
+  createNamespace,
+  eventually,
+  networkStatus,
+  nonLoopbackAddress,
+} from "./helpers.ts";
 import { deployObjects, ensureHelm, renderChart } from "./manifests.ts";
 import { type ShippedPod, shippedPod, startShippedPod } from "./shipped_pod.ts";
 
@@ -95,6 +102,28 @@ async function serveEveryRange(
   }
 }
 
+/**
+ * The shipped args guard `/metrics` (a token is asked for, and the shipped
+ * role lets gamenet review one) and keep `/allocations` on loopback.
+ */
+async function holdsMetricsAndAllocations(cp: ControlPlane, gamenet: GamenetProcess) {
+  assert.equal((await gamenet.get("/metrics").then(drain)).status, 401);
+  // system:masters may get every URL.
+  const res = await gamenet.get("/metrics", { authorization: `Bearer ${cp.token("admin")}` });
+  assert.equal(res.status, 200, await res.clone().text());
+  assert.match(await res.text(), /^gamenet_workqueue_depth \d+$/m);
+  const address = nonLoopbackAddress();
+  if (address) {
+    assert.ok(await acceptsConnections(address, gamenet.httpPort));
+    assert.equal(await acceptsConnections(address, gamenet.debugPort), false);
+  }
+}
+
+async function drain(res: Response): Promise<Response> {
+  await res.body?.cancel();
+  return res;
+}
+
 Deno.test("shipped: gamenet runs as deploy/, the chart and README configure it, and serves every range", async (t) => {
   const helm = await ensureHelm();
   await using cp = await ControlPlane.start();
@@ -116,9 +145,10 @@ Deno.test("shipped: gamenet runs as deploy/, the chart and README configure it, 
         assert.ok(ranges.length >= 2, `${pod.source} ships ${ranges.length} range(s)`);
         await using gamenet = await startShippedPod(cp, pod, `gamenet-shipped-${n}`);
         await gamenet.waitReady(90_000);
-        const allocations = await (await gamenet.get("/allocations")).json();
+        const allocations = await (await gamenet.debugGet("/allocations")).json();
         const names = new Set(allocations.pools.map((p: { rangeName: string }) => p.rangeName));
         assert.deepEqual([...names].sort(), ranges.map(([name]) => name).sort());
+        await holdsMetricsAndAllocations(cp, gamenet);
         await serveEveryRange(admin, ranges, `shipped-${n}`);
       },
     );

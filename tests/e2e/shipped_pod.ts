@@ -28,6 +28,7 @@ import { REPO_ROOT } from "../controlplane/assets.ts";
 import { shippedFlags } from "../shipped_flags.ts";
 import { GamenetProcess, registerWebhook, webhookFiles } from "./gamenet_process.ts";
 import { SERVICE_ACCOUNT_DIR } from "../../controller/kube_client.ts";
+import { DEFAULTS } from "../../controller/config.ts";
 
 // deno-lint-ignore no-explicit-any
 type Obj = Record<string, any>;
@@ -65,9 +66,9 @@ export function shippedPod(objects: Obj[], source: string): ShippedPod {
   };
 }
 
-/** The port of an address flag (`--http-addr=:8080`) among `args`. */
-export function portOf(args: string[], flag: string): number {
-  const arg = args.find((a) => a.startsWith(`--${flag}=`));
+/** The port of an address flag (`--http-addr=:8080`) among `args`, else of `fallback`. */
+export function portOf(args: string[], flag: string, fallback?: string): number {
+  const arg = args.find((a) => a.startsWith(`--${flag}=`)) ?? fallback;
   if (!arg) throw new Error(`The args set no --${flag}`);
   return Number(arg.slice(arg.lastIndexOf(":") + 1));
 }
@@ -163,8 +164,10 @@ export async function startShippedPod(
   podName: string,
 ): Promise<GamenetProcess> {
   const httpPort = portOf(pod.args, "http-addr");
+  const debugPort = portOf(pod.args, "debug-addr", DEFAULTS.debugAddr);
   const webhookPort = portOf(pod.args, "webhook-addr");
   assertFree(httpPort);
+  assertFree(debugPort);
   assertFree(webhookPort);
   const dir = join(cp.dir, `pod-${podName}`);
   await Deno.mkdir(join(dir, "etc-upper"), { recursive: true });
@@ -220,6 +223,7 @@ export async function startShippedPod(
     env: { ...infra, ...podEnv(pod, podName, cp) },
     clearEnv: true,
     httpPort,
+    debugPort,
     webhookPort,
     identity: podName,
   });
