@@ -24,6 +24,7 @@ import {
   CHART,
   DEPLOY,
   ensureHelm,
+  generatedObjects,
   kustomizationFiles,
   type Obj,
   objectsOf,
@@ -104,7 +105,7 @@ function withoutHelmExtras(o: Obj): Obj {
 
 /** The pools file is compared as data: the plain one carries comments. */
 function withParsedConfig(o: Obj): Obj {
-  if (o.kind !== "ConfigMap") return o;
+  if (o.kind !== "ConfigMap" || !("config.yaml" in o.data)) return o;
   const c = structuredClone(o);
   c.data["config.yaml"] = parseYaml(c.data["config.yaml"]);
   return c;
@@ -120,6 +121,7 @@ Deno.test("deploy/: the manifests and the chart are accepted by the API server a
   const files = await kustomizationFiles();
   const plain: Obj[] = [];
   for (const file of files) plain.push(...objectsOf(await Deno.readTextFile(join(DEPLOY, file))));
+  plain.push(...await generatedObjects());
   const find = (kind: string, name: string) => {
     const o = plain.find((x) => x.kind === kind && x.metadata.name === name);
     assert.ok(o, `deploy/ has no ${kind} ${name}`);

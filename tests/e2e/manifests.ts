@@ -41,13 +41,41 @@ export async function kustomizationFiles(): Promise<string[]> {
   return k.resources as string[];
 }
 
+/**
+ * The ConfigMaps of `deploy/kustomization.yaml`'s `configMapGenerator`, as
+ * kustomize makes them (files only, names without a hash suffix).
+ */
+export async function generatedObjects(): Promise<Obj[]> {
+  const k = parseYaml(await Deno.readTextFile(join(DEPLOY, "kustomization.yaml")));
+  const objects: Obj[] = [];
+  for (const gen of k.configMapGenerator ?? []) {
+    if (!gen.options?.disableNameSuffixHash) {
+      throw new Error(`configMapGenerator ${gen.name}: the chart's name has no hash suffix`);
+    }
+    const data: Record<string, string> = {};
+    for (const entry of gen.files as string[]) {
+      const [key, path] = entry.includes("=")
+        ? entry.split("=", 2)
+        : [entry.split("/").pop()!, entry];
+      data[key] = await Deno.readTextFile(join(DEPLOY, path));
+    }
+    objects.push({
+      apiVersion: "v1",
+      kind: "ConfigMap",
+      metadata: { name: gen.name, namespace: gen.namespace, labels: gen.options.labels },
+      data,
+    });
+  }
+  return objects;
+}
+
 /** Every object `kubectl apply -k deploy/` applies. */
 export async function deployObjects(): Promise<Obj[]> {
   const objects: Obj[] = [];
   for (const file of await kustomizationFiles()) {
     objects.push(...objectsOf(await Deno.readTextFile(join(DEPLOY, file))));
   }
-  return objects;
+  return [...objects, ...await generatedObjects()];
 }
 
 /** `helm`, if this machine has one (`$HELM`, `.tools/bin/helm`, the cache, the PATH). */
