@@ -30,6 +30,13 @@ export interface ApiStubOptions {
   resourceVersion?: number;
   /** How often an open watch gets a BOOKMARK. @default {30_000} */
   bookmarkEveryMs?: number;
+  /**
+   * Events kept per collection for watches that resume; one resuming from
+   * before them gets 410 Expired, as from the real API server's window.
+   * A long run of changes would otherwise keep every version in memory.
+   * @default {100_000}
+   */
+  historySize?: number;
 }
 
 interface Collection {
@@ -59,6 +66,7 @@ export class ApiStub implements AsyncDisposable {
   readonly #upstream: KubeClient;
   readonly #collections: Record<"pods" | "nodes", Collection>;
   readonly #bookmarkEveryMs: number;
+  readonly #historySize: number;
   #rv: number;
   readonly stats: ApiStubStats = {
     lists: 0,
@@ -73,6 +81,7 @@ export class ApiStub implements AsyncDisposable {
     this.#upstream = options.upstream;
     this.#rv = options.resourceVersion ?? 1_000_000;
     this.#bookmarkEveryMs = options.bookmarkEveryMs ?? 30_000;
+    this.#historySize = options.historySize ?? 100_000;
     const collection = (kind: string, items: { key: string; json: string }[]): Collection => ({
       kind,
       keys: items.map((i) => i.key),
@@ -133,6 +142,7 @@ export class ApiStub implements AsyncDisposable {
       json.slice(1)
     }}\n`;
     c.history.push({ rv, line });
+    if (c.history.length > this.#historySize) c.history.shift();
     const bytes = encoder.encode(line);
     for (const w of c.watchers) {
       try {
@@ -216,6 +226,15 @@ export class ApiStub implements AsyncDisposable {
     const body = new ReadableStream<Uint8Array>({
       start: (ctl) => {
         controller = ctl;
+        if (since > 0 && c.history.length > 0 && since < c.history[0].rv - 1) {
+          ctl.enqueue(encoder.encode(
+            `{"type":"ERROR","object":{"kind":"Status","apiVersion":"v1","status":"Failure",` +
+              `"message":"too old resource version: ${since} (${c.history[0].rv - 1})",` +
+              `"reason":"Expired","code":410}}\n`,
+          ));
+          ctl.close();
+          return;
+        }
         for (const e of c.history) if (e.rv > since) ctl.enqueue(encoder.encode(e.line));
         c.watchers.add(ctl);
         if (bookmarks) {
