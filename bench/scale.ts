@@ -42,7 +42,7 @@ import { ensureControlPlaneAssets, REPO_ROOT } from "../tests/controlplane/asset
 import { KubeletStandIn } from "../tests/controlplane/kubelet_standin.ts";
 import { GamenetProcess } from "../tests/e2e/gamenet_process.ts";
 import { FakeTencentCloud } from "../tests/fakes/tencentcloud/fake_tencent_cloud.ts";
-import { KubeApiError, KubeClient } from "../controller/kube_client.ts";
+import { KubeClient } from "../controller/kube_client.ts";
 import { type KubeObject, Reflector } from "../controller/reflector.ts";
 import {
   NETWORK_CONF_ANNOTATION,
@@ -51,20 +51,22 @@ import {
 } from "../providers/types.ts";
 import { admissionLoad, histogramBuckets, histogramQuantile } from "./admission_load.ts";
 import { sample, startPhases, waitQuiet, waitReadyz } from "./scale/gamenet_probe.ts";
-import { listItems, type Recording, replicateNodes, replicatePods } from "./scale/recording.ts";
-import { fillCloud } from "./scale/cloud_fill.ts";
-import { ApiStub } from "./scale/api_stub.ts";
+import { listItems, type Recording } from "./scale/recording.ts";
+import {
+  CLB_PODS_PER_LB,
+  cloudArgs,
+  ensureNamespace,
+  GS_NS,
+  OTHER_NS,
+  RECORDING,
+  StubCluster,
+} from "./scale/stub_cluster.ts";
 
 const MODE = Deno.args[0] ?? "real";
 const TOUCH = Number(Deno.env.get("SCALE_TOUCH") ?? 2000);
 const RATE = Number(Deno.env.get("SCALE_RATE") ?? 200);
 const RESYNC_S = Number(Deno.env.get("SCALE_RESYNC") ?? 150);
 const CPU_PROF = Deno.env.get("SCALE_CPU_PROF");
-const GS_NS = "scale-gs";
-const OTHER_NS = "scale-other";
-const RECORDING = join(REPO_ROOT, ".cache", "scale", "recording.json");
-/** One CLB per 1,000 CLB Pods (one UDP listener each), ports 501-1500. */
-const CLB_PODS_PER_LB = 1000;
 const log = (m: string) => console.error(`${new Date().toISOString().slice(11, 19)} ${m}`);
 
 interface Measured {
@@ -100,18 +102,6 @@ interface Admission {
   /** gamenet's own histogram over the same window. */
   ownP50Ms: number;
   ownP99Ms: number;
-}
-
-async function ensureNamespace(admin: KubeClient, name: string): Promise<void> {
-  const ignore409 = (err: unknown) => {
-    if (!(err instanceof KubeApiError && err.status === 409)) throw err;
-  };
-  await admin.request("POST", "/api/v1/namespaces", { body: { metadata: { name } } })
-    .catch(ignore409);
-  // No controller-manager: the ServiceAccount Pods need is made here.
-  await admin.request("POST", `/api/v1/namespaces/${name}/serviceaccounts`, {
-    body: { metadata: { name: "default" } },
-  }).catch(ignore409);
 }
 
 /** Runs `fn` over `items`, `limit` at a time. */
@@ -183,17 +173,6 @@ async function startGamenet(
     args: ["--leader-elect=true", "--workers=8", "--log-level=info", ...args],
     env,
   });
-}
-
-function cloudArgs(cloud: FakeTencentCloud, lbs: string[]) {
-  return {
-    args: [
-      `--tencentcloud-region=${cloud.region}`,
-      `--tencentcloud-endpoint=http://${cloud.endpoint}`,
-      `--clb-ids=${lbs.join(",")}`,
-    ],
-    env: { TENCENTCLOUD_SECRET_ID: cloud.secretId, TENCENTCLOUD_SECRET_KEY: cloud.secretKey },
-  };
 }
 
 async function admission(gamenet: GamenetProcess, durationMs: number): Promise<Admission> {
@@ -480,51 +459,20 @@ async function real(gamePods: number, nodes: number, otherPods: number): Promise
 }
 
 async function stub(copies: number): Promise<Measured> {
-  const rec = JSON.parse(await Deno.readTextFile(RECORDING)) as Recording;
-  await using cp = await ControlPlane.start({ scheduler: false, controllerManager: false });
-  const admin = cp.client("admin");
-  await ensureNamespace(admin, GS_NS);
-  await ensureNamespace(admin, OTHER_NS);
-  await using cloud = await FakeTencentCloud.start({
-    listenerQuota: CLB_PODS_PER_LB,
-    rateLimitPerSecond: 1000,
-    taskDurationMs: 20,
-  });
-  let t = performance.now();
-  const lbs = await fillCloud(cloud, rec, copies);
-  log(`fake cloud: ${lbs.length} CLBs filled in ${((performance.now() - t) / 1000).toFixed(0)} s`);
-  t = performance.now();
-  const pods = Array.from({ length: copies }, (_, c) => replicatePods(rec, c)).flat();
-  const nodes = replicateNodes(rec, copies);
-  let rv = 0;
-  for (const p of rec.pods) rv = Math.max(rv, Number(JSON.parse(p).metadata.resourceVersion));
-  log(
-    `replicated ${pods.length} Pods on ${nodes.length} nodes in ${
-      ((performance.now() - t) / 1000).toFixed(0)
-    } s`,
-  );
-  await using api = ApiStub.start({
-    pods,
-    nodes,
-    upstream: cp.client("gamenet"),
-    resourceVersion: rv + 1,
-  });
-  const kubeconfig = join(cp.dir, "gamenet-stub.kubeconfig");
-  await Deno.writeTextFile(kubeconfig, cp.kubeconfig("gamenet").replace(cp.server, api.url));
-  const gsKeys = api.podKeys.filter((k) => k.startsWith(`${GS_NS}/`));
-  const gamePods = gsKeys.length;
+  await using cluster = await StubCluster.start(copies);
+  const { api, gameServerKeys } = cluster;
   let round = 0;
-  const m = await measure(cp, kubeconfig, cloudArgs(cloud, lbs), (n) => {
+  const m = await measure(cluster.cp, cluster.kubeconfig, cluster.cloudArgs, (n) => {
     round++;
-    const some = gsKeys.slice(0, n);
+    const some = gameServerKeys.slice(0, n);
     api.touchPods(some, "bench/touch", String(round));
     return Promise.resolve(some.length);
   });
   return {
     backEnd: "stub (recorded bytes)",
-    gamePods,
-    otherPods: pods.length - gamePods,
-    nodes: nodes.length,
+    gamePods: gameServerKeys.length,
+    otherPods: cluster.otherPods,
+    nodes: cluster.nodes,
     ...m,
     stub: api.stats,
   };
