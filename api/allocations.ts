@@ -24,10 +24,40 @@ export interface AllocationsOptions {
   now?: () => Date;
 }
 
-const FILTERS = ["node", "lb", "namespace", "pod", "type"] as const;
-const ALLOWED = [...FILTERS, "format"];
+/** The query parameters that filter `/allocations` and `/allocations/stream`. */
+export const ALLOCATION_FILTERS = ["node", "lb", "namespace", "pod", "type"] as const;
 
-type Filters = Partial<Record<(typeof FILTERS)[number], string[]>>;
+/** Filter name → the values any of which a row must have; absent filters match everything. */
+export type AllocationFilters = Partial<Record<(typeof ALLOCATION_FILTERS)[number], string[]>>;
+
+/**
+ * Reads the filters of a query (as `c.req.queries()` gives it). Any other
+ * parameter than the filters and `others` is an error, for a person who
+ * mistyped one: its message names it and the allowed ones.
+ *
+ * @example
+ * ```ts
+ * parseAllocationFilters({ node: ["n1"], format: ["table"] }, ["format"]);
+ * // { filters: { node: ["n1"] } }
+ * parseAllocationFilters({ nod: ["n1"] }).error; // 'Unknown query parameter "nod": allowed are …'
+ * ```
+ */
+export function parseAllocationFilters(
+  query: Record<string, string[]>,
+  others: readonly string[] = [],
+): { filters: AllocationFilters; error?: undefined } | { error: string } {
+  const allowed: readonly string[] = [...ALLOCATION_FILTERS, ...others];
+  const unknown = Object.keys(query).filter((k) => !allowed.includes(k));
+  if (unknown.length > 0) {
+    return {
+      error: `Unknown query parameter ${unknown.map((k) => `"${k}"`).join(", ")}: ` +
+        `allowed are ${allowed.join(", ")}`,
+    };
+  }
+  const filters: AllocationFilters = {};
+  for (const f of ALLOCATION_FILTERS) if (query[f]) filters[f] = query[f];
+  return { filters };
+}
 
 /**
  * `GET /allocations`, filtered by `?node= ?lb= ?namespace= ?pod= ?type=`.
@@ -47,29 +77,35 @@ export function createAllocationsRoute(options: AllocationsOptions): Hono {
   const app = new Hono();
   app.get("/allocations", (c) => {
     const query = c.req.queries();
-    const unknown = Object.keys(query).filter((k) => !ALLOWED.includes(k));
-    if (unknown.length > 0) {
-      return c.text(
-        `Unknown query parameter ${unknown.map((k) => `"${k}"`).join(", ")}: ` +
-          `allowed are ${ALLOWED.join(", ")}\n`,
-        400,
-      );
-    }
+    const parsed = parseAllocationFilters(query, ["format"]);
+    if (parsed.error !== undefined) return c.text(`${parsed.error}\n`, 400);
     const formats = query.format ?? ["json"];
     const format = formats[formats.length - 1];
     if (format !== "json" && format !== "table") {
       return c.text(`Unknown format "${format}": use format=json or format=table\n`, 400);
     }
-    const filters: Filters = {};
-    for (const f of FILTERS) if (query[f]) filters[f] = query[f];
-    const { pools, allocations } = filterView(options.view(), filters);
+    const { pools, allocations } = filterView(options.view(), parsed.filters);
     if (format === "table") return c.text(renderTable(pools, allocations));
     return c.json({ pools, allocations, generatedAt: now().toISOString() });
   });
   return app;
 }
 
-function filterView(view: AllocationsView, f: Filters): AllocationsView {
+/**
+ * The pools and rows that `filters` match, sorted (pools by kind, key and
+ * range; rows by namespace and Pod). Filters combine with AND; a repeated
+ * filter matches any of its values; `type` ignores case; `node` and `lb`
+ * filter the pools too. The rows are the view's own objects, not copies.
+ *
+ * @example
+ * ```ts
+ * filterView(manager.allocations(), { node: ["n1"] }).allocations; // the rows on n1
+ * ```
+ */
+export function filterView<P extends PoolView, A extends AllocationView>(
+  view: { pools: readonly P[]; allocations: readonly A[] },
+  f: AllocationFilters,
+): { pools: P[]; allocations: A[] } {
   const is = (values: string[] | undefined, v: string | undefined) =>
     !values || values.includes(v ?? "");
   const types = f.type?.map((t) => t.toLowerCase());

@@ -17,6 +17,7 @@ import type {
   AllocationsView,
   AllocationView,
   HoldingView,
+  PoolView,
 } from "../providers/view.ts";
 import type { ProviderRegistry } from "../providers/registry.ts";
 import type { Pod } from "../providers/types.ts";
@@ -30,6 +31,11 @@ export const UNMANAGED_TYPE = "Unmanaged";
 function splitKey(key: string): { namespace: string; pod: string } {
   const slash = key.indexOf("/");
   return { namespace: key.slice(0, slash), pod: key.slice(slash + 1) };
+}
+
+/** The pools named after their network type: two types may pool the same node or range. */
+function ofType(pools: PoolView[], type: string): PoolView[] {
+  return pools.map((p) => ({ ...p, type }));
 }
 
 /** See the module documentation. */
@@ -90,7 +96,7 @@ export function buildAllocationsView(
   for (const provider of registry.all) {
     if (!provider.view) continue;
     const { pools, holdings } = provider.view();
-    view.pools.push(...pools);
+    view.pools.push(...ofType(pools, provider.name));
     for (const h of holdings) {
       let row = byOwner.get(h.owner);
       if (!row) {
@@ -151,7 +157,7 @@ export function countAllocations(
   for (const provider of registry.all) {
     if (!provider.view) continue;
     const { pools, holdings } = provider.view();
-    counts.pools.push(...pools);
+    counts.pools.push(...ofType(pools, provider.name));
     for (const h of holdings) {
       if (seen.has(h.owner)) continue;
       seen.add(h.owner);

@@ -162,6 +162,9 @@ export class Manager {
   readonly recent: RecentEvents = new RecentEvents();
   #elector?: LeaderElector;
   #phase: Phase = "starting";
+  /** Moves whenever what {@linkcode allocations} shows may have changed. */
+  #changes = 0;
+  #restoreConflicts: readonly { message: string }[] = [];
   #stopped = false;
   #periodics: Periodic[] = [];
   #served: ServedKinds;
@@ -254,7 +257,8 @@ export class Manager {
         // the step-down timer has not run yet.
         if (!this.#leading()) return done();
         this.#options.debug(`Reconcile ${key}`);
-        return this.controller.reconcile(key);
+        // A reconcile may allocate or release before any Pod update says so.
+        return this.controller.reconcile(key).finally(() => this.#changes++);
       },
       log,
     });
@@ -320,6 +324,8 @@ export class Manager {
     // Leadership may have been lost (or stop() called) while a provider read the cloud.
     if (this.#phase !== "restoring") return;
     for (const c of conflicts) this.#options.log(`Restore: ${c.message}`);
+    this.#restoreConflicts = conflicts;
+    this.#changes++;
     this.#phase = "ready";
     this.queue.start();
     // Extension kinds may not be installed: they follow when they are.
@@ -354,7 +360,7 @@ export class Manager {
         provider.sweep!({
           workloadExists: (ns, ref) => workloads.exists(ns, ref),
           requeue: (key) => this.#enqueueIfReady(key),
-        });
+        }).finally(() => this.#changes++);
       this.#periodics.push(
         new Periodic(
           `${provider.name} sweep`,
@@ -398,6 +404,7 @@ export class Manager {
   }
 
   #podChanged(key: string, pod: Pod | undefined): void {
+    this.#changes++;
     // Observers see every change at once, also on followers, so a new
     // leader's view of foreign host ports is never stale (observe is
     // idempotent per key; the restore calls it again).
@@ -407,6 +414,7 @@ export class Manager {
   }
 
   #nodeChanged(name: string, present: boolean): void {
+    this.#changes++;
     for (const p of this.#options.registry.all) p.observeNode?.(name, present);
     // Gone: its Pods lose their addresses. New: Pods bound to it before it
     // reached this cache (the Pod and Node watches race) get theirs now.
@@ -433,6 +441,7 @@ export class Manager {
       this.#options.settings.admissionGraceMs,
       isLive,
     );
+    if (released.length > 0) this.#changes++;
     for (const owner of released) {
       this.#options.log(`Released ${owner}: its Pod never appeared (admission refused later?)`);
     }
@@ -457,6 +466,7 @@ export class Manager {
       };
     }
     const result = await this.controller.admit(req);
+    this.#changes++;
     if (result.allowed) {
       const m = req.pod.metadata ?? {};
       this.#options.debug(
@@ -517,6 +527,34 @@ export class Manager {
   #lastWarning(pod: Pod): RecentEvent | undefined {
     const m = pod.metadata;
     return this.recent.lastWarning(m.namespace ?? "", m.name ?? "", m.uid);
+  }
+
+  /**
+   * A number that moves whenever what {@linkcode allocations} shows may have
+   * changed (a Pod, a node, an admission, a reconcile, a sweep): a reader
+   * polling the view skips building it while the number stands. Time alone
+   * also changes the view (the reuse delay's ports come free), so a reader
+   * still rebuilds now and then.
+   *
+   * @example
+   * ```ts
+   * const seen = manager.changes;
+   * // …later
+   * if (manager.changes !== seen) view = manager.allocations();
+   * ```
+   */
+  get changes(): number {
+    return this.#changes;
+  }
+
+  /** What the last restore could not reconcile (also logged), e.g. two Pods claiming one port. */
+  restoreConflicts(): readonly { message: string }[] {
+    return this.#restoreConflicts;
+  }
+
+  /** A cached Pod (as gamenet keeps it: see {@linkcode slimPod}), or undefined. */
+  pod(namespace: string, name: string): Pod | undefined {
+    return this.pods.get(`${namespace}/${name}`);
   }
 
   /** The Events gamenet recorded lately for a Pod, oldest first (see {@linkcode RecentEvents}). */

@@ -334,3 +334,38 @@ Deno.test("Manager.gameServerCounts() counts a Pod refused late by its reason, a
   }
   assert.equal(manager.isLeader, false);
 });
+
+Deno.test("Manager.changes moves with Pods and reconciles; restoreConflicts() and pod() read the restore and the cache", async () => {
+  const api = new FakeKubeClient();
+  api.put("nodes", node);
+  api.put("pods", pod("gs-0", "Order-Net"));
+  const provider: Provider = {
+    name: "Order-Net",
+    aliases: [],
+    parse: () => ({}),
+    admit: () => Promise.resolve({ patch: [] }),
+    restore: () => [{ message: "Port 8000 on node-1 is claimed by games/gs-0 and games/gs-9" }],
+    reconcile: () => Promise.resolve(ready("203.0.113.1")),
+    release: () => Promise.resolve(),
+  };
+  const manager = new Manager({
+    client: api.client,
+    registry: new ProviderRegistry([provider]),
+    settings: SETTINGS,
+    log: () => {},
+  });
+  try {
+    await manager.start();
+    await until("the Pod's status", () => readPodStatus(api.get("pods", "games/gs-0") as Pod));
+    assert.deepEqual(manager.restoreConflicts(), [
+      { message: "Port 8000 on node-1 is claimed by games/gs-0 and games/gs-9" },
+    ]);
+    assert.equal(manager.pod("games", "gs-0")?.metadata.name, "gs-0");
+    assert.equal(manager.pod("games", "nope"), undefined);
+    const before = manager.changes;
+    api.put("pods", pod("gs-1", "Order-Net"));
+    await until("a change counted", () => manager.changes > before ? true : undefined);
+  } finally {
+    await manager.stop();
+  }
+});

@@ -17,6 +17,8 @@
 /** One port pool: a node's host-port range or a load balancer's listener ports. */
 export interface PoolView {
   kind: "node" | "lb";
+  /** The network type allocating from it, e.g. `Kubernetes-HostPort` (set by the view, not the provider). */
+  type?: string;
   /** The node name or the load balancer id. */
   key: string;
   /** `min-max`, e.g. `8000-9000`. */
