@@ -24,3 +24,4 @@ export * from "./health.ts";
 export * from "./metrics.ts";
 export * from "./metrics_auth.ts";
 export * from "./tls_server.ts";
+export * from "./ui/ui_route.tsx";
