@@ -6,7 +6,7 @@
  * the API server (as the service account, or as `--kubeconfig` says), and
  * runs the {@linkcode Manager} behind three listeners: plain HTTP
  * (`/healthz`, `/readyz`, `/metrics`, the last behind a bearer-token check
- * with `--metrics-secure`), the debug views on loopback (`/allocations`)
+ * with `--metrics-secure`), the debug views on loopback (`/allocations`, its stream, `/ui`)
  * and TLS (the admission webhook).
  * SIGTERM and SIGINT stop it cleanly (a leader hands its Lease over);
  * losing the Lease exits with status 1 so the next start is a clean
@@ -27,6 +27,7 @@ import { createRegistry, NETWORK_TYPES, sectionsOf, settingsOf } from "./provide
 import type { ProviderRegistry } from "./providers/registry.ts";
 import type { Pod } from "./providers/types.ts";
 import { createApp, createDebugApp, createWebhookApp } from "./api/app.ts";
+import { AllocationsFeed } from "./api/allocations_feed.ts";
 import { createMetrics } from "./api/metrics.ts";
 import { createKubeReviewer } from "./api/access_reviewer.ts";
 import { createMetricsAuth } from "./api/metrics_auth.ts";
@@ -157,13 +158,25 @@ export async function run(args: string[], env: Record<string, string>): Promise<
   );
   // Every game server and its address: only who may reach the Pod's
   // loopback (kubectl port-forward, guarded by RBAC) reads them.
+  const feed = new AllocationsFeed({
+    view: () => manager.allocations(),
+    version: () => manager.changes,
+    log: log.error,
+  });
   const debug = Deno.serve(
     {
       hostname: config.debugAddr.hostname,
       port: config.debugAddr.port,
-      onListen: (a) => log.info(`Debug HTTP (/allocations) on ${a.hostname}:${a.port}`),
+      onListen: (a) => log.info(`Debug HTTP (/allocations, /ui) on ${a.hostname}:${a.port}`),
     },
-    createDebugApp({ allocations: () => manager.allocations(), log: log.error }).fetch,
+    createDebugApp({
+      allocations: () => manager.allocations(),
+      feed,
+      pod: (namespace, name) => manager.pod(namespace, name),
+      recentEvents: (namespace, name, uid) => manager.recentEvents(namespace, name, uid),
+      restoreConflicts: () => manager.restoreConflicts(),
+      log: log.error,
+    }).fetch,
   );
 
   let webhook;
@@ -191,6 +204,7 @@ export async function run(args: string[], env: Record<string, string>): Promise<
     });
   } catch (err) {
     console.error(`gamenet: webhook: ${(err as Error).message}`);
+    feed.close();
     await Promise.all([http.shutdown(), debug.shutdown()]);
     return 2;
   }
@@ -232,6 +246,8 @@ export async function run(args: string[], env: Record<string, string>): Promise<
       // would otherwise keep the API server talking to a replica that only
       // refuses now, instead of reconnecting through the Service to the next.
       await Promise.all([webhook.shutdown(), manager.stop()]);
+      // Open streams end here, or the debug listener would wait for them.
+      feed.close();
       await Promise.all([http.shutdown(), debug.shutdown()]);
       return true;
     })(),

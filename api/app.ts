@@ -7,8 +7,9 @@
  *   probes and Prometheus: `/healthz`, `/readyz`, `/metrics` (behind a
  *   bearer-token check with `--metrics-secure`).
  * - {@linkcode createDebugApp}: the views that name every game server and
- *   its address, `/allocations`, on a listener bound to loopback by default
- *   (default 127.0.0.1:8082; `kubectl port-forward` reaches it).
+ *   its address, `/allocations`, `/allocations/stream` and the `/ui` page,
+ *   on a listener bound to loopback by default (default 127.0.0.1:8082;
+ *   `kubectl port-forward` reaches it).
  * - {@linkcode createWebhookApp}: the TLS listener (default :9443) for the
  *   API server: `POST /mutate-pods`, plus `/healthz` and `/readyz`.
  *
@@ -25,6 +26,9 @@ import { Hono } from "hono";
 import type { Context, MiddlewareHandler } from "hono";
 import { type AdmissionRequest, type AdmitResult, createWebhookRoute } from "./admission.ts";
 import { type AllocationsView, createAllocationsRoute } from "./allocations.ts";
+import { AllocationsFeed } from "./allocations_feed.ts";
+import { createAllocationsStreamRoute } from "./allocations_stream.ts";
+import { createUiRoute, type UiDeps } from "./ui/ui_route.tsx";
 import { createHealthRoutes, type Health, type ReadinessCheck } from "./health.ts";
 import { createMetricsRoute, type Metrics } from "./metrics.ts";
 
@@ -76,8 +80,20 @@ export function createApp(deps: AppDeps): Hono {
 
 /** Dependencies of {@linkcode createDebugApp}. */
 export interface DebugAppDeps {
-  /** `/allocations`: read at every request. */
+  /** `/allocations` and `/ui`: read at every request. */
   allocations: () => AllocationsView;
+  /**
+   * `/allocations/stream`'s producer, one for every client; the caller
+   * closes it at shutdown (an open stream would hold the listener up).
+   * @default {new AllocationsFeed({ view: allocations })}
+   */
+  feed?: AllocationsFeed;
+  /** `/ui/pods/:namespace/:name`: a cached Pod. @default {() => undefined} */
+  pod?: UiDeps["pod"];
+  /** The Events gamenet recorded lately about a Pod. @default {() => []} */
+  recentEvents?: UiDeps["recentEvents"];
+  /** What the last restore could not reconcile. @default {() => []} */
+  restoreConflicts?: UiDeps["restoreConflicts"];
   /** Unexpected errors of a route. @default {console.error} */
   log?: (message: string) => void;
   /** The clock of `generatedAt`. @default {() => new Date()} */
@@ -99,10 +115,26 @@ export interface DebugAppDeps {
 export function createDebugApp(deps: DebugAppDeps): Hono {
   const app = new Hono();
   app.route("/", createAllocationsRoute({ view: deps.allocations, now: deps.now }));
+  app.route(
+    "/",
+    createAllocationsStreamRoute(
+      deps.feed ?? new AllocationsFeed({ view: deps.allocations, now: deps.now, log: deps.log }),
+    ),
+  );
+  app.route(
+    "/",
+    createUiRoute({
+      allocations: deps.allocations,
+      pod: deps.pod ?? (() => undefined),
+      recentEvents: deps.recentEvents ?? (() => []),
+      restoreConflicts: deps.restoreConflicts,
+      now: deps.now,
+    }),
+  );
   app.notFound((c) =>
     c.text(
       `No route for ${c.req.method} ${c.req.path}: ` +
-        "gamenet's debug listener serves GET /allocations\n",
+        "gamenet's debug listener serves GET /allocations, /allocations/stream, /ui\n",
       404,
     )
   );

@@ -2,6 +2,7 @@ import assert from "node:assert/strict";
 import type { AdmissionReview } from "./admission.ts";
 import type { AllocationsView } from "./allocations.ts";
 import { createApp, createDebugApp, createWebhookApp } from "./app.ts";
+import { AllocationsFeed } from "./allocations_feed.ts";
 import { createMetrics } from "./metrics.ts";
 
 const VIEW: AllocationsView = {
@@ -95,6 +96,28 @@ Deno.test("createDebugApp() serves /allocations with its filters and nothing els
     assert.equal(res.status, 404);
     assert.match(await res.text(), /debug listener serves GET \/allocations/);
   }
+});
+
+Deno.test("createDebugApp() serves /ui and /allocations/stream from the same view", async () => {
+  const feed = new AllocationsFeed({ view: () => VIEW });
+  const app = createDebugApp({
+    allocations: () => VIEW,
+    feed,
+    pod: (ns, name) =>
+      ns === "games" && name === "gs-0" ? { metadata: { name, namespace: ns } } : undefined,
+  });
+  const page = await app.request("/ui");
+  assert.equal(page.status, 200);
+  assert.match(await page.text(), /data-testid="server-row"[^>]*data-pod="games\/gs-0"/);
+  assert.equal((await app.request("/ui/pods/games/gs-0")).status, 200);
+  assert.equal((await app.request("/ui/pods/games/nope")).status, 404);
+  const stream = await app.request("/allocations/stream?node=n1");
+  assert.equal(stream.headers.get("content-type"), "text/event-stream; charset=utf-8");
+  const reader = stream.body!.getReader();
+  const first = new TextDecoder().decode((await reader.read()).value);
+  assert.match(first, /event: snapshot\ndata: \{"pools":/);
+  feed.close();
+  assert.equal((await reader.read()).done, true);
 });
 
 Deno.test("createDebugApp() answers 500 with the message when the allocations view throws", async () => {

@@ -116,7 +116,7 @@ export const FLAGS: readonly SettingSpec[] = [
   {
     flag: "debug-addr",
     env: "GAMENET_DEBUG_ADDR",
-    help: "views naming every game server: /allocations (loopback: use kubectl port-forward)",
+    help: "views naming every game server: /allocations, /ui (loopback: use kubectl port-forward)",
     default: DEFAULTS.debugAddr,
   },
   {

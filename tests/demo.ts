@@ -149,6 +149,7 @@ async function demo(realNode: boolean): Promise<void> {
       JSON.stringify(networkStatus(sample), null, 2),
       "",
       ...talk,
+      `  open ${debug}/ui   # the live page of every pool and game server`,
       `  curl '${debug}/allocations?format=table'`,
       `  curl '${debug}/allocations?namespace=${NAMESPACE}&type=Kubernetes-None'`,
       `  curl ${http}/metrics`,
