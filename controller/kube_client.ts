@@ -358,6 +358,11 @@ export interface ListEnvelope {
 }
 
 const ITEMS = '"items":[';
+/**
+ * How much of an item is read before its end is looked for by the scan
+ * rather than by the next item's start (see {@linkcode readListItems}).
+ */
+const FIND_NEXT_WITHIN = 1 << 20;
 
 /**
  * Reads a list reply (`{"kind":…,"metadata":{…},"items":[…]}`) from its
@@ -367,6 +372,15 @@ const ITEMS = '"items":[';
  * at once. With gamenet's small young generation, a 500-Pod page parsed
  * whole was promoted, garbage and all, and each page cost a full
  * collection of the growing cache. Returns the reply without its items.
+ *
+ * An item's end is found without reading it: the API server writes every
+ * item of a list with the same first key (`{"metadata":`), so the text
+ * `},{"metadata":` — which no JSON string can hold, its quote being bare —
+ * ends an object in some array. `JSON.parse` of the text from the item's
+ * start to there succeeds only when that array is the list's, since any
+ * shorter text leaves a bracket open; when it fails (an inner array of
+ * such objects), or no next item shows within a megabyte, or at the last
+ * item, the item is scanned as JSON to its closing brace.
  *
  * @example
  * ```ts
@@ -385,6 +399,14 @@ export async function readListItems<T>(
   let tail = "";
   let buffered = "";
   let state = "head" as "head" | "items" | "tail";
+  /** `},{"<first key>":`: the text between two items, learnt from the first one. */
+  let between: string | undefined;
+  /** Where in `buffered` the search for `between` goes on (what precedes was searched). */
+  let searchFrom = 0;
+  /** The current item's end is found by the scan (its next item's start misled). */
+  let scan = false;
+  const parse = (text: string) =>
+    JSON.parse(options.dropManagedFields ? withoutManagedFields(text) : text) as T;
   const decoder = new TextDecoder();
   const take = (chunk: string, last: boolean) => {
     if (state === "tail") {
@@ -418,27 +440,68 @@ export async function readListItems<T>(
         buffered = "";
         return;
       }
+      between ??= itemsBetween(buffered, i);
+      if (!scan && between !== undefined) {
+        const at = buffered.indexOf(between, Math.max(searchFrom, i));
+        if (at >= 0) {
+          let item: T;
+          try {
+            item = parse(buffered.slice(i, at + 1));
+          } catch {
+            scan = true;
+            continue;
+          }
+          onItem(item, before);
+          i = at + 1;
+          searchFrom = 0;
+          continue;
+        }
+        searchFrom = Math.max(i, buffered.length - between.length + 1);
+        if (!last && buffered.length - i < FIND_NEXT_WITHIN) break;
+      }
       const end = valueEnd(buffered, i);
       if (end < 0) {
         if (last) throw new SyntaxError("List reply ends inside an item");
         break;
       }
-      const text = buffered.slice(i, end);
-      onItem(
-        JSON.parse(options.dropManagedFields ? withoutManagedFields(text) : text) as T,
-        before,
-      );
+      onItem(parse(buffered.slice(i, end)), before);
       i = end;
+      scan = false;
+      searchFrom = 0;
     }
     buffered = buffered.slice(i);
+    searchFrom = Math.max(0, searchFrom - i);
   };
   for await (const bytes of body) take(decoder.decode(bytes, { stream: true }), false);
   take(decoder.decode(), true);
   if (state !== "tail") {
-    // No items array (or an empty body): the reply is read whole.
-    return JSON.parse(head + buffered) as ListEnvelope;
+    // No `"items":[` (written with blanks, or an empty body): the reply is read whole.
+    const whole = JSON.parse(head + buffered) as ListEnvelope & { items?: unknown[] };
+    const items = whole.items;
+    if (!Array.isArray(items)) return whole;
+    whole.items = [];
+    for (const item of items) {
+      onItem(
+        (options.dropManagedFields
+          ? JSON.parse(withoutManagedFields(JSON.stringify(item)))
+          : item) as T,
+        whole,
+      );
+    }
+    return whole;
   }
   return JSON.parse(`${head}[]${tail}`) as ListEnvelope;
+}
+
+/**
+ * `},{"key":` for the object at `i` whose first member is `"key":` (with
+ * no blank between), or undefined when it is not there (yet).
+ */
+function itemsBetween(text: string, i: number): string | undefined {
+  if (text.charCodeAt(i) !== OPEN_BRACE || text.charCodeAt(i + 1) !== QUOTE) return undefined;
+  const keyEnd = skipString(text, i + 1);
+  if (keyEnd >= text.length || text.charCodeAt(keyEnd) !== COLON) return undefined;
+  return `},${text.slice(i, keyEnd + 1)}`;
 }
 
 /** The index just past the object or array that starts at `i`, or -1 when `text` ends first. */
@@ -461,6 +524,7 @@ function valueEnd(text: string, i: number): number {
 }
 
 const COMMA = 44;
+const COLON = 58;
 const MANAGED_FIELDS = '"managedFields":';
 const QUOTE = 34;
 const BACKSLASH = 92;
@@ -489,6 +553,11 @@ export function withoutManagedFields(text: string): string {
   const parts: string[] = [];
   let copied = 0;
   while (at >= 0) {
+    if (escaped(text, at)) {
+      // The end of a key such as `x\"managedFields`: not the member.
+      at = text.indexOf(MANAGED_FIELDS, at + 1);
+      continue;
+    }
     // The member starts at its key; a comma before it (or after it, when it is first) goes too.
     let start = at;
     let i = at + MANAGED_FIELDS.length;
@@ -539,14 +608,19 @@ function skipValue(text: string, i: number): number {
   return i;
 }
 
+/** Whether the quote at `q` is escaped: inside a string, behind an odd run of backslashes. */
+function escaped(text: string, q: number): boolean {
+  let slashes = 0;
+  while (text.charCodeAt(q - 1 - slashes) === BACKSLASH) slashes++;
+  return slashes % 2 === 1;
+}
+
 /** The index just past the string whose opening quote is at `i`. */
 function skipString(text: string, i: number): number {
   // indexOf finds each quote natively; only an escaped one sends us on.
   let q = text.indexOf('"', i + 1);
   while (q >= 0) {
-    let slashes = 0;
-    while (text.charCodeAt(q - 1 - slashes) === BACKSLASH) slashes++;
-    if (slashes % 2 === 0) return q + 1;
+    if (!escaped(text, q)) return q + 1;
     q = text.indexOf('"', q + 1);
   }
   return text.length;
