@@ -17,7 +17,7 @@
  * players, and the demo prints the `nc` commands that talk to them.
  *
  * Environment: `GAMENET_DEMO_HTTP_PORT` (default 8080) and
- * `GAMENET_DEMO_DEBUG_PORT` (default 8082, `/allocations`); a free port is
+ * `GAMENET_DEMO_DEBUG_PORT` (default 8082: `/ui`, `/allocations`); a free port is
  * taken when one is busy.
  *
  * @example
@@ -151,6 +151,7 @@ async function demo(realNode: boolean): Promise<void> {
       ...talk,
       `  open ${debug}/ui   # the live page of every pool and game server`,
       `  curl '${debug}/allocations?format=table'`,
+      `  curl -N ${debug}/allocations/stream   # the same, live`,
       `  curl '${debug}/allocations?namespace=${NAMESPACE}&type=Kubernetes-None'`,
       `  curl ${http}/metrics`,
       `  export KUBECONFIG=${cp.kubeconfigPath("admin")}`,
