@@ -54,7 +54,6 @@ import { sample, startPhases, waitQuiet, waitReadyz } from "./scale/gamenet_prob
 import { listItems, type Recording } from "./scale/recording.ts";
 import {
   CLB_PODS_PER_LB,
-  cloudArgs,
   ensureNamespace,
   GS_NS,
   OTHER_NS,
@@ -313,7 +312,7 @@ async function real(gamePods: number, nodes: number, otherPods: number): Promise
     rateLimitPerSecond: 1000,
     taskDurationMs: 20,
   });
-  const c = cloudArgs(cloud, lbs);
+  const c = cloud.gamenetFlags(lbs);
   // No controller-manager watches the heartbeats: one Lease each is enough.
   // Connections of their own: on the POSTs' connection, the watches fell behind the
   // burst and the API server closed them as unresponsive (then every relist cost it 20,000 Pods).

@@ -45,21 +45,6 @@ export async function ensureNamespace(admin: KubeClient, name: string): Promise<
   }).catch(ignore409);
 }
 
-/** gamenet's flags and environment for `cloud` and the CLBs `lbs`. */
-export function cloudArgs(
-  cloud: FakeTencentCloud,
-  lbs: readonly string[],
-): { args: string[]; env: Record<string, string> } {
-  return {
-    args: [
-      `--tencentcloud-region=${cloud.region}`,
-      `--tencentcloud-endpoint=http://${cloud.endpoint}`,
-      `--clb-ids=${lbs.join(",")}`,
-    ],
-    env: { TENCENTCLOUD_SECRET_ID: cloud.secretId, TENCENTCLOUD_SECRET_KEY: cloud.secretKey },
-  };
-}
-
 /** See the module documentation. */
 export class StubCluster implements AsyncDisposable {
   /** The real control plane behind the stub (Leases, Events, CRDs). */
@@ -145,7 +130,7 @@ export class StubCluster implements AsyncDisposable {
 
   /** gamenet's flags and environment for the fake cloud and its CLBs. */
   get cloudArgs(): { args: string[]; env: Record<string, string> } {
-    return cloudArgs(this.cloud, this.lbs);
+    return this.cloud.gamenetFlags(this.lbs);
   }
 
   async [Symbol.asyncDispose](): Promise<void> {

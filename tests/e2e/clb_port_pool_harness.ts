@@ -55,13 +55,10 @@ export async function startClbGamenet(
   cloud: FakeTencentCloud,
   sweepSeconds = 5,
 ): Promise<GamenetProcess> {
+  const { args, env } = cloud.gamenetFlags();
   const gamenet = await GamenetProcess.start(cp, {
-    args: [
-      `--tencentcloud-region=${cloud.region}`,
-      `--tencentcloud-endpoint=http://${cloud.endpoint}`,
-      `--clb-sweep=${sweepSeconds}s`,
-    ],
-    env: { TENCENTCLOUD_SECRET_ID: cloud.secretId, TENCENTCLOUD_SECRET_KEY: cloud.secretKey },
+    args: [...args, `--clb-sweep=${sweepSeconds}s`],
+    env,
   });
   await gamenet.waitReady(60_000);
   return gamenet;

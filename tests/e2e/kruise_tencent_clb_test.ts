@@ -116,14 +116,7 @@ Deno.test("TencentCloud-CLB: OpenKruiseGame's manual GameServerSet with Listener
     taskDurationMs: 50,
     seed: testSeedFor("kruise tencent clb"),
   });
-  await using gamenet = await GamenetProcess.start(cp, {
-    args: [
-      `--tencentcloud-region=${cloud.region}`,
-      `--tencentcloud-endpoint=http://${cloud.endpoint}`,
-      `--clb-ids=${LBS.join(",")}`,
-    ],
-    env: { TENCENTCLOUD_SECRET_ID: cloud.secretId, TENCENTCLOUD_SECRET_KEY: cloud.secretKey },
-  });
+  await using gamenet = await GamenetProcess.start(cp, cloud.gamenetFlags(LBS));
   await gamenet.waitReady(60_000);
 
   const gameServers = async () =>

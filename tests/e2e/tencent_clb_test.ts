@@ -314,17 +314,10 @@ async function startGamenet(
   lbs: readonly string[],
   options: { webhookPort?: number; secretKey?: string; waitReady?: boolean } = {},
 ): Promise<GamenetProcess> {
+  const { args, env } = cloud.gamenetFlags(lbs);
   const gamenet = await GamenetProcess.start(cp, {
-    args: [
-      `--tencentcloud-region=${cloud.region}`,
-      `--tencentcloud-endpoint=http://${cloud.endpoint}`,
-      `--clb-ids=${lbs.join(",")}`,
-      `--clb-sweep=${SWEEP_MS / 1000}s`,
-    ],
-    env: {
-      TENCENTCLOUD_SECRET_ID: cloud.secretId,
-      TENCENTCLOUD_SECRET_KEY: options.secretKey ?? cloud.secretKey,
-    },
+    args: [...args, `--clb-sweep=${SWEEP_MS / 1000}s`],
+    env: { ...env, TENCENTCLOUD_SECRET_KEY: options.secretKey ?? cloud.secretKey },
     webhookPort: options.webhookPort,
     registerWebhook: options.webhookPort === undefined,
   });

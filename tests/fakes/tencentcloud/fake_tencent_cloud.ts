@@ -181,6 +181,21 @@ export class FakeTencentCloud {
   #held = new Set<() => void>();
   #stopping: Promise<void> | undefined;
 
+  /**
+   * gamenet's flags and environment to use this cloud: its region and
+   * endpoint, the signing credentials, and `--clb-ids` when `lbs` are given.
+   */
+  gamenetFlags(lbs: readonly string[] = []): { args: string[]; env: Record<string, string> } {
+    return {
+      args: [
+        `--tencentcloud-region=${this.region}`,
+        `--tencentcloud-endpoint=http://${this.endpoint}`,
+        ...(lbs.length > 0 ? [`--clb-ids=${lbs.join(",")}`] : []),
+      ],
+      env: { TENCENTCLOUD_SECRET_ID: this.secretId, TENCENTCLOUD_SECRET_KEY: this.secretKey },
+    };
+  }
+
   private constructor(options: FakeTencentCloudOptions) {
     this.#now = options.now ?? Date.now;
     this.#maxSkew = options.maxClockSkewSeconds ?? 300;
