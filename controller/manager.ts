@@ -44,7 +44,13 @@ import { WorkloadLookup } from "./workload_lookup.ts";
 import { podFinished } from "../providers/pod_status.ts";
 import { done } from "../providers/result.ts";
 import { ExtensionRunner } from "./extension_runner.ts";
-import { NETWORK_TYPE_ANNOTATION, type Node, type Pod } from "../providers/types.ts";
+import {
+  NETWORK_CONF_ANNOTATION,
+  NETWORK_TYPE_ANNOTATION,
+  type Node,
+  type Pod,
+} from "../providers/types.ts";
+import { Interner } from "./interner.ts";
 
 /** Settings of {@linkcode Manager} (see `controller/config.ts` for their defaults). */
 export interface ManagerSettings {
@@ -102,11 +108,38 @@ const ADMISSION_CHECK_EVERY_MS = 1_000;
 /** A provider's cloud sweep, when it names no interval. */
 const PROVIDER_SWEEP_EVERY_MS = 60_000;
 
-/** Keeps only what gamenet reads of a Pod: thousands of Pods stay small in memory. */
+/** Node names and IPs, pools' `network-conf` and `network-type`: shared by many cached Pods. */
+const sharedValues = new Interner<string>();
+/** Pods' containers (names and ports), keyed by their JSON: a template's are all alike. */
+const sharedContainers = new Interner<NonNullable<Pod["spec"]>["containers"]>({
+  maxSize: 10_000,
+});
+
+/**
+ * Keeps only what gamenet reads of a Pod: thousands of Pods stay small in
+ * memory. Every annotation stays (a provider may read one the user names,
+ * as DedicatedCLB's `addressPodAnnotation`), but values many Pods share —
+ * their node's name and IP, their pool's `network-conf` and
+ * `network-type`, their containers' ports — are kept once for all of them
+ * (about a quarter of a cached Pod's heap at 24,000 Pods): the cache's Pods
+ * are read, never changed, and their shared containers are frozen so that
+ * a change would throw rather than reach other Pods.
+ */
 export function slimPod(pod: Pod): Pod {
   const m = pod.metadata;
-  const annotations = m.annotations ? { ...m.annotations } : undefined;
-  if (annotations) delete annotations[LAST_APPLIED];
+  let annotations: Record<string, string> | undefined;
+  if (m.annotations) {
+    annotations = {};
+    for (const [key, value] of Object.entries(m.annotations)) {
+      if (key === LAST_APPLIED) continue;
+      annotations[key] = key === NETWORK_CONF_ANNOTATION || key === NETWORK_TYPE_ANNOTATION
+        ? sharedValues.get(value)
+        : value;
+    }
+  }
+  const status = pod.status;
+  const podIP = status?.podIP;
+  const podIPs = status?.podIPs;
   return {
     metadata: {
       name: m.name,
@@ -120,17 +153,34 @@ export function slimPod(pod: Pod): Pod {
       ownerReferences: m.ownerReferences,
     },
     spec: pod.spec && {
-      nodeName: pod.spec.nodeName,
+      nodeName: pod.spec.nodeName === undefined ? undefined : sharedValues.get(pod.spec.nodeName),
       hostNetwork: pod.spec.hostNetwork,
-      containers: pod.spec.containers.map((c) => ({ name: c.name, ports: c.ports })),
+      containers: containersOf(pod.spec.containers),
     },
-    status: pod.status && {
-      phase: pod.status.phase,
-      podIP: pod.status.podIP,
-      podIPs: pod.status.podIPs,
-      hostIP: pod.status.hostIP,
+    status: status && {
+      phase: status.phase,
+      podIP,
+      // The one IP is the Pod's IP again: one string for both.
+      podIPs: podIPs?.length === 1 && podIPs[0].ip === podIP ? [{ ip: podIP }] : podIPs,
+      hostIP: status.hostIP === undefined ? undefined : sharedValues.get(status.hostIP),
     },
   };
+}
+
+/** The containers' names and ports, one frozen copy for all Pods with the same. */
+function containersOf(
+  containers: NonNullable<Pod["spec"]>["containers"],
+): NonNullable<Pod["spec"]>["containers"] {
+  const slim = containers.map((c) => ({ name: c.name, ports: c.ports }));
+  const kept = sharedContainers.get(JSON.stringify(slim), slim);
+  if (kept === slim) deepFreeze(slim);
+  return kept;
+}
+
+function deepFreeze(value: unknown): void {
+  if (value === null || typeof value !== "object" || Object.isFrozen(value)) return;
+  for (const v of Object.values(value)) deepFreeze(v);
+  Object.freeze(value);
 }
 
 function slimNode(node: Node): Node {

@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { Manager, type ManagerSettings } from "./manager.ts";
+import { Manager, type ManagerSettings, slimPod } from "./manager.ts";
 import { loadConfig, usage } from "./config.ts";
 import { FakeKubeClient } from "../tests/fakes/fake_kube_client.ts";
 import { createRegistry, NETWORK_TYPES, sectionsOf, settingsOf } from "../providers/mod.ts";
@@ -368,4 +368,60 @@ Deno.test("Manager.changes moves with Pods and reconciles; restoreConflicts() an
   } finally {
     await manager.stop();
   }
+});
+
+Deno.test("slimPod() keeps every annotation and shares what Pods of one node and pool have alike", () => {
+  const pod = (name: string, ip: string) =>
+    JSON.parse(JSON.stringify({
+      metadata: {
+        name,
+        namespace: "ns",
+        uid: `uid-${name}`,
+        annotations: {
+          "game.kruise.io/network-type": "Kubernetes-HostPort",
+          "game.kruise.io/network-conf": '[{"name":"ContainerPorts","value":"gs:7777/UDP"}]',
+          "example.com/address": `${name}.example.com`,
+          "kubectl.kubernetes.io/last-applied-configuration": "{}",
+        },
+        managedFields: [{ manager: "x" }],
+      },
+      spec: {
+        nodeName: "node-1",
+        containers: [{ name: "gs", image: "gs:1", ports: [{ containerPort: 7777 }] }],
+      },
+      status: { phase: "Running", podIP: ip, podIPs: [{ ip }], hostIP: "10.0.0.1" },
+    })) as Pod;
+  const a = slimPod(pod("a", "10.1.0.1"));
+  const b = slimPod(pod("b", "10.1.0.2"));
+  assert.deepEqual(b, {
+    metadata: {
+      name: "b",
+      namespace: "ns",
+      uid: "uid-b",
+      resourceVersion: undefined,
+      creationTimestamp: undefined,
+      deletionTimestamp: undefined,
+      labels: undefined,
+      annotations: {
+        "game.kruise.io/network-type": "Kubernetes-HostPort",
+        "game.kruise.io/network-conf": '[{"name":"ContainerPorts","value":"gs:7777/UDP"}]',
+        "example.com/address": "b.example.com",
+      },
+      ownerReferences: undefined,
+    },
+    spec: {
+      nodeName: "node-1",
+      hostNetwork: undefined,
+      containers: [{ name: "gs", ports: [{ containerPort: 7777 }] }],
+    },
+    status: {
+      phase: "Running",
+      podIP: "10.1.0.2",
+      podIPs: [{ ip: "10.1.0.2" }],
+      hostIP: "10.0.0.1",
+    },
+  });
+  assert.equal(a.spec!.containers, b.spec!.containers);
+  assert.throws(() => b.spec!.containers[0].ports!.push({ containerPort: 1 } as never), TypeError);
+  assert.notEqual(a.metadata.annotations, b.metadata.annotations);
 });
