@@ -21,7 +21,7 @@ import type {
 } from "../providers/view.ts";
 import type { ProviderRegistry } from "../providers/registry.ts";
 import type { Pod } from "../providers/types.ts";
-import { readPodStatus } from "./status_writer.ts";
+import { podNetworkSummary } from "../providers/pod_status.ts";
 import type { Admission } from "./admission_ledger.ts";
 import type { RecentEvent } from "./recent_events.ts";
 
@@ -53,15 +53,15 @@ export function buildAllocationsView(
 
   const describe = (key: string, type: string, owner: string): AllocationView => {
     const p = pod(key);
-    const status = p ? readPodStatus(p) : undefined;
+    const status = p ? podNetworkSummary(p) : undefined;
     const row: AllocationView = {
       type,
       ...splitKey(key),
       owner,
       node: p?.spec?.nodeName,
       ports: [],
-      address: status?.externalAddresses?.[0]?.ip,
-      state: status?.currentNetworkState,
+      address: status?.external?.ip,
+      state: status?.state,
     };
     // Why it is not Ready is what gamenet last warned about it; a Ready
     // row's old warning would only mislead.
@@ -118,7 +118,7 @@ export function buildAllocationsView(
     if (byOwner.has(t.owner) || registry.get(t.provider)?.view) continue;
     const row = describe(key, t.provider, t.owner);
     const p = pod(key);
-    const external = p ? readPodStatus(p)?.externalAddresses?.[0] : undefined;
+    const external = p ? podNetworkSummary(p).external : undefined;
     row.ports = (external?.ports ?? []).map((port) => ({
       name: port.name,
       port: port.port,

@@ -16,18 +16,11 @@
 import type { ProviderRegistry } from "../providers/registry.ts";
 import type { GameServerCount } from "../providers/view.ts";
 import { NETWORK_TYPE_ANNOTATION, type Pod } from "../providers/types.ts";
-import { podFinished, readPodStatus } from "../providers/pod_status.ts";
+import { podFinished, podNetworkSummary } from "../providers/pod_status.ts";
 import type { RecentEvent } from "./recent_events.ts";
 
 /** The state of a game server whose status gamenet has not written yet. */
 export const UNKNOWN_STATE = "Unknown";
-
-/**
- * Network states by cached Pod object: the cache replaces a Pod's object
- * on every change and never edits one, so an object's state never goes
- * stale, and a Pod gone from the cache takes its entry with it.
- */
-const states = new WeakMap<Pod, string>();
 
 /**
  * The Pod's `currentNetworkState` (or {@linkcode UNKNOWN_STATE}), parsed
@@ -39,12 +32,7 @@ const states = new WeakMap<Pod, string>();
  * ```
  */
 export function networkState(pod: Pod): string {
-  let state = states.get(pod);
-  if (state === undefined) {
-    state = readPodStatus(pod)?.currentNetworkState || UNKNOWN_STATE;
-    states.set(pod, state);
-  }
-  return state;
+  return podNetworkSummary(pod).state || UNKNOWN_STATE;
 }
 
 /**
