@@ -123,6 +123,17 @@ class GoneError extends Error {}
 /** Longest wait for one list page (as long as any other request may take). */
 const LIST_PAGE_TIMEOUT_MS = 30_000;
 
+/** A list page asked for, its reply not read yet. */
+interface PageRequest {
+  /** The `continue` it was asked with. */
+  cont: string | undefined;
+  response: Promise<Response>;
+  /** Fires when the page took too long, reply and body together. */
+  timeout: AbortSignal;
+  /** Gives up on the page (aborts the request, or drops its body). */
+  cancel(): void;
+}
+
 /** `namespace/name`, or `name` for cluster-scoped objects. */
 export function objectKey(obj: KubeObject): string {
   const ns = obj.metadata?.namespace;
@@ -310,19 +321,40 @@ export class Reflector<T extends KubeObject> {
     let resourceVersion = "";
     let kind: string | undefined;
     let apiVersion: string | undefined;
-    do {
-      const page = await this.#listPage(cont, (item, list) => {
-        // List items carry no kind; handlers should not have to care.
-        kind ??= list.kind?.replace(/List$/, "");
-        apiVersion ??= list.apiVersion;
-        item.kind ??= kind;
-        item.apiVersion ??= apiVersion;
-        fresh.set(objectKey(item), this.#opts.transform(item));
-      });
-      pages++;
-      cont = page.metadata.continue || undefined;
-      resourceVersion = page.metadata.resourceVersion;
-    } while (cont);
+    const abort = this.#newAbort();
+    this.#abort = abort;
+    // Each page is asked for as soon as the one before names it: the API
+    // server writes a page's `continue` before its items, so the server
+    // makes the next page while this one is read.
+    let next: PageRequest | undefined = this.#requestPage(undefined, abort.signal);
+    try {
+      do {
+        const current = next!;
+        next = undefined;
+        const page = await this.#readPage(current, (item, list) => {
+          const named = list.metadata?.continue;
+          if (named && next === undefined) next = this.#requestPage(named, abort.signal);
+          // List items carry no kind; handlers should not have to care.
+          kind ??= list.kind?.replace(/List$/, "");
+          apiVersion ??= list.apiVersion;
+          item.kind ??= kind;
+          item.apiVersion ??= apiVersion;
+          fresh.set(objectKey(item), this.#opts.transform(item));
+        });
+        pages++;
+        cont = page.metadata.continue || undefined;
+        resourceVersion = page.metadata.resourceVersion;
+        // Asked for while the page was read (the compiler cannot see that).
+        const asked = next as PageRequest | undefined;
+        if (asked && asked.cont !== cont) {
+          asked.cancel();
+          next = undefined;
+        }
+        if (cont && !next) next = this.#requestPage(cont, abort.signal);
+      } while (cont);
+    } finally {
+      next?.cancel();
+    }
     this.#stats.lists++;
     this.#stats.lastResourceVersion = resourceVersion;
     const listed = performance.now();
@@ -335,21 +367,37 @@ export class Reflector<T extends KubeObject> {
     this.#resolveSynced();
   }
 
+  /** Asks for one page (its reply is read by {@linkcode #readPage}). */
+  #requestPage(cont: string | undefined, listSignal: AbortSignal): PageRequest {
+    const own = new AbortController();
+    const timeout = AbortSignal.timeout(LIST_PAGE_TIMEOUT_MS);
+    const response = this.#client.fetch("GET", this.#opts.path, {
+      query: { ...this.#selectors(), limit: this.#opts.pageSize, continue: cont },
+      signal: AbortSignal.any([listSignal, own.signal, timeout]),
+    });
+    // A page asked for ahead may never be read (the list failed first).
+    response.catch(() => {});
+    return {
+      cont,
+      response,
+      timeout,
+      cancel: () => {
+        own.abort(new Error("list page not needed"));
+        response.then((res) => res.body?.cancel()).catch(() => {});
+      },
+    };
+  }
+
   /**
    * One page, its items handed over one by one as they are read (see
    * `readListItems`: the page is never held whole, as text or objects).
    */
-  async #listPage(
-    cont: string | undefined,
+  async #readPage(
+    request: PageRequest,
     onItem: (item: T, list: Partial<ListEnvelope>) => void,
   ): Promise<ListEnvelope> {
-    this.#abort = this.#newAbort();
-    const timeout = AbortSignal.timeout(LIST_PAGE_TIMEOUT_MS);
     try {
-      const res = await this.#client.fetch("GET", this.#opts.path, {
-        query: { ...this.#selectors(), limit: this.#opts.pageSize, continue: cont },
-        signal: AbortSignal.any([this.#abort.signal, timeout]),
-      });
+      const res = await request.response;
       if (!res.ok) {
         const err = errorFromResponse(res.status, await res.text());
         // An expired continue token is 410 too: start the list again.
@@ -360,7 +408,7 @@ export class Reflector<T extends KubeObject> {
         dropManagedFields: this.#opts.dropManagedFields,
       });
     } catch (err) {
-      if (!timeout.aborted) throw err;
+      if (!request.timeout.aborted) throw err;
       // The connection may be half-open: the next request connects anew.
       this.#client.resetConnections();
       throw new Error(`${this.#opts.path}: no list page within ${LIST_PAGE_TIMEOUT_MS} ms`, {

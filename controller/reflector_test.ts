@@ -105,3 +105,64 @@ Deno.test("an inactive watch is restarted even when its body ignores the abort",
   assert.ok(watches >= 3, `${watches} watches started`);
   assert.ok(reflector.stats.inactivityTimeouts >= 2, JSON.stringify(reflector.stats));
 });
+
+Deno.test("Reflector asks for the next list page as soon as a page names it, and lists every item", async () => {
+  const pod = (name: string) => ({ metadata: { namespace: "ns", name, managedFields: [{}] } });
+  const page = (cont: string | undefined, names: string[]) =>
+    JSON.stringify({
+      kind: "PodList",
+      apiVersion: "v1",
+      metadata: { resourceVersion: "9", continue: cont },
+      items: names.map(pod),
+    });
+  const asked: (string | undefined)[] = [];
+  let secondAsked!: () => void;
+  const second = new Promise<void>((r) => secondAsked = r);
+  const enc = new TextEncoder();
+  const client = {
+    fetch(_m: string, _p: string, options: RequestOptions = {}) {
+      if (options.query?.watch) {
+        return new Promise((_, reject) => {
+          const signal = options.signal!;
+          if (signal.aborted) reject(signal.reason);
+          signal.addEventListener("abort", () => reject(signal.reason));
+        });
+      }
+      const cont = options.query?.continue as string | undefined;
+      asked.push(cont);
+      if (cont === "2") {
+        secondAsked();
+        return Promise.resolve(new Response(page(undefined, ["c"])));
+      }
+      // The first page ends only once the second was asked for: read one at a time, it never would.
+      const text = page("2", ["a", "b"]);
+      const cut = text.indexOf('"name":"b"');
+      return Promise.resolve(
+        new Response(
+          new ReadableStream({
+            start(c) {
+              c.enqueue(enc.encode(text.slice(0, cut)));
+              second.then(() => {
+                c.enqueue(enc.encode(text.slice(cut)));
+                c.close();
+              });
+            },
+          }),
+        ),
+      );
+    },
+    resetConnections() {},
+  } as unknown as KubeClient;
+  const reflector = new Reflector<{ metadata: { namespace: string; name: string } }>(client, {
+    path: "/api/v1/pods",
+  }, {});
+  reflector.start();
+  await reflector.synced;
+  assert.deepEqual(asked, [undefined, "2"]);
+  assert.deepEqual(["ns/a", "ns/b", "ns/c"].map((k) => reflector.get(k)?.metadata.name), [
+    "a",
+    "b",
+    "c",
+  ]);
+  await reflector.stop();
+});
