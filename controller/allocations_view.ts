@@ -25,6 +25,12 @@ import { podNetworkSummary } from "../providers/pod_status.ts";
 import type { Admission } from "./admission_ledger.ts";
 import type { RecentEvent } from "./recent_events.ts";
 
+/** A Pod the controller tracks: its provider and its allocation key. */
+export interface TrackedPod {
+  provider: { readonly name: string };
+  owner: string;
+}
+
 /** The type shown for host ports of Pods gamenet does not manage. */
 export const UNMANAGED_TYPE = "Unmanaged";
 
@@ -41,7 +47,7 @@ function ofType(pools: PoolView[], type: string): PoolView[] {
 /** See the module documentation. */
 export function buildAllocationsView(
   registry: ProviderRegistry,
-  tracked: ReadonlyMap<string, { provider: string; owner: string }>,
+  tracked: ReadonlyMap<string, TrackedPod>,
   pod: (key: string) => Pod | undefined,
   admission: (owner: string) => Admission | undefined = () => undefined,
   lastWarning: (pod: Pod) => RecentEvent | undefined = () => undefined,
@@ -115,8 +121,8 @@ export function buildAllocationsView(
   }
   // Types without an allocator (Kubernetes-None): what the Pod reports.
   for (const [key, t] of tracked) {
-    if (byOwner.has(t.owner) || registry.get(t.provider)?.view) continue;
-    const row = describe(key, t.provider, t.owner);
+    if (byOwner.has(t.owner) || registry.get(t.provider.name)?.view) continue;
+    const row = describe(key, t.provider.name, t.owner);
     const p = pod(key);
     const external = p ? podNetworkSummary(p).external : undefined;
     row.ports = (external?.ports ?? []).map((port) => ({
@@ -146,7 +152,7 @@ export function buildAllocationsView(
  */
 export function countAllocations(
   registry: ProviderRegistry,
-  tracked: ReadonlyMap<string, { provider: string; owner: string }>,
+  tracked: ReadonlyMap<string, TrackedPod>,
   pod: (key: string) => Pod | undefined,
 ): AllocationCounts {
   const keyOfOwner = new Map<string, string>();
@@ -167,7 +173,7 @@ export function countAllocations(
     }
   }
   for (const t of tracked.values()) {
-    if (!seen.has(t.owner) && !registry.get(t.provider)?.view) count(t.provider);
+    if (!seen.has(t.owner) && !registry.get(t.provider.name)?.view) count(t.provider.name);
   }
   return counts;
 }

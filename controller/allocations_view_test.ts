@@ -83,8 +83,8 @@ function mixedCluster() {
     createNoneProvider(),
   ]);
   const tracked = new Map([
-    ["games/gs-0", { provider: "Kubernetes-HostPort", owner: "admission/u1" }],
-    ["games/direct-0", { provider: "Kubernetes-None", owner: "games/direct-0" }],
+    ["games/gs-0", { provider: { name: "Kubernetes-HostPort" }, owner: "admission/u1" }],
+    ["games/direct-0", { provider: { name: "Kubernetes-None" }, owner: "games/direct-0" }],
   ]);
   return { registry, tracked };
 }
@@ -182,7 +182,7 @@ Deno.test("buildAllocationsView() gives a row that is not Ready the reason and m
   };
   const tracked = new Map(
     Object.keys(cluster).map((k) => [k, {
-      provider: "Kubernetes-None",
+      provider: { name: "Kubernetes-None" },
       owner: k,
     }]),
   );

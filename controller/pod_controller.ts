@@ -27,6 +27,7 @@ import { waitingReport } from "../providers/network_report.ts";
 import type { ProviderRegistry } from "../providers/registry.ts";
 import { type Admission, AdmissionLedger } from "./admission_ledger.ts";
 import type { Provider } from "../providers/provider.ts";
+import type { TrackedPod } from "./allocations_view.ts";
 import {
   ConfError,
   type JsonPatchOp,
@@ -151,11 +152,12 @@ export class PodController {
     };
   }
 
-  /** Pods currently tracked (managed by some provider). */
-  get tracked(): ReadonlyMap<string, { provider: string; owner: string }> {
-    return new Map(
-      [...this.#tracked].map(([k, t]) => [k, { provider: t.provider.name, owner: t.owner }]),
-    );
+  /**
+   * Pods currently tracked (managed by some provider), live: not a copy,
+   * as `/allocations` and every scrape read it whole.
+   */
+  get tracked(): ReadonlyMap<string, TrackedPod> {
+    return this.#tracked;
   }
 
   /** Marks a Pod found at start-up as held by `provider` under `owner`. */
