@@ -425,3 +425,40 @@ Deno.test("slimPod() keeps every annotation and shares what Pods of one node and
   assert.throws(() => b.spec!.containers[0].ports!.push({ containerPort: 1 } as never), TypeError);
   assert.notEqual(a.metadata.annotations, b.metadata.annotations);
 });
+
+Deno.test("Manager.allocations() serves one build to readers while nothing changes, and builds again after a change", async () => {
+  const api = new FakeKubeClient();
+  api.put("nodes", node);
+  api.put("pods", pod("gs-0", "Order-Net"));
+  let builds = 0;
+  const provider: Provider = {
+    name: "Order-Net",
+    aliases: [],
+    parse: () => ({}),
+    admit: () => Promise.resolve({ patch: [] }),
+    reconcile: () => Promise.resolve(ready("203.0.113.1")),
+    release: () => Promise.resolve(),
+    view: () => (builds++, { pools: [], holdings: [] }),
+  };
+  const manager = new Manager({
+    client: api.client,
+    registry: new ProviderRegistry([provider]),
+    settings: SETTINGS,
+    log: () => {},
+  });
+  try {
+    await manager.start();
+    await until("the Pod's status", () => readPodStatus(api.get("pods", "games/gs-0") as Pod));
+    // Nothing runs between two calls in one turn: the second reads the first's build.
+    const first = manager.allocations();
+    assert.equal(manager.allocations(), first);
+    assert.equal(builds, 1);
+    const before = manager.changes;
+    api.put("pods", pod("gs-1", "Order-Net"));
+    await until("a change counted", () => manager.changes > before ? true : undefined);
+    assert.notEqual(manager.allocations(), first);
+    assert.equal(builds, 2);
+  } finally {
+    await manager.stop();
+  }
+});
