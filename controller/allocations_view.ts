@@ -21,7 +21,7 @@ import type {
 } from "../providers/view.ts";
 import type { ProviderRegistry } from "../providers/registry.ts";
 import type { Pod } from "../providers/types.ts";
-import { podNetworkSummary } from "../providers/pod_status.ts";
+import { podNetworkSummary, readPodStatus } from "../providers/pod_status.ts";
 import type { Admission } from "./admission_ledger.ts";
 import type { RecentEvent } from "./recent_events.ts";
 
@@ -66,7 +66,7 @@ export function buildAllocationsView(
       owner,
       node: p?.spec?.nodeName,
       ports: [],
-      address: status?.external?.ip,
+      address: status?.address,
       state: status?.state,
     };
     // Why it is not Ready is what gamenet last warned about it; a Ready
@@ -124,7 +124,8 @@ export function buildAllocationsView(
     if (byOwner.has(t.owner) || registry.get(t.provider.name)?.view) continue;
     const row = describe(key, t.provider.name, t.owner);
     const p = pod(key);
-    const external = p ? podNetworkSummary(p).external : undefined;
+    // Only these rows read the ports a Pod reports; parsed here, not kept per Pod.
+    const external = p ? readPodStatus(p)?.externalAddresses?.[0] : undefined;
     row.ports = (external?.ports ?? []).map((port) => ({
       name: port.name,
       port: port.port,

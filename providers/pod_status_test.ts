@@ -44,8 +44,7 @@ Deno.test("podNetworkSummary() parses a Pod object's status once, and a new obje
   };
   const first = podNetworkSummary(ready);
   assert.equal(first.state, "Ready");
-  assert.equal(first.external?.ip, "1.2.3.4");
-  assert.deepEqual(first.external?.ports, [{ name: "gs", port: 8000, protocol: "UDP" }]);
+  assert.equal(first.address, "1.2.3.4");
   assert.equal(podNetworkSummary(ready), first, "the same object: no second parse");
   // The cache replaces a Pod's object on a change: the new one is read anew.
   const changed: Pod = {
@@ -55,9 +54,9 @@ Deno.test("podNetworkSummary() parses a Pod object's status once, and a new obje
     },
   };
   assert.equal(podNetworkSummary(changed).state, "NotReady");
-  assert.equal(podNetworkSummary(changed).external?.ip, "5.6.7.8");
+  assert.equal(podNetworkSummary(changed).address, "5.6.7.8");
   assert.deepEqual(podNetworkSummary({ metadata: { name: "new" } }), {
     state: undefined,
-    external: undefined,
+    address: undefined,
   });
 });
