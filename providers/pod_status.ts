@@ -45,8 +45,8 @@ export interface PodNetworkSummary {
  * gone from the cache takes its entry with it. Views and scrapes read every
  * Pod each time; parsing each status again was most of their cost (1.6 s of
  * 13.5 s of CPU in a run that opened `/ui` ten times at 20,000 game
- * servers). Two strings, the state shared: about 80 bytes a Pod (the whole
- * first address, ports and all, was 256).
+ * servers). Two strings, the state shared: about 130 bytes a game server
+ * with its map entry (the whole first address, ports and all, was 300).
  */
 const summaries = new WeakMap<Pod, PodNetworkSummary>();
 
