@@ -68,6 +68,14 @@ export interface AllocationsFeedOptions {
    * which they are dropped for a fresh snapshot. @default {1_048_576}
    */
   maxQueuedBytes?: number;
+  /**
+   * The share of the event loop the stream may take: after a build of the
+   * view that took `t`, the next waits at least `t × (1 / share − 1)`, so a
+   * large cluster changing fast gets its changes less often instead of a
+   * gamenet that does nothing else (at 20,000 game servers a build takes
+   * 0.1-0.4 s). @default {0.25}
+   */
+  maxLoopShare?: number;
   /** The clock of `generatedAt` and of {@linkcode refreshMs}. @default {() => new Date()} */
   now?: () => Date;
   /** A view that could not be built between two sends. @default {console.error} */
@@ -170,8 +178,12 @@ export class AllocationsFeed {
   readonly #subscribers = new Set<Subscriber>();
   #state?: State;
   #builtVersion?: number;
+  readonly #maxLoopShare: number;
   #builtAt = 0;
   #builds = 0;
+  /** When the last build ended and what it cost, on the monotonic clock. */
+  #builtEnd = 0;
+  #buildCost = 0;
   #resyncs = 0;
   #tick?: ReturnType<typeof setInterval>;
   #keepAlive?: ReturnType<typeof setInterval>;
@@ -181,6 +193,7 @@ export class AllocationsFeed {
     this.#version = options.version;
     this.#intervalMs = options.intervalMs ?? STREAM_INTERVAL_MS;
     this.#refreshMs = options.refreshMs ?? 10_000;
+    this.#maxLoopShare = options.maxLoopShare ?? 0.25;
     this.#keepAliveMs = options.keepAliveMs ?? STREAM_KEEP_ALIVE_MS;
     this.#retryMs = options.retryMs ?? 3_000;
     this.#maxQueuedBytes = options.maxQueuedBytes ?? 1_048_576;
@@ -303,6 +316,20 @@ export class AllocationsFeed {
       this.#state && version !== undefined && version === this.#builtVersion &&
       now.getTime() - this.#builtAt < this.#refreshMs
     ) return;
+    const started = performance.now();
+    if (this.#state && started - this.#builtEnd < this.#buildCost * (1 / this.#maxLoopShare - 1)) {
+      return;
+    }
+    try {
+      this.#rebuild(version, now);
+    } finally {
+      this.#builtEnd = performance.now();
+      this.#buildCost = this.#builtEnd - started;
+    }
+  }
+
+  /** Builds the view, and sends every subscriber its part of what changed since the last. */
+  #rebuild(version: number | undefined, now: Date): void {
     const view = this.#view();
     this.#builds++;
     this.#builtVersion = version;

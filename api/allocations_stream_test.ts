@@ -233,6 +233,42 @@ Deno.test("AllocationsFeed builds only while someone listens and something may h
   assert.equal(feed.stats.subscribers, 0);
 });
 
+Deno.test("AllocationsFeed waits after a costly build so that it takes at most maxLoopShare of the loop", async () => {
+  const world = new World();
+  const builds: { start: number; end: number }[] = [];
+  const feed = new AllocationsFeed({
+    view: () => {
+      const start = performance.now();
+      // A large cluster's build: 30 ms of the event loop.
+      while (performance.now() - start < 30) { /* busy */ }
+      builds.push({ start, end: performance.now() });
+      return structuredClone(world.view);
+    },
+    version: () => world.version,
+    intervalMs: 5,
+    maxLoopShare: 0.25,
+  });
+  const { sse, abort } = await open(feed);
+  await sse.nextEvent();
+  const until = performance.now() + 600;
+  while (performance.now() < until) {
+    world.change((v) => v.pools[0].used++);
+    await delay(5);
+  }
+  await abort();
+  assert.ok(builds.length >= 3, `${builds.length} builds`);
+  for (let i = 1; i < builds.length; i++) {
+    const cost = builds[i - 1].end - builds[i - 1].start;
+    const idle = builds[i].start - builds[i - 1].end;
+    // Three times the cost idle after each: a quarter of the loop. Without the
+    // bound a build would follow every 5 ms interval.
+    assert.ok(
+      idle >= 3 * cost - 1,
+      `build ${i}: ${idle.toFixed(1)} ms idle after ${cost.toFixed(1)} ms`,
+    );
+  }
+});
+
 Deno.test("AllocationsFeed rebuilds without a version every refreshMs", async () => {
   const world = new World();
   const feed = world.feed({ refreshMs: 30 });
