@@ -52,6 +52,29 @@ async function until<T>(what: string, check: () => T | undefined, ms = 5_000): P
   throw new Error(`Timed out waiting for ${what}`);
 }
 
+/** A provider named `name` that admits, reconciles Ready and releases; `parts` replace any of that. */
+function testProvider(name: string, parts: Partial<Provider> = {}): Provider {
+  return {
+    name,
+    aliases: [],
+    parse: () => ({}),
+    admit: () => Promise.resolve({ patch: [] }),
+    reconcile: () => Promise.resolve(ready("203.0.113.1")),
+    release: () => Promise.resolve(),
+    ...parts,
+  };
+}
+
+/** A manager of `providers` on `api`, logging to `log`. */
+function managerOf(api: FakeKubeClient, providers: Provider[], log = (_: string) => {}): Manager {
+  return new Manager({
+    client: api.client,
+    registry: new ProviderRegistry(providers),
+    settings: SETTINGS,
+    log,
+  });
+}
+
 Deno.test("Manager.start() syncs, restores every provider, turns ready, then reconciles", async () => {
   const api = new FakeKubeClient();
   api.put("nodes", node);
@@ -187,21 +210,12 @@ Deno.test("PodController outcomes: a failure becomes an Event and NotReady, a re
   api.put("nodes", node);
   const released: string[] = [];
   let answer: Outcome = { kind: "retry", error: new Error("cloud throttled") };
-  const provider: Provider = {
-    name: "Flaky-Net",
-    aliases: [],
-    parse: () => ({}),
-    admit: () => Promise.resolve({ patch: [] }),
+  const provider = testProvider("Flaky-Net", {
     reconcile: () => Promise.resolve(answer),
     release: (owner) => (released.push(owner), Promise.resolve()),
-  };
-  const logs: string[] = [];
-  const manager = new Manager({
-    client: api.client,
-    registry: new ProviderRegistry([provider]),
-    settings: SETTINGS,
-    log: (m) => logs.push(m),
   });
+  const logs: string[] = [];
+  const manager = managerOf(api, [provider], (m) => logs.push(m));
   try {
     await manager.start();
     await until("ready", () => manager.readiness.ready || undefined);
@@ -291,23 +305,15 @@ Deno.test("Manager.gameServerCounts() counts a Pod refused late by its reason, a
   api.put("nodes", node);
   const { ConfError } = await import("../providers/types.ts");
   // A conf refused at reconcile: the Pod holds nothing, and is still a game server to count.
-  const provider: Provider = {
-    name: "Picky-Net",
-    aliases: ["Picky"],
-    parse: (p) => {
-      if (p.metadata.name === "bad-0") throw new ConfError("Pod games/bad-0: no", "BadConf");
-      return {};
-    },
-    admit: () => Promise.resolve({ patch: [] }),
-    reconcile: () => Promise.resolve(ready("203.0.113.1")),
-    release: () => Promise.resolve(),
-  };
-  const manager = new Manager({
-    client: api.client,
-    registry: new ProviderRegistry([provider]),
-    settings: SETTINGS,
-    log: () => {},
-  });
+  const manager = managerOf(api, [
+    testProvider("Picky-Net", {
+      aliases: ["Picky"],
+      parse: (p) => {
+        if (p.metadata.name === "bad-0") throw new ConfError("Pod games/bad-0: no", "BadConf");
+        return {};
+      },
+    }),
+  ]);
   try {
     api.put("pods", pod("good-0", "Picky"));
     api.put("pods", pod("bad-0", "Picky-Net"));
@@ -339,21 +345,11 @@ Deno.test("Manager.changes moves with Pods and reconciles; restoreConflicts() an
   const api = new FakeKubeClient();
   api.put("nodes", node);
   api.put("pods", pod("gs-0", "Order-Net"));
-  const provider: Provider = {
-    name: "Order-Net",
-    aliases: [],
-    parse: () => ({}),
-    admit: () => Promise.resolve({ patch: [] }),
-    restore: () => [{ message: "Port 8000 on node-1 is claimed by games/gs-0 and games/gs-9" }],
-    reconcile: () => Promise.resolve(ready("203.0.113.1")),
-    release: () => Promise.resolve(),
-  };
-  const manager = new Manager({
-    client: api.client,
-    registry: new ProviderRegistry([provider]),
-    settings: SETTINGS,
-    log: () => {},
-  });
+  const manager = managerOf(api, [
+    testProvider("Order-Net", {
+      restore: () => [{ message: "Port 8000 on node-1 is claimed by games/gs-0 and games/gs-9" }],
+    }),
+  ]);
   try {
     await manager.start();
     await until("the Pod's status", () => readPodStatus(api.get("pods", "games/gs-0") as Pod));
@@ -431,21 +427,9 @@ Deno.test("Manager.allocations() serves one build to readers while nothing chang
   api.put("nodes", node);
   api.put("pods", pod("gs-0", "Order-Net"));
   let builds = 0;
-  const provider: Provider = {
-    name: "Order-Net",
-    aliases: [],
-    parse: () => ({}),
-    admit: () => Promise.resolve({ patch: [] }),
-    reconcile: () => Promise.resolve(ready("203.0.113.1")),
-    release: () => Promise.resolve(),
-    view: () => (builds++, { pools: [], holdings: [] }),
-  };
-  const manager = new Manager({
-    client: api.client,
-    registry: new ProviderRegistry([provider]),
-    settings: SETTINGS,
-    log: () => {},
-  });
+  const manager = managerOf(api, [
+    testProvider("Order-Net", { view: () => (builds++, { pools: [], holdings: [] }) }),
+  ]);
   try {
     await manager.start();
     await until("the Pod's status", () => readPodStatus(api.get("pods", "games/gs-0") as Pod));
