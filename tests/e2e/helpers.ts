@@ -98,12 +98,28 @@ export async function eventsFor(
  * ```
  */
 export function hostPortGamePod(name?: string): Pod {
+  return gamePod("Kubernetes-HostPort", { ContainerPorts: "gs:7777/UDP" }, name);
+}
+
+/**
+ * A game-server Pod of network `type` with `conf` (name → value), one
+ * container `gs` with UDP 7777, deleted at once; named `name`, else `gs-`
+ * and a suffix.
+ *
+ * @example
+ * ```ts
+ * gamePod("TencentCloud-CLB", { ClbIds: "lb-1", PortProtocols: "7777/UDP" }, "clb-0");
+ * ```
+ */
+export function gamePod(type: string, conf: Record<string, string>, name?: string): Pod {
   return {
     metadata: {
       ...(name ? { name } : { generateName: "gs-" }),
       annotations: {
-        [NETWORK_TYPE_ANNOTATION]: "Kubernetes-HostPort",
-        [NETWORK_CONF_ANNOTATION]: '[{"name":"ContainerPorts","value":"gs:7777/UDP"}]',
+        [NETWORK_TYPE_ANNOTATION]: type,
+        [NETWORK_CONF_ANNOTATION]: JSON.stringify(
+          Object.entries(conf).map(([name, value]) => ({ name, value })),
+        ),
       },
     },
     spec: {

@@ -14,59 +14,29 @@ import { ControlPlane } from "../controlplane/control_plane.ts";
 import { KubeletStandIn } from "../controlplane/kubelet_standin.ts";
 import { FakeTencentCloud } from "../fakes/tencentcloud/fake_tencent_cloud.ts";
 import { testSeedFor } from "../test_seed.ts";
-import {
-  NETWORK_CONF_ANNOTATION,
-  NETWORK_TYPE_ANNOTATION,
-  type Pod,
-} from "../../providers/types.ts";
+import { NETWORK_CONF_ANNOTATION, type Pod } from "../../providers/types.ts";
 import { GamenetProcess } from "./gamenet_process.ts";
-import { createNamespace, eventually, listPods, networkStatus } from "./helpers.ts";
+import {
+  createNamespace,
+  eventually,
+  gamePod,
+  hostPortGamePod,
+  listPods,
+  networkStatus,
+} from "./helpers.ts";
 import { Browser, type Page } from "./browser.ts";
 
 const NS = "ui-e2e";
 const LB = "lb-ui000001";
 
-/** A game-server Pod of `type`, one UDP port 7777 in container `gs`. */
-function gamePod(name: string, type: string, conf: Record<string, string>): Pod {
-  return {
-    metadata: {
-      name,
-      labels: { app: "ui-e2e" },
-      annotations: {
-        [NETWORK_TYPE_ANNOTATION]: type,
-        [NETWORK_CONF_ANNOTATION]: JSON.stringify(
-          Object.entries(conf).map(([name, value]) => ({ name, value })),
-        ),
-      },
-    },
-    spec: {
-      terminationGracePeriodSeconds: 0,
-      containers: [{
-        name: "gs",
-        image: "example.invalid/gs:1",
-        ports: [{ containerPort: 7777, protocol: "UDP" }],
-      }],
-    },
-  } as Pod;
-}
-
+const CLB_CONF = { ClbIds: LB, PortProtocols: "7777/UDP", MinPort: "501", MaxPort: "600" };
 const PODS = [
-  gamePod("hostport-0", "Kubernetes-HostPort", { ContainerPorts: "gs:7777/UDP" }),
-  gamePod("hostport-1", "Kubernetes-HostPort", { ContainerPorts: "gs:7777/UDP" }),
-  gamePod("direct-0", "Kubernetes-None", { ContainerPorts: "gs:7777/UDP" }),
-  gamePod("direct-1", "Kubernetes-None", { ContainerPorts: "gs:7777/UDP" }),
-  gamePod("clb-0", "TencentCloud-CLB", {
-    ClbIds: LB,
-    PortProtocols: "7777/UDP",
-    MinPort: "501",
-    MaxPort: "600",
-  }),
-  gamePod("clb-1", "TencentCloud-CLB", {
-    ClbIds: LB,
-    PortProtocols: "7777/UDP",
-    MinPort: "501",
-    MaxPort: "600",
-  }),
+  hostPortGamePod("hostport-0"),
+  hostPortGamePod("hostport-1"),
+  gamePod("Kubernetes-None", { ContainerPorts: "gs:7777/UDP" }, "direct-0"),
+  gamePod("Kubernetes-None", { ContainerPorts: "gs:7777/UDP" }, "direct-1"),
+  gamePod("TencentCloud-CLB", CLB_CONF, "clb-0"),
+  gamePod("TencentCloud-CLB", CLB_CONF, "clb-1"),
 ];
 
 /** `data-pod` of every element `selector` matches, sorted. */
@@ -102,7 +72,7 @@ Deno.test("/ui in a real browser: lists, filters, shows a NotReady Pod live, ope
   }
   const names = PODS.map((p) => `${NS}/${p.metadata.name}`).sort();
   await eventually("the six game servers Ready", async () => {
-    const pods = await listPods(admin, NS, "app=ui-e2e");
+    const pods = await listPods(admin, NS);
     const ready = pods.filter((p) => networkStatus(p)?.currentNetworkState === "Ready");
     return ready.length === PODS.length || undefined;
   }, 60_000);
