@@ -119,10 +119,23 @@ export class ApiStub implements AsyncDisposable {
    * resourceVersion) and sends the MODIFIED events to the open watches.
    */
   touchPods(keys: readonly string[], key: string, value: string): void {
+    this.editPods(keys, (pod) => pod.metadata.labels = { ...pod.metadata.labels, [key]: value });
+  }
+
+  /**
+   * Applies `edit` to each Pod of `keys` (parsed; a new resourceVersion)
+   * and sends the MODIFIED events to the open watches.
+   */
+  editPods(
+    keys: readonly string[],
+    edit: (
+      pod: { metadata: Record<string, unknown> & { labels?: Record<string, string> } },
+    ) => void,
+  ): void {
     const pods = this.#collections.pods;
     for (const k of keys) {
       const pod = JSON.parse(pods.json.get(k)!);
-      pod.metadata.labels = { ...pod.metadata.labels, [key]: value };
+      edit(pod);
       this.#store(pods, k, pod);
     }
   }
