@@ -155,7 +155,8 @@ function streamReader(gamenet: GamenetProcess, read: boolean) {
     },
     async stop() {
       abort.abort();
-      await done;
+      // An aborted body read does not always end its loop: do not wait for it long.
+      await Promise.race([done, new Promise((r) => setTimeout(r, 1_000))]);
     },
   };
 }
