@@ -2,8 +2,9 @@
  * The `/ui` overview's only script, inlined in the page (and allowed by
  * its hash in the page's Content-Security-Policy). It opens
  * `/allocations/stream` with the page's filters and, at every snapshot and
- * change, updates in place the counts, the pool cells, the rows of this
- * page and the "Needs attention" list, by the rules of `overview.ts`
+ * change, updates in place the counts, the pool cells shown, every pool
+ * group's summary, the rows of this page and the "Needs attention" list,
+ * by the rules of `overview.ts`
  * (thresholds come from the page's `data-` attributes). Text goes in with
  * `textContent` and attributes with `setAttribute`: nothing the stream
  * says is parsed as HTML. Without it (or without JavaScript) the page is
@@ -102,16 +103,44 @@ export const LIVE_SCRIPT = `"use strict";
     });
   }
 
+  function groupTitle(p) {
+    return (p.type || "?") + " · " + p.kind + " · " + p.range + (p.protocol ? "/" + p.protocol : "") +
+      (p.rangeName ? " (" + p.rangeName + ")" : "");
+  }
+
+  // The cells stay where the page put them (fullest first as it was made): only what they say changes.
   function poolCells() {
     $('[data-testid="pool-cell"]').forEach(function (cell) {
       var p = pools.get(cell.getAttribute("data-pool-id"));
       if (!p) { cell.classList.add("gone"); return; }
-      cell.className = "cell u" + band(p);
-      cell.setAttribute("title", poolTitle(p) + ": " + poolNumbers(p));
-      cell.querySelector('[data-f="fill"]').style.width = Math.round(use(p) * 100) + "%";
-      setText(cell, "used", String(p.used));
-      setText(cell, "free", String(p.free));
-      setText(cell, "delayed", String(p.delayed));
+      cell.className = "c u" + band(p);
+      cell.style.setProperty("--w", Math.round(use(p) * 100) + "%");
+      var a = cell.querySelector("a"), small = cell.querySelector("small");
+      var nums = poolNumbers(p);
+      if (a.getAttribute("title") !== nums) a.setAttribute("title", nums);
+      var text = p.used + "/" + p.free + "/" + p.delayed;
+      if (small.textContent !== text) small.textContent = text;
+    });
+  }
+
+  function groupSummaries() {
+    var sums = new Map();
+    pools.forEach(function (p) {
+      var t = groupTitle(p);
+      var s = sums.get(t);
+      if (!s) sums.set(t, s = { pools: 0, used: 0, free: 0, delayed: 0, b0: 0, b1: 0, b2: 0, b3: 0, b4: 0 });
+      s.pools++;
+      s.used += p.used;
+      s.free += p.free;
+      s.delayed += p.delayed;
+      s["b" + band(p)]++;
+    });
+    $('[data-testid="pool-group"]').forEach(function (g) {
+      var s = sums.get(g.getAttribute("data-group")) || {};
+      g.querySelectorAll("[data-g]").forEach(function (e) {
+        var text = String(s[e.getAttribute("data-g")] || 0);
+        if (e.textContent !== text) e.textContent = text;
+      });
     });
   }
 
@@ -197,6 +226,7 @@ export const LIVE_SCRIPT = `"use strict";
     if (!first) first = new Set(rows.keys());
     counts();
     poolCells();
+    groupSummaries();
     serverRows();
     attention();
     notice();

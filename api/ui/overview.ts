@@ -23,6 +23,14 @@ import type { OverviewQuery } from "./overview_query.ts";
 export const ATTENTION_USE = 0.9;
 /** Game servers per page, by default. */
 export const PAGE_SIZE = 200;
+/**
+ * Pool cells a group shows at most, the fullest first: at 2,000 nodes a
+ * group has 2,000 pools, more than a page can carry or a person can read,
+ * and its summary already counts them all by use.
+ */
+export const POOL_CELL_LIMIT = 100;
+/** Pools per page of a group shown whole (`?pools=<group>`). */
+export const POOL_PAGE_SIZE = 500;
 /** Items of each kind listed under "Needs attention" at most (the rest are counted). */
 export const ATTENTION_LIMIT = 50;
 /** States of a game server that need attention, in the order they are listed. */
@@ -32,6 +40,10 @@ export const ATTENTION_STATES = ["NotReady", "Waiting"] as const;
 export interface OverviewOptions {
   /** @default {PAGE_SIZE} */
   pageSize?: number;
+  /** @default {POOL_CELL_LIMIT} */
+  poolCellLimit?: number;
+  /** @default {POOL_PAGE_SIZE} */
+  poolPageSize?: number;
   /** What the last restore could not reconcile. @default {[]} */
   conflicts?: readonly { message: string }[];
 }
@@ -40,7 +52,25 @@ export interface OverviewOptions {
 export interface PoolGroup {
   /** E.g. `Kubernetes-HostPort · node · 8000-9000 (default)`. */
   title: string;
+  /** The pools shown, in {@linkcode comparePools} order: the fullest, or a page of all. */
   pools: StreamPool[];
+  /** All the group's pools summed up, shown or not. */
+  summary: PoolGroupSummary;
+  /** Whether the query asked for this whole group (`?pools=<title>`). */
+  whole: boolean;
+  /** The page of the whole group, from 1 (1 of 1 when not whole). */
+  page: number;
+  pages: number;
+}
+
+/** A group's pools counted and summed. */
+export interface PoolGroupSummary {
+  pools: number;
+  used: number;
+  free: number;
+  delayed: number;
+  /** Pools per {@linkcode useBand}, index 0 to 4. */
+  bands: [number, number, number, number, number];
 }
 
 /** What the overview shows. */
@@ -137,7 +167,50 @@ export function portsText(ports: readonly PortView[]): string {
   return ports.map((p) => `${p.port}/${p.protocol}`).join(", ");
 }
 
-/** The title of a pool's group. */
+/**
+ * The order of a group's cells: exhausted first, then by use descending,
+ * then by key (and protocol), so what needs attention leads.
+ *
+ * @example
+ * ```ts
+ * pools.sort(comparePools);
+ * ```
+ */
+export function comparePools(a: PoolView, b: PoolView): number {
+  return (a.free === 0 ? 0 : 1) - (b.free === 0 ? 0 : 1) || poolUse(b) - poolUse(a) ||
+    cmp(a.key, b.key) || cmp(a.protocol ?? "", b.protocol ?? "");
+}
+
+/**
+ * Counts and sums pools for a group's header.
+ *
+ * @example
+ * ```ts
+ * summarizePools([{ kind: "node", key: "n1", range: "8000-8009", used: 9, free: 0, delayed: 1 }]);
+ * // { pools: 1, used: 9, free: 0, delayed: 1, bands: [0, 0, 0, 0, 1] }
+ * ```
+ */
+export function summarizePools(pools: readonly PoolView[]): PoolGroupSummary {
+  const s: PoolGroupSummary = { pools: 0, used: 0, free: 0, delayed: 0, bands: [0, 0, 0, 0, 0] };
+  for (const p of pools) {
+    s.pools++;
+    s.used += p.used;
+    s.free += p.free;
+    s.delayed += p.delayed;
+    s.bands[useBand(p)]++;
+  }
+  return s;
+}
+
+/**
+ * The title of a pool's group.
+ *
+ * @example
+ * ```ts
+ * poolGroupTitle({ type: "Kubernetes-HostPort", kind: "node", key: "n1", range: "8000-9000", protocol: "TCP", used: 0, free: 1001, delayed: 0 });
+ * // "Kubernetes-HostPort · node · 8000-9000/TCP"
+ * ```
+ */
 export function poolGroupTitle(pool: PoolView): string {
   return `${pool.type ?? "?"} · ${pool.kind} · ${pool.range}` +
     (pool.protocol ? `/${pool.protocol}` : "") + (pool.rangeName ? ` (${pool.rangeName})` : "");
@@ -150,6 +223,8 @@ export function buildOverview(
   options: OverviewOptions = {},
 ): Overview {
   const pageSize = options.pageSize ?? PAGE_SIZE;
+  const cellLimit = options.poolCellLimit ?? POOL_CELL_LIMIT;
+  const poolPageSize = options.poolPageSize ?? POOL_PAGE_SIZE;
   const scoped = filterView(
     {
       pools: view.pools.map((p): StreamPool => ({ ...p, id: poolId(p) })),
@@ -170,13 +245,24 @@ export function buildOverview(
     .sort((a, b) => (a.free === 0 ? 0 : 1) - (b.free === 0 ? 0 : 1) || poolUse(b) - poolUse(a));
   const admissions = scoped.allocations.filter((r) => r.holding === "admission");
 
-  const groups = new Map<string, PoolGroup>();
+  const byTitle = new Map<string, StreamPool[]>();
   for (const p of scoped.pools) {
     const title = poolGroupTitle(p);
-    let g = groups.get(title);
-    if (!g) groups.set(title, g = { title, pools: [] });
-    g.pools.push(p);
+    const pools = byTitle.get(title);
+    if (pools) pools.push(p);
+    else byTitle.set(title, [p]);
   }
+  const poolGroups = [...byTitle].map(([title, pools]): PoolGroup => {
+    pools.sort(comparePools);
+    const summary = summarizePools(pools);
+    if (title !== query.pools) {
+      return { title, pools: pools.slice(0, cellLimit), summary, whole: false, page: 1, pages: 1 };
+    }
+    const pages = Math.max(1, Math.ceil(pools.length / poolPageSize));
+    const page = Math.min(query.poolsPage, pages);
+    const shown = pools.slice((page - 1) * poolPageSize, page * poolPageSize);
+    return { title, pools: shown, summary, whole: true, page, pages };
+  });
 
   const matching = query.state.length === 0
     ? scoped.allocations
@@ -195,7 +281,7 @@ export function buildOverview(
     },
     states,
     total: scoped.allocations.length,
-    poolGroups: [...groups.values()].sort((a, b) => cmp(a.title, b.title)),
+    poolGroups: poolGroups.sort((a, b) => cmp(a.title, b.title)),
     types: [...new Set(view.allocations.map((r) => r.type))].sort(),
     rows: sorted.slice((page - 1) * pageSize, page * pageSize),
     matching: sorted.length,

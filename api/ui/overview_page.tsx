@@ -20,6 +20,7 @@ import {
   ATTENTION_USE,
   type Overview,
   podHref,
+  type PoolGroup,
   poolUse,
   portsText,
   rowState,
@@ -59,7 +60,7 @@ export function OverviewPage({ overview, query, stream, generatedAt }: OverviewP
     <Layout title="gamenet" body={body} script={stream ? LIVE_SCRIPT : undefined}>
       <Attention overview={overview} query={query} />
       <Summary overview={overview} />
-      <Pools overview={overview} />
+      <Pools overview={overview} query={query} />
       <Servers overview={overview} query={query} />
     </Layout>
   );
@@ -172,8 +173,8 @@ function MoreItem({ n, what, href }: { n: number; what: string; href?: string })
 
 function Summary({ overview }: { overview: Overview }) {
   const states = [...new Set(["Ready", "NotReady", "Waiting", ...Object.keys(overview.states)])];
-  const full =
-    overview.poolGroups.flatMap((g) => g.pools).filter((p) => poolUse(p) >= ATTENTION_USE).length;
+  // Bands 3 and 4 are the pools at ATTENTION_USE or more.
+  const full = overview.poolGroups.reduce((n, g) => n + g.summary.bands[3] + g.summary.bands[4], 0);
   return (
     <section class="card" data-testid="summary" aria-label="Counts">
       <dl class="summary">
@@ -189,7 +190,9 @@ function Summary({ overview }: { overview: Overview }) {
         ))}
         <div>
           <dt>Pools</dt>
-          <dd data-count="pools">{overview.poolGroups.reduce((n, g) => n + g.pools.length, 0)}</dd>
+          <dd data-count="pools">
+            {overview.poolGroups.reduce((n, g) => n + g.summary.pools, 0)}
+          </dd>
         </div>
         <div>
           <dt>Pools ≥ {Math.round(ATTENTION_USE * 100)} %</dt>
@@ -200,41 +203,112 @@ function Summary({ overview }: { overview: Overview }) {
   );
 }
 
-function Pools({ overview }: { overview: Overview }) {
+function Pools({ overview, query }: { overview: Overview; query: OverviewQuery }) {
   return (
     <section id="pools" data-testid="pools" aria-labelledby="pools-h">
       <h2 id="pools-h">Pools</h2>
       {overview.poolGroups.length === 0
         ? <p class="muted">No pools: no network type of this gamenet allocates ports.</p>
-        : null}
-      {overview.poolGroups.map((g) => (
-        <section class="group" data-testid="pool-group" data-group={g.title}>
-          <h3>{g.title}</h3>
-          <ul class="cells">{g.pools.map((p) => <PoolCell key={p.id} pool={p} />)}</ul>
-        </section>
-      ))}
+        : (
+          <p class="muted">
+            A cell is a node's range or a load balancer's protocol: its use in colour and as a bar,
+            then <i>used / free / delayed</i> ports; the fullest come first.
+          </p>
+        )}
+      {overview.poolGroups.map((g) => <Group key={g.title} group={g} query={query} />)}
     </section>
   );
 }
 
+/** The bands from fullest to emptiest, as a group's header counts them. */
+const BANDS = [
+  { band: 4, text: "exhausted" },
+  { band: 3, text: `≥ ${Math.round(ATTENTION_USE * 100)} %` },
+  { band: 2, text: `75-${Math.round(ATTENTION_USE * 100)} %` },
+  { band: 1, text: "50-75 %" },
+  { band: 0, text: "< 50 %" },
+] as const;
+
+function Group({ group: g, query }: { group: PoolGroup; query: OverviewQuery }) {
+  const s = g.summary;
+  const hidden = s.pools - g.pools.length;
+  return (
+    <section class="group" data-testid="pool-group" data-group={g.title}>
+      <h3>{g.title}</h3>
+      <p class="gsum" data-testid="pool-group-summary">
+        <b data-g="pools">{s.pools}</b> pools: <b data-g="used">{s.used}</b> used ·{" "}
+        <b data-g="free">{s.free}</b> free · <b data-g="delayed">{s.delayed}</b> delayed ·{" "}
+        {BANDS.map(({ band, text }) => (
+          <span class={`band u${band}`}>
+            <b data-g={`b${band}`}>{s.bands[band]}</b> {text}
+          </span>
+        ))}
+      </p>
+      <ul class="cells">{g.pools.map((p) => <PoolCell key={p.id} pool={p} />)}</ul>
+      {g.whole
+        ? <GroupPager group={g} query={query} />
+        : hidden > 0
+        ? (
+          <p data-testid="pool-group-more">
+            {`The ${g.pools.length} fullest of ${s.pools} shown. `}
+            <a href={`${overviewHref(query, { pools: g.title, poolsPage: 1 })}#pools`}>
+              {`All ${s.pools} pools of ${g.title}`}
+            </a>
+          </p>
+        )
+        : null}
+    </section>
+  );
+}
+
+/** A group shown whole: its pages, and the way back to the fullest alone. */
+function GroupPager({ group: g, query }: { group: PoolGroup; query: OverviewQuery }) {
+  const link = (p: number, text: string, rel?: string) => (
+    <a
+      data-testid="pools-page-link"
+      href={`${overviewHref(query, { poolsPage: p })}#pools`}
+      rel={rel}
+      aria-current={p === g.page && !rel ? "page" : undefined}
+    >
+      {text}
+    </a>
+  );
+  const numbers = new Set<number>([1, g.pages]);
+  for (let p = Math.max(1, g.page - 3); p <= Math.min(g.pages, g.page + 3); p++) numbers.add(p);
+  const pages = [...numbers].sort((a, b) => a - b);
+  return (
+    <nav class="pager" data-testid="pools-pager" aria-label={`Pages of ${g.title}`}>
+      <span>
+        {g.pages > 1
+          ? `All ${g.summary.pools} pools, page ${g.page} of ${g.pages}:`
+          : `All ${g.summary.pools} pools shown.`}
+      </span>
+      {g.pages > 1 && g.page > 1 ? link(g.page - 1, "← Previous", "prev") : null}
+      {g.pages > 1 ? pages.map((p) => link(p, String(p))) : null}
+      {g.page < g.pages ? link(g.page + 1, "Next →", "next") : null}
+      <a href={`${overviewHref(query, { pools: undefined, poolsPage: 1 })}#pools`}>
+        Only the fullest
+      </a>
+    </nav>
+  );
+}
+
+/**
+ * One pool in few bytes (a page may hold hundreds): the band's colour, the
+ * use as a bar drawn from `--w`, the key as a link whose title says the
+ * numbers in words for a pointer and a screen reader, and the numbers
+ * compact for the eye.
+ */
 function PoolCell({ pool }: { pool: StreamPool }) {
-  const use = poolUse(pool);
   return (
     <li
-      class={`cell u${useBand(pool)}`}
+      class={`c u${useBand(pool)}`}
+      style={`--w:${Math.round(poolUse(pool) * 100)}%`}
       data-testid="pool-cell"
       data-pool-id={pool.id}
-      title={`${poolTitle(pool)}: ${poolNumbers(pool)}`}
     >
-      <a class="key" href={poolHref(pool)}>{pool.key}</a>
-      <span class="bar" aria-hidden="true">
-        <span class="fill" data-f="fill" style={`width:${Math.round(use * 100)}%`}></span>
-      </span>
-      <span class="nums">
-        <span data-f="used">{pool.used}</span> used · <span data-f="free">{pool.free}</span> free ·
-        {" "}
-        <span data-f="delayed">{pool.delayed}</span> delayed
-      </span>
+      <a href={poolHref(pool)} title={poolNumbers(pool)}>{pool.key}</a>{" "}
+      <small aria-hidden="true">{`${pool.used}/${pool.free}/${pool.delayed}`}</small>
     </li>
   );
 }
@@ -282,6 +356,7 @@ function Servers({ overview, query }: { overview: Overview; query: OverviewQuery
             ))}
           </select>
         </label>
+        {query.pools ? <input type="hidden" name="pools" value={query.pools} /> : null}
         <button type="submit">Apply</button>
         <a href="/ui">Clear</a>
       </form>

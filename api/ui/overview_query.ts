@@ -1,9 +1,10 @@
 /**
  * What the `/ui` overview shows, as its URL says: the filters of
  * `/allocations` (`namespace`, `node`, `lb`, `type`, `pod`), the game
- * servers' `state`, the `sort` and the `page`. Everything lives in the
- * query string, so a reload, a bookmark or a link keeps it, and a plain
- * GET form sets it without JavaScript.
+ * servers' `state`, the `sort` and the `page`, and the pool group shown
+ * whole (`pools`, its page `pools_page`). Everything lives in the query
+ * string, so a reload, a bookmark or a link keeps it, and a plain GET form
+ * sets it without JavaScript.
  *
  * @example
  * ```ts
@@ -30,6 +31,10 @@ export interface OverviewQuery {
   sort: Sort;
   /** From 1. */
   page: number;
+  /** The title of the pool group to show whole (paged); the others show their fullest. */
+  pools?: string;
+  /** The page of that group's pools, from 1. */
+  poolsPage: number;
 }
 
 /**
@@ -40,7 +45,7 @@ export interface OverviewQuery {
  * @example
  * ```ts
  * parseOverviewQuery({ namespace: [""], sort: ["state"], page: ["x"] });
- * // { filters: {}, state: [], sort: "state", page: 1 }
+ * // { filters: {}, state: [], sort: "state", page: 1, poolsPage: 1 }
  * ```
  */
 export function parseOverviewQuery(query: Record<string, string[]>): OverviewQuery {
@@ -52,11 +57,15 @@ export function parseOverviewQuery(query: Record<string, string[]>): OverviewQue
   }
   const sort = values("sort").at(-1);
   const page = Number(values("page").at(-1) ?? 1);
+  const poolsPage = Number(values("pools_page").at(-1) ?? 1);
+  const pools = values("pools").at(-1);
   return {
     filters,
     state: values("state"),
     sort: (SORTS as readonly string[]).includes(sort ?? "") ? sort as Sort : "name",
     page: Number.isInteger(page) && page >= 1 ? page : 1,
+    ...(pools ? { pools } : {}),
+    poolsPage: pools && Number.isInteger(poolsPage) && poolsPage >= 1 ? poolsPage : 1,
   };
 }
 
@@ -76,6 +85,8 @@ export function overviewHref(query: OverviewQuery, change: Partial<OverviewQuery
   for (const v of q.state) params.append("state", v);
   if (q.sort !== "name") params.set("sort", q.sort);
   if (q.page !== 1) params.set("page", String(q.page));
+  if (q.pools) params.set("pools", q.pools);
+  if (q.pools && q.poolsPage !== 1) params.set("pools_page", String(q.poolsPage));
   const text = params.toString();
   return text ? `/ui?${text}` : "/ui";
 }

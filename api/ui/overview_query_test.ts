@@ -4,14 +4,18 @@ import { overviewHref, parseOverviewQuery } from "./overview_query.ts";
 Deno.test("parseOverviewQuery() drops empty values and falls back to defaults", () => {
   assert.deepEqual(
     parseOverviewQuery({ namespace: [""], node: [" n1 "], sort: ["nope"], page: ["-2"], x: ["1"] }),
-    { filters: { node: ["n1"] }, state: [], sort: "name", page: 1 },
+    { filters: { node: ["n1"] }, state: [], sort: "name", page: 1, poolsPage: 1 },
   );
   assert.deepEqual(parseOverviewQuery({ state: ["NotReady", ""], sort: ["state"], page: ["3"] }), {
     filters: {},
     state: ["NotReady"],
     sort: "state",
     page: 3,
+    poolsPage: 1,
   });
+  // A pools page means nothing without its group.
+  assert.deepEqual(parseOverviewQuery({ pools_page: ["2"] }).poolsPage, 1);
+  assert.deepEqual(parseOverviewQuery({ pools: ["g"], pools_page: ["2"] }).poolsPage, 2);
 });
 
 Deno.test("overviewHref() keeps the query and leaves defaults out", () => {
@@ -31,4 +35,16 @@ Deno.test("overviewHref() keeps the query and leaves defaults out", () => {
     )),
     { ...q, page: 4 },
   );
+});
+
+Deno.test("overviewHref() keeps the pool group shown whole and its page", () => {
+  const q = parseOverviewQuery({
+    node: ["n1"],
+    pools: ["Kubernetes-HostPort · node · 8000-9000/TCP"],
+  });
+  assert.equal(
+    overviewHref(q, { poolsPage: 3 }),
+    "/ui?node=n1&pools=Kubernetes-HostPort+%C2%B7+node+%C2%B7+8000-9000%2FTCP&pools_page=3",
+  );
+  assert.equal(overviewHref(q, { pools: undefined, poolsPage: 3 }), "/ui?node=n1");
 });

@@ -42,18 +42,19 @@ section > h2 { font-size: 17px; margin: 0 0 8px; }
 .summary dt { color: var(--muted); }
 .summary dd { margin: 0; font-weight: 600; }
 .group h3 { font-size: 14px; margin: 12px 0 6px; }
+.gsum { margin: 0 0 6px; }
+.band { white-space: nowrap; margin-right: 8px; }
+.band::before { content: ""; display: inline-block; width: 10px; height: 10px; margin-right: 3px;
+  border-radius: 2px; background: var(--b); vertical-align: -1px; }
 .cells { list-style: none; margin: 0; padding: 0; display: grid; gap: 6px;
   grid-template-columns: repeat(auto-fill, minmax(150px, 1fr)); }
-.cell { border: 1px solid var(--line); border-left: 6px solid var(--u0); border-radius: 4px;
-  padding: 4px 6px; background: var(--card); }
-.cell .key { display: block; overflow: hidden; text-overflow: ellipsis; white-space: nowrap; }
-.bar { display: block; height: 6px; background: var(--line); border-radius: 3px; margin: 3px 0; }
-.fill { display: block; height: 100%; border-radius: 3px; background: var(--u0); }
-.nums { font-size: 12px; color: var(--muted); }
-.u1 { border-left-color: var(--u1); } .u1 .fill { background: var(--u1); }
-.u2 { border-left-color: var(--u2); } .u2 .fill { background: var(--u2); }
-.u3 { border-left-color: var(--u3); } .u3 .fill { background: var(--u3); }
-.u4 { border-left-color: var(--u4); } .u4 .fill { background: var(--u4); }
+/* A pool cell: the band's colour on the left and as a bar of --w (its use) along the bottom. */
+.c { border: 1px solid var(--line); border-left: 6px solid var(--b); border-radius: 4px;
+  padding: 3px 6px 6px; overflow: hidden; text-overflow: ellipsis; white-space: nowrap;
+  background: linear-gradient(var(--b), var(--b)) no-repeat left bottom / var(--w, 0) 4px, var(--card); }
+.c small { font-size: 12px; color: var(--muted); }
+.u0 { --b: var(--u0); } .u1 { --b: var(--u1); } .u2 { --b: var(--u2); } .u3 { --b: var(--u3); }
+.u4 { --b: var(--u4); }
 .gone { opacity: .5; text-decoration: line-through; }
 form.filters { display: flex; flex-wrap: wrap; gap: 8px 12px; align-items: end; margin-bottom: 10px; }
 form.filters label { display: grid; gap: 2px; font-size: 12px; color: var(--muted); }

@@ -1,6 +1,7 @@
 import assert from "node:assert/strict";
 import { createUiRoute, type UiDeps } from "./ui_route.tsx";
 import { LIVE_SCRIPT } from "./live_script.ts";
+import { POOL_CELL_LIMIT, POOL_PAGE_SIZE } from "./overview.ts";
 import type { RecentEvent } from "../../controller/recent_events.ts";
 import type { AllocationsView, AllocationView } from "../../providers/view.ts";
 import {
@@ -167,8 +168,8 @@ Deno.test("createUiRoute() renders attention, counts, pools and game servers", a
   assert.match(html, /<dd data-count="state:NotReady">1<\/dd>/);
   const cells = tags(html, "pool-cell");
   assert.equal(cells.length, 3);
-  assert.equal(attr(cells.find((c) => c.includes("|n2|"))!, "class"), "cell u4");
-  assert.equal(attr(cells.find((c) => c.includes("|n1|"))!, "class"), "cell u0");
+  assert.equal(attr(cells.find((c) => c.includes("|n2|"))!, "class"), "c u4");
+  assert.equal(attr(cells.find((c) => c.includes("|n1|"))!, "class"), "c u0");
   assert.deepEqual(tags(html, "pool-group").map((g) => attr(g, "data-group")), [
     "Kubernetes-HostPort · node · 8000-8009",
     "TencentCloud-CLB · lb · 30000-30099/UDP",
@@ -314,4 +315,161 @@ Deno.test("createUiRoute() allows its own script alone, by hash", async () => {
   assert.match(html, /data-stream="\/allocations\/stream"/);
   // The script parses.
   new Function(LIVE_SCRIPT);
+});
+
+/**
+ * A large cluster: `nodes` nodes with a TCP and a UDP pool of 1,001 ports
+ * each, used unevenly (every 97th exhausted, every 13th with delayed
+ * ports), and `rows` game servers spread over them.
+ */
+function largeView(nodes: number, rows: number): AllocationsView {
+  const pools: AllocationsView["pools"] = [];
+  for (let n = 0; n < nodes; n++) {
+    for (const protocol of ["TCP", "UDP"] as const) {
+      const delayed = n % 13 === 0 ? 4 : 0;
+      const used = n % 97 === 0 ? 1001 - delayed : (n * 7 + protocol.length) % 1001 - delayed;
+      pools.push({
+        type: "Kubernetes-HostPort",
+        kind: "node",
+        key: `node-${String(n).padStart(5, "0")}`,
+        range: "8000-9000",
+        rangeName: "default",
+        protocol,
+        used: Math.max(0, used),
+        free: 1001 - Math.max(0, used) - delayed,
+        delayed,
+      });
+    }
+  }
+  const allocations = Array.from({ length: rows }, (_, i) =>
+    row(`ns-${i % 20}`, `gs-${i}`, {
+      node: `node-${String(i % nodes).padStart(5, "0")}`,
+      ports: [{ port: 8000 + i % 1000, protocol: "UDP" }],
+      address: `10.0.${i % 250}.${i % 200}`,
+      ...(i % 500 === 0 ? { state: "NotReady", reason: "HostPortConflict", message: "taken" } : {}),
+    }));
+  return { pools, allocations };
+}
+
+const LARGE = largeView(2_000, 20_000);
+const TCP_GROUP = "Kubernetes-HostPort · node · 8000-9000/TCP (default)";
+
+/** The pool ids of one group's cells, in page order. */
+function groupCells(html: string, title: string): string[] {
+  const start = html.indexOf(`data-group="${title}"`);
+  assert.ok(start >= 0, `group ${title}`);
+  const end = html.indexOf("</section>", start);
+  return tags(html.slice(start, end), "pool-cell").map((t) => attr(t, "data-pool-id")!);
+}
+
+/** A group's summary numbers by their `data-g`. */
+function groupSummary(html: string, title: string): Record<string, number> {
+  const start = html.indexOf(`data-group="${title}"`);
+  const part = html.slice(start, html.indexOf("</section>", start));
+  return Object.fromEntries(
+    [...part.matchAll(/data-g="([a-z0-9]+)">(\d+)</g)].map((m) => [m[1], Number(m[2])]),
+  );
+}
+
+/** The use-first order the page promises: exhausted, fullest, then by key. */
+function fullestFirst(pools: AllocationsView["pools"]): string[] {
+  const use = (p: (typeof pools)[number]) => (p.used + p.delayed) / (p.used + p.free + p.delayed);
+  return [...pools]
+    .sort((a, b) =>
+      Number(a.free !== 0) - Number(b.free !== 0) || use(b) - use(a) ||
+      (a.key < b.key ? -1 : a.key > b.key ? 1 : 0)
+    )
+    .map((p) => `${p.type}|${p.kind}|${p.key}|${p.range}|${p.protocol}`);
+}
+
+Deno.test("createUiRoute() shows the fullest pools of each group, at most POOL_CELL_LIMIT", async () => {
+  const { html } = await page("/ui", { allocations: () => LARGE });
+  assert.equal(tags(html, "pool-group").length, 2);
+  assert.equal(tags(html, "pool-cell").length, 2 * POOL_CELL_LIMIT);
+  const tcp = LARGE.pools.filter((p) => p.protocol === "TCP");
+  const cells = groupCells(html, TCP_GROUP);
+  assert.deepEqual(cells, fullestFirst(tcp).slice(0, POOL_CELL_LIMIT));
+  // Exhausted first (every 97th node's), then by use.
+  assert.equal(cells[0], "Kubernetes-HostPort|node|node-00000|8000-9000|TCP");
+  assert.match(html, /<li class="c u4" style="--w:100%" data-testid="pool-cell"/);
+  const more = tags(html, "pool-group-more");
+  assert.equal(more.length, 2);
+  assert.ok(
+    html.includes(
+      `href="/ui?${new URLSearchParams({ pools: TCP_GROUP })}#pools">` +
+        `All 2000 pools of ${TCP_GROUP}</a>`,
+    ),
+  );
+  // The node filter narrows the pools: one node, no link to more.
+  const node = await page("/ui?node=node-00003", { allocations: () => LARGE });
+  assert.equal(tags(node.html, "pool-cell").length, 2);
+  assert.equal(tags(node.html, "pool-group-more").length, 0);
+});
+
+Deno.test("createUiRoute() shows a group whole and paged when the query names it", async () => {
+  const path = (page: number) =>
+    `/ui?node=&pools=${encodeURIComponent(TCP_GROUP)}${page > 1 ? `&pools_page=${page}` : ""}`;
+  const pages = 2000 / POOL_PAGE_SIZE;
+  const seen: string[] = [];
+  for (let p = 1; p <= pages; p++) {
+    const { html } = await page(path(p), { allocations: () => LARGE });
+    seen.push(...groupCells(html, TCP_GROUP));
+    // The other group keeps its fullest alone.
+    assert.equal(groupCells(html, TCP_GROUP.replace("TCP", "UDP")).length, POOL_CELL_LIMIT);
+    assert.equal(tags(html, "pools-pager").length, 1);
+    assert.match(html, new RegExp(`All 2000 pools, page ${p} of ${pages}:`));
+    // The filter form keeps the group open.
+    assert.ok(html.includes(`<input type="hidden" name="pools" value="${TCP_GROUP}">`));
+  }
+  assert.deepEqual(seen, fullestFirst(LARGE.pools.filter((p) => p.protocol === "TCP")));
+  const past = await page(path(99), { allocations: () => LARGE });
+  assert.match(past.html, new RegExp(`page ${pages} of ${pages}:`));
+  const links = tags(past.html, "pools-page-link").map((t) => attr(t, "href"));
+  assert.ok(links.some((l) => l?.endsWith("&amp;pools_page=3#pools")), links.join(" "));
+  assert.match(past.html, /<a href="\/ui#pools">Only the fullest<\/a>/);
+  // A group that fits in a page says so, without page links.
+  const small = await page(
+    `/ui?pools=${encodeURIComponent("Kubernetes-HostPort · node · 8000-8009")}`,
+  );
+  assert.match(small.html, /All 2 pools shown\./);
+  assert.equal(tags(small.html, "pools-page-link").length, 0);
+});
+
+Deno.test("createUiRoute() sums up every group in its header", async () => {
+  const { html } = await page("/ui");
+  assert.equal(tags(html, "pool-group-summary").length, 2);
+  assert.deepEqual(groupSummary(html, "Kubernetes-HostPort · node · 8000-8009"), {
+    pools: 2,
+    used: 13,
+    free: 6,
+    delayed: 1,
+    b4: 1,
+    b3: 0,
+    b2: 0,
+    b1: 0,
+    b0: 1,
+  });
+  const large = await page("/ui", { allocations: () => LARGE });
+  const tcp = LARGE.pools.filter((p) => p.protocol === "TCP");
+  const sum = groupSummary(large.html, TCP_GROUP);
+  assert.equal(sum.pools, 2000);
+  assert.equal(sum.used, tcp.reduce((n, p) => n + p.used, 0));
+  assert.equal(sum.free, tcp.reduce((n, p) => n + p.free, 0));
+  assert.equal(sum.delayed, tcp.reduce((n, p) => n + p.delayed, 0));
+  assert.equal(sum.b4, tcp.filter((p) => p.free === 0).length);
+  assert.equal(sum.b0 + sum.b1 + sum.b2 + sum.b3 + sum.b4, 2000);
+  // The page's counts are of all pools, not of the cells shown.
+  assert.match(large.html, /<dd data-count="pools">4000<\/dd>/);
+});
+
+Deno.test("createUiRoute() keeps /ui small at 4,000 pools on 2,000 nodes and 20,000 game servers", async () => {
+  const { html } = await page("/ui", { allocations: () => LARGE });
+  const bytes = new TextEncoder().encode(html).length;
+  // 168 KiB measured: 200 cells, 200 rows, 50 + 50 attention items; every cell was 4,000 (2 MiB).
+  assert.ok(bytes < 200 * 1024, `${Math.round(bytes / 1024)} KiB`);
+  // A cell says its numbers to a pointer and a screen reader (the link's title) and to the eye.
+  assert.match(
+    html,
+    /<a href="\/ui\?node=node-00000" title="997 used, 0 free, 4 delayed">node-00000<\/a> <small aria-hidden="true">997\/0\/4<\/small>/,
+  );
 });

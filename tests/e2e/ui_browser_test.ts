@@ -97,6 +97,13 @@ Deno.test("/ui in a real browser: lists, filters, shows a NotReady Pod live, ope
     );
     assert.ok(pools.some((id) => id.includes(LB)), `the CLB's pool among ${pools}`);
     assert.ok(pools.some((id) => id.includes("ui-node-")), `a node's pool among ${pools}`);
+    // The group's header as the live script summed it from the stream (a title it did not
+    // match would read 0): the CLB's two UDP ports.
+    const clbUdp = `[data-testid="pool-group"][data-group="TencentCloud-CLB · lb · 501-600/UDP"]`;
+    assert.deepEqual(
+      await page.$$eval(`${clbUdp} [data-g]`, (els) => els.map((e) => e.textContent).join(" ")),
+      "1 2 98 0 0 0 0 0 1",
+    );
     assert.deepEqual(await podsOf(page, '[data-testid="attention-item"][data-kind="server"]'), []);
     await browser.screenshot(page, "ui-overview");
   });
