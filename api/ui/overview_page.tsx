@@ -130,17 +130,7 @@ function ServerItem({ row }: { row: StreamRow }) {
       data-state={row.state}
     >
       <a href={podHref(row.namespace, row.pod)}>{name}</a>{" "}
-      <span class={`state s-${row.state}`}>{row.state}</span>
-      {row.reason
-        ? (
-          <>
-            {" "}
-            <span class="why">
-              <b>{row.reason}</b> {row.message}
-            </span>
-          </>
-        )
-        : null}
+      <State state={row.state ?? ""} row={row} />
     </li>
   );
 }
@@ -430,19 +420,28 @@ function ServerRow({ row }: { row: StreamRow }) {
       <td data-f="address">{row.address ?? ""}</td>
       <td data-f="ports">{portsText(row.ports)}</td>
       <td data-f="state">
-        <span class={`state s-${state}`}>{state}</span>
-        {row.reason
-          ? (
-            <>
-              {" "}
-              <span class="why">
-                <b>{row.reason}</b> {row.message}
-              </span>
-            </>
-          )
-          : null}
+        <State state={state} row={row} />
       </td>
     </tr>
+  );
+}
+
+/** A state and, when gamenet warned about the row, why: the reason in bold, then the message. */
+function State({ state, row }: { state: string; row: StreamRow }) {
+  return (
+    <>
+      <span class={`state s-${state}`}>{state}</span>
+      {row.reason
+        ? (
+          <>
+            {" "}
+            <span class="why">
+              <b>{row.reason}</b> {row.message}
+            </span>
+          </>
+        )
+        : null}
+    </>
   );
 }
 
