@@ -2,21 +2,9 @@ import assert from "node:assert/strict";
 import { createAllocationsStreamRoute } from "./allocations_stream.ts";
 import { AllocationsFeed, type AllocationsFeedOptions, poolId, rowId } from "./allocations_feed.ts";
 import type { AllocationsView, AllocationView, PoolView } from "../providers/view.ts";
+import { allocationRow as row } from "../tests/fakes/allocation_row.ts";
 
 const delay = (ms: number) => new Promise((r) => setTimeout(r, ms));
-
-function row(namespace: string, pod: string, extra: Partial<AllocationView> = {}): AllocationView {
-  return {
-    type: "Kubernetes-HostPort",
-    namespace,
-    pod,
-    owner: `${namespace}/${pod}`,
-    node: "n1",
-    ports: [{ port: 8000, protocol: "UDP" }],
-    state: "Ready",
-    ...extra,
-  };
-}
 
 function pool(key: string, used = 1): PoolView {
   return {

@@ -1,6 +1,7 @@
 import assert from "node:assert/strict";
 import { createUiRoute, type UiDeps } from "./ui_route.tsx";
 import { LIVE_SCRIPT } from "./live_script.ts";
+import { allocationRow } from "../../tests/fakes/allocation_row.ts";
 import { POOL_CELL_LIMIT, POOL_PAGE_SIZE } from "./overview.ts";
 import type { RecentEvent } from "../../controller/recent_events.ts";
 import type { AllocationsView, AllocationView } from "../../providers/view.ts";
@@ -11,19 +12,9 @@ import {
   type Pod,
 } from "../../providers/types.ts";
 
-function row(namespace: string, pod: string, extra: Partial<AllocationView> = {}): AllocationView {
-  return {
-    type: "Kubernetes-HostPort",
-    namespace,
-    pod,
-    owner: `${namespace}/${pod}`,
-    node: "n1",
-    ports: [{ port: 8000, protocol: "UDP" }],
-    address: "203.0.113.1",
-    state: "Ready",
-    ...extra,
-  };
-}
+/** The shared test row, with an address. */
+const row = (namespace: string, pod: string, extra: Partial<AllocationView> = {}) =>
+  allocationRow(namespace, pod, { address: "203.0.113.1", ...extra });
 
 const VIEW: AllocationsView = {
   pools: [
