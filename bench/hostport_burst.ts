@@ -20,6 +20,8 @@
  * # BURST_CPU_PROF=<dir>: gamenet writes a V8 CPU profile of the run there
  * # BURST_OFFERED=<reviews/s>: also offer AdmissionReviews straight to gamenet's webhook
  * #   while the Pods are POSTed (admission_load.ts): the admission curve under a burst
+ * # BURST_APISERVER_PROF=<dir>:<seconds>: the API server's Go CPU profile of the first
+ * #   <seconds> of the POSTs, to <dir>/kube-apiserver-<mode>.pprof (`go tool pprof -top`)
  * ```
  * @module
  */
@@ -51,8 +53,12 @@ const KUBELET_CONCURRENCY = 2 * NODES;
 const NS = "burst";
 
 interface RunResult {
-  /** `echo`: gamenet's Pods, admitted by {@link ./echo_webhook.ts} instead (no gamenet). */
-  mode: "plain" | "echo" | "gamenet";
+  /**
+   * `echo`: gamenet's Pods, admitted by {@link ./echo_webhook.ts} instead
+   * (no gamenet); `mutate`: the same, answering with a patch shaped as
+   * gamenet's.
+   */
+  mode: "plain" | "echo" | "mutate" | "gamenet";
   wallMs: number;
   /** From the first POST to the last answer. */
   postedMs: number;
@@ -177,10 +183,32 @@ async function apiServerRequests(
   return counts;
 }
 
+/** The API server's CPU profile over the POSTs' first seconds, when `BURST_APISERVER_PROF` asks. */
+async function profileApiServer(
+  admin: ReturnType<ControlPlane["client"]>,
+  mode: string,
+): Promise<void> {
+  const spec = Deno.env.get("BURST_APISERVER_PROF");
+  if (!spec) return;
+  const [dir, seconds] = [
+    spec.slice(0, spec.lastIndexOf(":")),
+    spec.slice(spec.lastIndexOf(":") + 1),
+  ];
+  const res = await admin.fetch("GET", `/debug/pprof/profile?seconds=${Number(seconds)}`, {
+    signal: AbortSignal.timeout(Number(seconds) * 1000 + 30_000),
+  });
+  if (!res.ok) throw new Error(`the API server's profile: ${res.status} ${await res.text()}`);
+  await Deno.mkdir(dir, { recursive: true });
+  await Deno.writeFile(
+    `${dir}/kube-apiserver-${mode}.pprof`,
+    new Uint8Array(await res.arrayBuffer()),
+  );
+}
+
 /** The echo webhook, registered as gamenet's webhook would be. */
-async function startEcho(cp: ControlPlane): Promise<AsyncDisposable> {
+async function startEcho(cp: ControlPlane, mutate: boolean): Promise<AsyncDisposable> {
   const files = await webhookFiles(cp);
-  const echo = await startEchoWebhook(files.certFile, files.keyFile);
+  const echo = await startEchoWebhook(files.certFile, files.keyFile, { mutate });
   await registerWebhook(cp, echo.port);
   return echo;
 }
@@ -188,7 +216,9 @@ async function startEcho(cp: ControlPlane): Promise<AsyncDisposable> {
 async function run(mode: RunResult["mode"]): Promise<RunResult> {
   const withGamenet = mode === "gamenet";
   const annotated = mode !== "plain";
-  await using cp = await ControlPlane.start();
+  await using cp = await ControlPlane.start(
+    Deno.env.get("BURST_APISERVER_PROF") ? { apiServerArgs: ["--profiling=true"] } : {},
+  );
   const admin = cp.client("admin");
   await using kubelet = new KubeletStandIn(admin, { concurrency: KUBELET_CONCURRENCY });
   await kubelet.addNodes(NODES);
@@ -201,7 +231,9 @@ async function run(mode: RunResult["mode"]): Promise<RunResult> {
     })
     : undefined;
   await gamenet?.waitReady();
-  await using _echo = mode === "echo" ? await startEcho(cp) : undefined;
+  await using _echo = mode === "echo" || mode === "mutate"
+    ? await startEcho(cp, mode === "mutate")
+    : undefined;
   const apiServerMetrics = async () =>
     histogramBuckets(
       await (await admin.fetch("GET", "/metrics")).text(),
@@ -266,6 +298,7 @@ async function run(mode: RunResult["mode"]): Promise<RunResult> {
       durationMs: Math.min(PODS * 5, 120_000),
     })
     : undefined;
+  const apiServerProfile = profileApiServer(admin, mode);
   let next = 0;
   const failures: string[] = [];
   const postMs: number[] = [];
@@ -289,6 +322,7 @@ async function run(mode: RunResult["mode"]): Promise<RunResult> {
   const busyDuringPosts = 1 - (cpuAfter.idle - cpuBefore.idle) / (cpuAfter.total - cpuBefore.total);
   const gamenetCpuDuringPosts = gamenet && processCpuSeconds(gamenet.pid) - gamenetCpuBefore!;
   const offeredResult = await offered;
+  await apiServerProfile;
   const callerAfter = await apiServerMetrics();
   const handlerAfter = gamenet && histogramBuckets(await gamenet.metrics(), WEBHOOK_HISTOGRAM);
   if (failures.length > 0) throw new Error(`${failures.length} POSTs failed: ${failures[0]}`);
@@ -391,12 +425,33 @@ for (let r = 0; r < RUNS; r++) {
 }
 const median = (xs: number[]) => quantile(xs, 0.5);
 const of = (mode: string) => results.filter((r) => r.mode === mode);
-const plainWall = median(of("plain").map((r) => r.wallMs));
-const gamenetWall = median(of("gamenet").map((r) => r.wallMs));
-console.log(
-  `median wall: plain ${(plainWall / 1000).toFixed(1)} s, gamenet ${
-    (gamenetWall / 1000).toFixed(1)
-  } s (+${((gamenetWall / plainWall - 1) * 100).toFixed(0)} %); gamenet peak RSS max ${
-    Math.max(...of("gamenet").map((r) => r.peakRssMiB!)).toFixed(0)
-  } MiB`,
-);
+for (const mode of MODES) {
+  const runs = of(mode);
+  console.log(
+    `${mode.padEnd(7)} medians of ${runs.length}: all Ready ${
+      (median(runs.map((r) => r.wallMs)) / 1000).toFixed(1)
+    } s, POSTs answered in ${(median(runs.map((r) => r.postedMs)) / 1000).toFixed(1)} s${
+      runs[0].callerP50Ms === undefined
+        ? ""
+        : `, webhook as the API server waited p50 ${
+          median(runs.map((r) => r.callerP50Ms!)).toFixed(1)
+        } ms`
+    }${
+      runs[0].peakRssMiB === undefined
+        ? ""
+        : `; peak RSS max ${Math.max(...runs.map((r) => r.peakRssMiB!)).toFixed(0)} MiB`
+    }`,
+  );
+}
+if (of("plain").length > 0) {
+  const plainPosts = median(of("plain").map((r) => r.postedMs));
+  const plainWall = median(of("plain").map((r) => r.wallMs));
+  for (const mode of MODES.filter((m) => m !== "plain")) {
+    const runs = of(mode);
+    console.log(
+      `${mode} against plain: all Ready ${
+        (median(runs.map((r) => r.wallMs)) / plainWall).toFixed(2)
+      }x, POSTs answered ${(median(runs.map((r) => r.postedMs)) / plainPosts).toFixed(2)}x`,
+    );
+  }
+}
