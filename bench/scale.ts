@@ -32,7 +32,12 @@
  * ```
  * Environment: `SCALE_TOUCH` Pods changed (default 2000), `SCALE_RATE`
  * admissions/s (default 200), `SCALE_RESYNC` seconds (default 150),
- * `SCALE_CPU_PROF=dir` runs the measured gamenet with `--cpu-prof`.
+ * `SCALE_CPU_PROF=dir` runs the measured gamenet with `--cpu-prof`. gamenet
+ * reaches the API server (or the stub, over HTTPS) as a shipped Pod does:
+ * in-cluster, the service account's token and CA mounted where a Pod has
+ * them (a mount namespace of its own; run as root); `SCALE_KUBECONFIG=1`
+ * gives it a kubeconfig instead, which loads the kubeconfig library
+ * (about 50 MiB more RSS).
  * @module
  */
 
@@ -40,7 +45,7 @@ import { join } from "node:path";
 import { ControlPlane } from "../tests/controlplane/control_plane.ts";
 import { ensureControlPlaneAssets, REPO_ROOT } from "../tests/controlplane/assets.ts";
 import { KubeletStandIn } from "../tests/controlplane/kubelet_standin.ts";
-import { GamenetProcess } from "../tests/e2e/gamenet_process.ts";
+import { GamenetProcess, type InClusterAccess } from "../tests/e2e/gamenet_process.ts";
 import { FakeTencentCloud } from "../tests/fakes/tencentcloud/fake_tencent_cloud.ts";
 import { KubeClient } from "../controller/kube_client.ts";
 import { type KubeObject, Reflector } from "../controller/reflector.ts";
@@ -159,15 +164,29 @@ function otherPod(i: number, node: string) {
   };
 }
 
-/** gamenet as `GamenetProcess` runs it, with `deploy/`'s flags and a kubeconfig of the bench's choosing. */
+/** How gamenet reaches the API server: as a Pod does, or by a kubeconfig (`SCALE_KUBECONFIG`). */
+type Access = { kubeconfig: string; inCluster: InClusterAccess };
+
+const BY_KUBECONFIG = Deno.env.get("SCALE_KUBECONFIG") === "1";
+const ACCESS_NAME = BY_KUBECONFIG ? "by a kubeconfig" : "in-cluster";
+
+/** gamenet as `GamenetProcess` runs it, with `deploy/`'s flags, reaching the API server by `access`. */
+/** The real API server as gamenet's kubeconfig or a Pod reaches it. */
+function realAccess(cp: ControlPlane): Access {
+  return {
+    kubeconfig: cp.kubeconfigPath("gamenet"),
+    inCluster: { server: cp.server, token: cp.token("gamenet"), caPem: cp.ca.certPem },
+  };
+}
+
 async function startGamenet(
   cp: ControlPlane,
-  kubeconfig: string,
+  access: Access,
   args: string[],
   env: Record<string, string>,
 ): Promise<GamenetProcess> {
   return await GamenetProcess.start(cp, {
-    kubeconfig,
+    ...(BY_KUBECONFIG ? { kubeconfig: access.kubeconfig } : { inCluster: access.inCluster }),
     denoFlags: CPU_PROF ? ["--cpu-prof", `--cpu-prof-dir=${CPU_PROF}`] : [],
     args: ["--leader-elect=true", "--workers=8", "--log-level=info", ...args],
     env,
@@ -215,7 +234,7 @@ async function admission(gamenet: GamenetProcess, durationMs: number): Promise<A
  */
 async function measure(
   cp: ControlPlane,
-  kubeconfig: string,
+  access: Access,
   cloud: { args: string[]; env: Record<string, string> },
   touch: (n: number) => Promise<number>,
 ): Promise<Omit<Measured, "backEnd" | "gamePods" | "otherPods" | "nodes">> {
@@ -226,7 +245,7 @@ async function measure(
   const t0 = performance.now();
   const gamenet = await startGamenet(
     cp,
-    kubeconfig,
+    access,
     [...cloud.args, `--resync=${RESYNC_S}s`],
     cloud.env,
   );
@@ -327,7 +346,7 @@ async function real(gamePods: number, nodes: number, otherPods: number): Promise
   await ensureNamespace(admin, GS_NS);
   await ensureNamespace(admin, OTHER_NS);
 
-  const first = await startGamenet(cp, cp.kubeconfigPath("gamenet"), c.args, c.env);
+  const first = await startGamenet(cp, realAccess(cp), c.args, c.env);
   await waitReadyz(first.httpPort, 60_000);
   let ready = 0;
   const readyNames = new Set<string>();
@@ -433,7 +452,7 @@ async function real(gamePods: number, nodes: number, otherPods: number): Promise
   const gsKeys = rec.pods.map((p) => JSON.parse(p).metadata).filter((m) => m.namespace === GS_NS)
     .map((m) => m.name as string);
   let round = 0;
-  const m = await measure(cp, cp.kubeconfigPath("gamenet"), c, async (n) => {
+  const m = await measure(cp, realAccess(cp), c, async (n) => {
     round++;
     const some = gsKeys.slice(0, n);
     await forEach(
@@ -448,7 +467,7 @@ async function real(gamePods: number, nodes: number, otherPods: number): Promise
     return some.length;
   });
   return {
-    backEnd: "kube-apiserver",
+    backEnd: `kube-apiserver, gamenet ${ACCESS_NAME}`,
     gamePods,
     otherPods,
     nodes,
@@ -461,14 +480,14 @@ async function stub(copies: number): Promise<Measured> {
   await using cluster = await StubCluster.start(copies);
   const { api, gameServerKeys } = cluster;
   let round = 0;
-  const m = await measure(cluster.cp, cluster.kubeconfig, cluster.cloudArgs, (n) => {
+  const m = await measure(cluster.cp, cluster, cluster.cloudArgs, (n) => {
     round++;
     const some = gameServerKeys.slice(0, n);
     api.touchPods(some, "bench/touch", String(round));
     return Promise.resolve(some.length);
   });
   return {
-    backEnd: "stub (recorded bytes)",
+    backEnd: `stub (recorded bytes), gamenet ${ACCESS_NAME}`,
     gamePods: gameServerKeys.length,
     otherPods: cluster.otherPods,
     nodes: cluster.nodes,

@@ -37,6 +37,11 @@ export interface ApiStubOptions {
    * @default {100_000}
    */
   historySize?: number;
+  /**
+   * Serve HTTPS with this pair (PEM), as the real API server does: an
+   * in-cluster client speaks nothing else. @default {undefined: plain HTTP}
+   */
+  tls?: { certPem: string; keyPem: string };
 }
 
 interface Collection {
@@ -63,6 +68,7 @@ const encoder = new TextEncoder();
 /** The stub: see the module documentation. */
 export class ApiStub implements AsyncDisposable {
   readonly #server: Deno.HttpServer<Deno.NetAddr>;
+  readonly #tls: boolean;
   readonly #upstream: KubeClient;
   readonly #collections: Record<"pods" | "nodes", Collection>;
   readonly #bookmarkEveryMs: number;
@@ -79,6 +85,7 @@ export class ApiStub implements AsyncDisposable {
 
   private constructor(options: ApiStubOptions) {
     this.#upstream = options.upstream;
+    this.#tls = options.tls !== undefined;
     this.#rv = options.resourceVersion ?? 1_000_000;
     this.#bookmarkEveryMs = options.bookmarkEveryMs ?? 30_000;
     this.#historySize = options.historySize ?? 100_000;
@@ -94,7 +101,12 @@ export class ApiStub implements AsyncDisposable {
       nodes: collection("Node", options.nodes),
     };
     this.#server = Deno.serve(
-      { hostname: "127.0.0.1", port: 0, onListen: () => {} },
+      {
+        hostname: "127.0.0.1",
+        port: 0,
+        onListen: () => {},
+        ...(options.tls && { cert: options.tls.certPem, key: options.tls.keyPem }),
+      },
       (req) => this.#handle(req),
     );
   }
@@ -104,9 +116,9 @@ export class ApiStub implements AsyncDisposable {
     return new ApiStub(options);
   }
 
-  /** `http://127.0.0.1:<port>`. */
+  /** `http(s)://127.0.0.1:<port>`. */
   get url(): string {
-    return `http://127.0.0.1:${this.#server.addr.port}`;
+    return `${this.#tls ? "https" : "http"}://127.0.0.1:${this.#server.addr.port}`;
   }
 
   /** Pods it serves, in list order. */

@@ -7,13 +7,18 @@
  * @example
  * ```ts
  * await using cluster = await StubCluster.start(1); // 20,000 game servers
- * const gamenet = await GamenetProcess.start(cluster.cp, { kubeconfig: cluster.kubeconfig, ...cluster.cloudArgs });
+ * const gamenet = await GamenetProcess.start(cluster.cp, {
+ *   inCluster: cluster.inCluster,
+ *   ...cluster.cloudArgs,
+ * });
  * ```
  * @module
  */
 
 import { join } from "node:path";
 import { ControlPlane } from "../../tests/controlplane/control_plane.ts";
+import { createServingCertificate } from "../../tests/controlplane/pki.ts";
+import type { InClusterAccess } from "../../tests/e2e/gamenet_process.ts";
 import { REPO_ROOT } from "../../tests/controlplane/assets.ts";
 import { FakeTencentCloud } from "../../tests/fakes/tencentcloud/fake_tencent_cloud.ts";
 import { KubeApiError, type KubeClient } from "../../controller/kube_client.ts";
@@ -53,6 +58,8 @@ export class StubCluster implements AsyncDisposable {
   readonly api: ApiStub;
   /** gamenet's kubeconfig, pointing at the stub. */
   readonly kubeconfig: string;
+  /** The stub as a Pod of the cluster reaches it: its address, gamenet's token and the CA. */
+  readonly inCluster: InClusterAccess;
   /** The CLB ids the game servers use. */
   readonly lbs: string[];
   /** `namespace/name` of every game-server Pod. */
@@ -63,7 +70,7 @@ export class StubCluster implements AsyncDisposable {
   readonly #stack: AsyncDisposableStack;
 
   private constructor(
-    fields: Omit<StubCluster, "cloudArgs" | typeof Symbol.asyncDispose>,
+    fields: Omit<StubCluster, "cloudArgs" | "inCluster" | typeof Symbol.asyncDispose>,
     stack: AsyncDisposableStack,
   ) {
     this.#stack = stack;
@@ -71,6 +78,11 @@ export class StubCluster implements AsyncDisposable {
     this.cloud = fields.cloud;
     this.api = fields.api;
     this.kubeconfig = fields.kubeconfig;
+    this.inCluster = {
+      server: fields.api.url,
+      token: fields.cp.token("gamenet"),
+      caPem: fields.cp.ca.certPem,
+    };
     this.lbs = fields.lbs;
     this.gameServerKeys = fields.gameServerKeys;
     this.otherPods = fields.otherPods;
@@ -103,7 +115,12 @@ export class StubCluster implements AsyncDisposable {
       let rv = 0;
       for (const p of rec.pods) rv = Math.max(rv, Number(JSON.parse(p).metadata.resourceVersion));
       log(`replicated ${pods.length} Pods on ${nodes.length} nodes in ${secondsSince(t)} s`);
+      // HTTPS under the control plane's CA, as the real API server serves.
+      const tls = await createServingCertificate(join(cp.dir, "stub"), cp.ca, "api-stub", {
+        ipAddresses: ["127.0.0.1"],
+      });
       const api = stack.use(ApiStub.start({
+        tls,
         pods,
         nodes,
         upstream: cp.client("gamenet"),

@@ -23,6 +23,7 @@ import {
 } from "../controlplane/pki.ts";
 import { applyManifests } from "../controlplane/apply.ts";
 import { shippedFlags } from "../shipped_flags.ts";
+import { SERVICE_ACCOUNT_DIR } from "../../controller/kube_client.ts";
 
 /** Options of {@linkcode GamenetProcess.start}. */
 export interface GamenetProcessOptions {
@@ -43,6 +44,55 @@ export interface GamenetProcessOptions {
   denoFlags?: string[];
   /** The kubeconfig to use (e.g. a benchmark's stub API server). @default {the `gamenet` identity's} */
   kubeconfig?: string;
+  /**
+   * Run as in a Pod instead: no kubeconfig, the service account's token
+   * and CA at their path in a mount namespace of the process's own
+   * (`unshare --mount`, root only) and `KUBERNETES_SERVICE_HOST`/`_PORT`
+   * set, so gamenet takes the in-cluster path a shipped Deployment takes
+   * (which never loads the kubeconfig library). @default {undefined}
+   */
+  inCluster?: InClusterAccess;
+}
+
+/** How a Pod reaches the API server: see {@linkcode GamenetProcessOptions.inCluster}. */
+export interface InClusterAccess {
+  /** `https://<host>:<port>`. */
+  server: string;
+  /** The service account's bearer token. */
+  token: string;
+  /** PEM of the CA the server's certificate chains to. */
+  caPem: string;
+}
+
+/** `s` as one word of a POSIX shell command line. */
+export const shellQuote = (s: string): string => `'${s.replaceAll("'", `'"'"'`)}'`;
+
+/**
+ * `command` run with `access`'s token and CA at the service account's
+ * path, in a mount namespace of its own over a tmpfs `/run` (`/var/run`
+ * is `/run`), so nothing on the machine changes; the files are written
+ * under `dir`.
+ */
+async function inClusterCommand(
+  dir: string,
+  access: InClusterAccess,
+  command: string[],
+): Promise<{ command: string; args: string[] }> {
+  await Deno.mkdir(dir, { recursive: true });
+  await Deno.writeTextFile(join(dir, "token"), access.token);
+  await Deno.writeTextFile(join(dir, "ca.crt"), access.caPem);
+  await Deno.writeTextFile(join(dir, "namespace"), "gamenet-system");
+  const script = [
+    "set -e",
+    "mount -t tmpfs gamenet-run /run",
+    `mkdir -p ${shellQuote(SERVICE_ACCOUNT_DIR)}`,
+    `mount --bind ${shellQuote(dir)} ${shellQuote(SERVICE_ACCOUNT_DIR)}`,
+    `exec ${command.map(shellQuote).join(" ")}`,
+  ].join("\n");
+  return {
+    command: "unshare",
+    args: ["--mount", "--propagation", "private", "sh", "-c", script],
+  };
 }
 
 /** The AdmissionReview the API server sends for the creation of `pod` in `namespace`. */
@@ -191,28 +241,39 @@ export class GamenetProcess implements AsyncDisposable {
         cp.kubeconfig("gamenet").replace(cp.server, `https://127.0.0.1:${options.apiServerPort}`),
       );
     }
+    const command = [
+      Deno.execPath(),
+      "run",
+      // As the image runs it (its permissions are wider: the test's paths).
+      shippedFlags().v8Flags,
+      "--allow-net",
+      "--allow-env",
+      "--allow-read",
+      ...(options.denoFlags ?? []),
+      join(REPO_ROOT, "main.ts"),
+      ...(options.inCluster ? [] : [`--kubeconfig=${kubeconfig}`]),
+      `--identity=${identity}`,
+      `--http-addr=127.0.0.1:${httpPort}`,
+      `--debug-addr=127.0.0.1:${debugPort}`,
+      `--webhook-addr=127.0.0.1:${webhookPort}`,
+      `--tls-cert-file=${serving.certFile}`,
+      `--tls-key-file=${serving.keyFile}`,
+      "--config=",
+      ...(options.args ?? []),
+    ];
+    const env = { NO_COLOR: "1", ...options.env };
+    const access = options.inCluster;
     return await GamenetProcess.launch(cp, {
-      command: Deno.execPath(),
-      args: [
-        "run",
-        // As the image runs it (its permissions are wider: the test's paths).
-        shippedFlags().v8Flags,
-        "--allow-net",
-        "--allow-env",
-        "--allow-read",
-        ...(options.denoFlags ?? []),
-        join(REPO_ROOT, "main.ts"),
-        `--kubeconfig=${kubeconfig}`,
-        `--identity=${identity}`,
-        `--http-addr=127.0.0.1:${httpPort}`,
-        `--debug-addr=127.0.0.1:${debugPort}`,
-        `--webhook-addr=127.0.0.1:${webhookPort}`,
-        `--tls-cert-file=${serving.certFile}`,
-        `--tls-key-file=${serving.keyFile}`,
-        "--config=",
-        ...(options.args ?? []),
-      ],
-      env: { NO_COLOR: "1", ...options.env },
+      ...(access
+        ? await inClusterCommand(join(cp.dir, `serviceaccount-${identity}`), access, command)
+        : { command: command[0], args: command.slice(1) }),
+      env: access
+        ? {
+          ...env,
+          KUBERNETES_SERVICE_HOST: new URL(access.server).hostname,
+          KUBERNETES_SERVICE_PORT: new URL(access.server).port,
+        }
+        : env,
       httpPort,
       debugPort,
       webhookPort,

@@ -6,7 +6,8 @@
  * the API server refuses, a client certificate, a plugin that fails). Each
  * identity is read back from the API server (a SelfSubjectReview, and RBAC
  * deciding by the certificate's group); gamenet itself runs out of cluster
- * with a client-certificate kubeconfig and becomes ready.
+ * with a client-certificate kubeconfig and becomes ready, and in cluster
+ * with only a service account's token and CA, as the benchmarks run it.
  */
 
 import assert from "node:assert/strict";
@@ -306,6 +307,25 @@ printf '{"apiVersion":"client.authentication.k8s.io/v1","kind":"ExecCredential",
         /DeprecationWarning/,
         "no warning of client-node's import in the log",
       );
+    },
+  );
+
+  await t.step(
+    "gamenet runs in cluster with only the service account's token and CA, and becomes ready",
+    async () => {
+      // As a shipped Pod reaches the API server: the benchmarks start it so.
+      await using gamenet = await GamenetProcess.start(cp, {
+        identity: "in-cluster-e2e",
+        inCluster: { server: cp.server, token: cp.token("gamenet"), caPem: cp.ca.certPem },
+      });
+      await gamenet.waitReady();
+      const lease = await admin.request<{ spec: { holderIdentity?: string } }>(
+        "GET",
+        "/apis/coordination.k8s.io/v1/namespaces/gamenet-system/leases/gamenet",
+      );
+      assert.equal(lease.spec.holderIdentity, "in-cluster-e2e", "it wrote its Lease");
+      const cmdline = await Deno.readTextFile(`/proc/${gamenet.pid}/cmdline`);
+      assert.doesNotMatch(cmdline, /--kubeconfig/, "it was given no kubeconfig");
     },
   );
 });

@@ -26,7 +26,12 @@ import { basename, dirname, join } from "node:path";
 import type { ControlPlane } from "../controlplane/control_plane.ts";
 import { REPO_ROOT } from "../controlplane/assets.ts";
 import { shippedFlags } from "../shipped_flags.ts";
-import { GamenetProcess, registerWebhook, webhookFiles } from "./gamenet_process.ts";
+import {
+  GamenetProcess,
+  registerWebhook,
+  shellQuote as quote,
+  webhookFiles,
+} from "./gamenet_process.ts";
 import { SERVICE_ACCOUNT_DIR } from "../../controller/kube_client.ts";
 import { DEFAULTS } from "../../controller/config.ts";
 
@@ -151,8 +156,6 @@ async function prepareVolumes(
     ...mounts.filter((m) => m.target === "/tmp"),
   ];
 }
-
-const quote = (s: string) => `'${s.replaceAll("'", `'"'"'`)}'`;
 
 /**
  * Starts gamenet as the Pod `podName` of `pod`'s Deployment against `cp`,
