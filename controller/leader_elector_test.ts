@@ -101,12 +101,17 @@ Deno.test("isLeader is false from the renew deadline on, while the renewal still
     await until("a renewal", () => renewals() > before);
     const lastRenewal = performance.now();
     conn.cut = true;
+    const sentBeforeCut = conn.requests.length;
     const steppedDown = await until("the step-down", () => !e.isLeader);
     const after = steppedDown - lastRenewal;
     assert.ok(after <= TIMING.renewDeadlineMs + 20, `stepped down ${after} ms after renewing`);
     assert.ok(after >= TIMING.renewDeadlineMs - TIMING.retryPeriodMs - 20, `too early: ${after}`);
     await until("onStoppedLeading", () => events.some((x) => x.startsWith("a-")));
-    assert.ok(conn.aborted >= 1, "the hanging renewal was aborted at the deadline");
+    // On a loaded machine the deadline can pass before the next renewal is
+    // even sent; a renewal that was sent into the cut must be aborted.
+    if (conn.requests.length > sentBeforeCut) {
+      await until("the hanging renewal aborted", () => conn.aborted >= 1);
+    }
   } finally {
     await e.stop();
   }
