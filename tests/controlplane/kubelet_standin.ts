@@ -148,6 +148,10 @@ export class KubeletStandIn implements AsyncDisposable {
         bootID: "",
       },
     };
+    // Known before the API server has the node: the scheduler may bind a
+    // waiting Pod to it the moment it is Ready, and that Pod's watch event
+    // would otherwise find no node here and be dropped for good.
+    this.#nodes.set(spec.name, state);
     await this.#client.request("POST", "/api/v1/nodes", {
       body: {
         apiVersion: "v1",
@@ -170,7 +174,6 @@ export class KubeletStandIn implements AsyncDisposable {
       body: { status },
       contentType: "application/merge-patch+json",
     });
-    this.#nodes.set(spec.name, state);
     await this.#renewLease(spec.name);
   }
 
