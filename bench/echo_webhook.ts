@@ -17,6 +17,8 @@
  * @module
  */
 
+import { NETWORK_STATUS_ANNOTATION, OWNER_ANNOTATION } from "../providers/types.ts";
+
 /** A running echo webhook process. */
 export interface EchoWebhook extends AsyncDisposable {
   port: number;
@@ -83,12 +85,12 @@ function gamenetShapedPatch(pod: Obj, uid: string): Obj[] {
   }];
   patch.push({
     op: "add",
-    path: annotation("gamenet.io/owner"),
+    path: annotation(OWNER_ANNOTATION),
     value: `admission/${uid}`,
   });
   patch.push({
     op: "add",
-    path: annotation("game.kruise.io/network-status"),
+    path: annotation(NETWORK_STATUS_ANNOTATION),
     value: JSON.stringify({
       currentNetworkState: "Waiting",
       desiredNetworkState: "Ready",

@@ -170,7 +170,6 @@ type Access = { kubeconfig: string; inCluster: InClusterAccess };
 const BY_KUBECONFIG = Deno.env.get("SCALE_KUBECONFIG") === "1";
 const ACCESS_NAME = BY_KUBECONFIG ? "by a kubeconfig" : "in-cluster";
 
-/** gamenet as `GamenetProcess` runs it, with `deploy/`'s flags, reaching the API server by `access`. */
 /** The real API server as gamenet's kubeconfig or a Pod reaches it. */
 function realAccess(cp: ControlPlane): Access {
   return {
@@ -179,6 +178,7 @@ function realAccess(cp: ControlPlane): Access {
   };
 }
 
+/** gamenet as `GamenetProcess` runs it, with `deploy/`'s flags, reaching the API server by `access`. */
 async function startGamenet(
   cp: ControlPlane,
   access: Access,
