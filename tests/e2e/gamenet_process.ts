@@ -64,6 +64,27 @@ export interface InClusterAccess {
   caPem: string;
 }
 
+/**
+ * Writes the files the kubelet mounts at a Pod's service-account path
+ * (`token`, `ca.crt`, `namespace`) into `dir`.
+ */
+export async function writeServiceAccount(
+  dir: string,
+  access: Pick<InClusterAccess, "token" | "caPem">,
+  namespace: string,
+): Promise<void> {
+  await Deno.mkdir(dir, { recursive: true });
+  await Deno.writeTextFile(join(dir, "token"), access.token);
+  await Deno.writeTextFile(join(dir, "ca.crt"), access.caPem);
+  await Deno.writeTextFile(join(dir, "namespace"), namespace);
+}
+
+/** `KUBERNETES_SERVICE_HOST`/`_PORT` as the kubelet injects them for the API server at `server`. */
+export function serviceEnv(server: string): Record<string, string> {
+  const url = new URL(server);
+  return { KUBERNETES_SERVICE_HOST: url.hostname, KUBERNETES_SERVICE_PORT: url.port };
+}
+
 /** `s` as one word of a POSIX shell command line. */
 export const shellQuote = (s: string): string => `'${s.replaceAll("'", `'"'"'`)}'`;
 
@@ -78,10 +99,7 @@ async function inClusterCommand(
   access: InClusterAccess,
   command: string[],
 ): Promise<{ command: string; args: string[] }> {
-  await Deno.mkdir(dir, { recursive: true });
-  await Deno.writeTextFile(join(dir, "token"), access.token);
-  await Deno.writeTextFile(join(dir, "ca.crt"), access.caPem);
-  await Deno.writeTextFile(join(dir, "namespace"), "gamenet-system");
+  await writeServiceAccount(dir, access, "gamenet-system");
   const script = [
     "set -e",
     "mount -t tmpfs gamenet-run /run",
@@ -267,13 +285,7 @@ export class GamenetProcess implements AsyncDisposable {
       ...(access
         ? await inClusterCommand(join(cp.dir, `serviceaccount-${identity}`), access, command)
         : { command: command[0], args: command.slice(1) }),
-      env: access
-        ? {
-          ...env,
-          KUBERNETES_SERVICE_HOST: new URL(access.server).hostname,
-          KUBERNETES_SERVICE_PORT: new URL(access.server).port,
-        }
-        : env,
+      env: access ? { ...env, ...serviceEnv(access.server) } : env,
       httpPort,
       debugPort,
       webhookPort,

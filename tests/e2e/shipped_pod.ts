@@ -29,8 +29,10 @@ import { shippedFlags } from "../shipped_flags.ts";
 import {
   GamenetProcess,
   registerWebhook,
+  serviceEnv,
   shellQuote as quote,
   webhookFiles,
+  writeServiceAccount,
 } from "./gamenet_process.ts";
 import { SERVICE_ACCOUNT_DIR } from "../../controller/kube_client.ts";
 import { DEFAULTS } from "../../controller/config.ts";
@@ -90,11 +92,7 @@ function assertFree(port: number): void {
 
 /** Values of the Pod's environment, as the kubelet resolves them. */
 function podEnv(pod: ShippedPod, podName: string, cp: ControlPlane): Record<string, string> {
-  const url = new URL(cp.server);
-  const env: Record<string, string> = {
-    KUBERNETES_SERVICE_HOST: url.hostname,
-    KUBERNETES_SERVICE_PORT: url.port,
-  };
+  const env = serviceEnv(cp.server);
   for (const e of pod.env) {
     const field = e.valueFrom?.fieldRef?.fieldPath;
     if (e.value !== undefined) env[e.name] = e.value;
@@ -146,10 +144,11 @@ async function prepareVolumes(
     mounts.push({ source, target: m.mountPath });
   }
   const sa = join(dir, "serviceaccount");
-  await Deno.mkdir(sa, { recursive: true });
-  await Deno.writeTextFile(join(sa, "token"), cp.token("gamenet"));
-  await Deno.writeTextFile(join(sa, "ca.crt"), cp.ca.certPem);
-  await Deno.writeTextFile(join(sa, "namespace"), pod.namespace);
+  await writeServiceAccount(
+    sa,
+    { token: cp.token("gamenet"), caPem: cp.ca.certPem },
+    pod.namespace,
+  );
   mounts.push({ source: sa, target: SERVICE_ACCOUNT_DIR });
   return [
     ...mounts.filter((m) => m.target !== "/tmp"),
