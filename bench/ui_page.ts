@@ -241,7 +241,7 @@ async function stream(
 
 await ensureControlPlaneAssets();
 await using cluster = await StubCluster.start(COPIES);
-// As scale.ts runs it: deploy/'s flags, the stub's kubeconfig, the fake cloud.
+// deploy/'s flags, the stub's kubeconfig (as scale.ts with SCALE_KUBECONFIG=1), the fake cloud.
 const { args, env } = cluster.cloudArgs;
 const profile = Deno.env.get("UI_CPU_PROF");
 await using gamenet = await GamenetProcess.start(cluster.cp, {
