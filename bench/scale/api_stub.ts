@@ -8,7 +8,8 @@
  * and proxies every other request (Leases, Events, discovery, CRDs…) to a
  * real API server through `upstream`.
  *
- * Plain HTTP on 127.0.0.1: gamenet's kubeconfig points at it with any token.
+ * On 127.0.0.1, over HTTPS when given a certificate (as the real API server
+ * serves) or plain HTTP; it takes any token.
  *
  * ```sh
  * deno run --allow-all bench/scale.ts stub   # starts one in front of a real control plane

@@ -19,6 +19,7 @@
  */
 
 import type { KubeClient } from "../../controller/kube_client.ts";
+import { OWNER_ANNOTATION } from "../../providers/types.ts";
 
 /** The recorded state of one real run. */
 export interface Recording {
@@ -85,6 +86,11 @@ export function clbIdOf(id: string, c: number): string {
   return c === 0 ? id : id.replace(/^lb-/, `lb-c${c}`);
 }
 
+/** A UID of copy `c`: its first eight hex digits are `c`'s. */
+function copyUid(uid: string, c: number): string {
+  return `${c.toString(16).padStart(8, "0")}${uid.slice(8)}`;
+}
+
 /** A Pod IP of copy `c`: the second octet moves by `c` (the recording's Pods are in 10.128/16). */
 export function podIpOf(ip: string, c: number): string {
   const [a, b, ...rest] = ip.split(".");
@@ -92,8 +98,8 @@ export function podIpOf(ip: string, c: number): string {
 }
 
 /**
- * Copy `c` of the recorded Pods: new names (`-c{c}` suffix), UIDs, nodes,
- * node IPs, Pod IPs and CLB ids; copy 0 keeps the names but still moves
+ * Copy `c` of the recorded Pods: new names (`-c{c}` suffix), UIDs, owners
+ * (the admission UID gamenet stamped), nodes, node IPs, Pod IPs and CLB ids; copy 0 keeps the names but still moves
  * half its Pods to the odd nodes.
  */
 export function replicatePods(rec: Recording, c: number): Renamed[] {
@@ -101,7 +107,12 @@ export function replicatePods(rec: Recording, c: number): Renamed[] {
   const out: Renamed[] = [];
   for (const json of rec.pods) {
     const pod = JSON.parse(json) as {
-      metadata: { name: string; namespace: string; uid: string };
+      metadata: {
+        name: string;
+        namespace: string;
+        uid: string;
+        annotations?: Record<string, string>;
+      };
       spec: { nodeName?: string };
       status?: { podIP?: string; hostIP?: string };
     };
@@ -112,7 +123,12 @@ export function replicatePods(rec: Recording, c: number): Renamed[] {
     if (c > 0) {
       newName = `${name}-c${c}`;
       text = text.replace(exact(name), newName);
-      text = text.replaceAll(uid, `${c.toString(16).padStart(8, "0")}${uid.slice(8)}`);
+      text = text.replaceAll(uid, copyUid(uid, c));
+      // gamenet names a Pod's owner by its admission's UID: copies sharing
+      // it would be one owner on several nodes, and restore would find
+      // conflicts no real cluster has.
+      const admission = pod.metadata.annotations?.[OWNER_ANNOTATION]?.match(/^admission\/(.+)$/);
+      if (admission) text = text.replaceAll(admission[1], copyUid(admission[1], c));
     }
     let podIp: [string, string] | undefined;
     if (pod.status?.podIP) {
@@ -158,10 +174,7 @@ export function replicateNodes(rec: Recording, copies: number): Renamed[] {
         text = text.replace(exact(name), `node-${target}`)
           .replace(exact(from.internal), to.internal)
           .replace(exact(from.external), to.external)
-          .replaceAll(
-            node.metadata.uid,
-            `${m.toString(16).padStart(8, "0")}${node.metadata.uid.slice(8)}`,
-          );
+          .replaceAll(node.metadata.uid, copyUid(node.metadata.uid, m));
       }
       out.push({ json: text, key: `node-${target}` });
     }
