@@ -99,8 +99,9 @@ export function podIpOf(ip: string, c: number): string {
 
 /**
  * Copy `c` of the recorded Pods: new names (`-c{c}` suffix), UIDs, owners
- * (the admission UID gamenet stamped), nodes, node IPs, Pod IPs and CLB ids; copy 0 keeps the names but still moves
- * half its Pods to the odd nodes.
+ * (the admission UID gamenet stamped), nodes, node IPs, Pod IPs and CLB
+ * ids; copy 0 keeps the names but still moves half its Pods to the odd
+ * nodes.
  */
 export function replicatePods(rec: Recording, c: number): Renamed[] {
   const placeOnNode = new Map<string, number>();
@@ -125,8 +126,7 @@ export function replicatePods(rec: Recording, c: number): Renamed[] {
       text = text.replace(exact(name), newName);
       text = text.replaceAll(uid, copyUid(uid, c));
       // gamenet names a Pod's owner by its admission's UID: copies sharing
-      // it would be one owner on several nodes, and restore would find
-      // conflicts no real cluster has.
+      // it would be one owner on several nodes, which no real cluster has.
       const admission = pod.metadata.annotations?.[OWNER_ANNOTATION]?.match(/^admission\/(.+)$/);
       if (admission) text = text.replaceAll(admission[1], copyUid(admission[1], c));
     }
