@@ -17,6 +17,7 @@
  * @module
  */
 
+import { log } from "./log.ts";
 import process from "node:process";
 import { KubeClient } from "../controller/kube_client.ts";
 import { ControlPlane } from "../tests/controlplane/control_plane.ts";
@@ -38,7 +39,6 @@ interface Run {
 
 const PAGE_SIZE = 500;
 const POSTS_IN_FLIGHT = 16;
-const log = (m: string) => console.error(`${new Date().toISOString().slice(11, 19)} ${m}`);
 
 async function readRecording(): Promise<Recording> {
   try {

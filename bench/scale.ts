@@ -41,6 +41,7 @@
  * @module
  */
 
+import { log } from "./log.ts";
 import { join } from "node:path";
 import { ControlPlane } from "../tests/controlplane/control_plane.ts";
 import { ensureControlPlaneAssets, REPO_ROOT } from "../tests/controlplane/assets.ts";
@@ -71,7 +72,6 @@ const TOUCH = Number(Deno.env.get("SCALE_TOUCH") ?? 2000);
 const RATE = Number(Deno.env.get("SCALE_RATE") ?? 200);
 const RESYNC_S = Number(Deno.env.get("SCALE_RESYNC") ?? 150);
 const CPU_PROF = Deno.env.get("SCALE_CPU_PROF");
-const log = (m: string) => console.error(`${new Date().toISOString().slice(11, 19)} ${m}`);
 
 interface Measured {
   backEnd: string;

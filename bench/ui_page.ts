@@ -30,6 +30,7 @@
  * @module
  */
 
+import { log } from "./log.ts";
 import { ensureControlPlaneAssets } from "../tests/controlplane/assets.ts";
 import { GamenetProcess } from "../tests/e2e/gamenet_process.ts";
 import { Browser, type Page } from "../tests/e2e/browser.ts";
@@ -39,7 +40,6 @@ import { StubCluster } from "./scale/stub_cluster.ts";
 
 const MODE = Deno.args[0] ?? "render";
 const COPIES = Number(Deno.args[1] ?? 1);
-const log = (m: string) => console.error(`${new Date().toISOString().slice(11, 19)} ${m}`);
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 const ms = (x: number) => `${x.toFixed(0)} ms`;
 

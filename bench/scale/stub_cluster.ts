@@ -15,6 +15,7 @@
  * @module
  */
 
+import { log } from "../log.ts";
 import { join } from "node:path";
 import { ControlPlane } from "../../tests/controlplane/control_plane.ts";
 import { createServingCertificate } from "../../tests/controlplane/pki.ts";
@@ -35,7 +36,6 @@ export const RECORDING = join(REPO_ROOT, ".cache", "scale", "recording.json");
 /** One CLB per 1,000 CLB Pods (one UDP listener each), ports 501-1500. */
 export const CLB_PODS_PER_LB = 1000;
 
-const log = (m: string) => console.error(`${new Date().toISOString().slice(11, 19)} ${m}`);
 const secondsSince = (t: number) => ((performance.now() - t) / 1000).toFixed(0);
 
 /** Creates a namespace and its `default` ServiceAccount (there is no controller-manager). */
