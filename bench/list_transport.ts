@@ -23,7 +23,7 @@ import { KubeClient } from "../controller/kube_client.ts";
 import { ControlPlane } from "../tests/controlplane/control_plane.ts";
 import { createCertificateAuthority, createServingCertificate } from "../tests/controlplane/pki.ts";
 import { ApiStub } from "./scale/api_stub.ts";
-import { type Recording, replicateNodes, replicatePods } from "./scale/recording.ts";
+import { readRecording, replicateNodes, replicatePods } from "./scale/recording.ts";
 import { ensureNamespace, GS_NS, OTHER_NS, RECORDING } from "./scale/stub_cluster.ts";
 
 type Transport = "http" | "https-h2" | "https-h1";
@@ -39,14 +39,6 @@ interface Run {
 
 const PAGE_SIZE = 500;
 const POSTS_IN_FLIGHT = 16;
-
-async function readRecording(): Promise<Recording> {
-  try {
-    return JSON.parse(await Deno.readTextFile(RECORDING));
-  } catch (err) {
-    throw new Error(`${RECORDING}: run \`bench/scale.ts real\` first to record it`, { cause: err });
-  }
-}
 
 /** Lists every Pod page by page on a connection of its own. */
 async function listOnce(
@@ -130,7 +122,7 @@ async function measure(
 
 /** Runs the stub in this process (the `serve` mode), printing its URL. */
 async function serve(copies: number, tls: string | undefined): Promise<void> {
-  const rec = await readRecording();
+  const rec = await readRecording(RECORDING);
   const pair = tls ? JSON.parse(tls) as { certPem: string; keyPem: string } : undefined;
   const api = ApiStub.start({
     pods: Array.from({ length: copies }, (_, c) => replicatePods(rec, c)).flat(),
@@ -193,7 +185,7 @@ async function stub(copies: number, runs: number): Promise<void> {
 }
 
 async function real(runs: number): Promise<void> {
-  const rec = await readRecording();
+  const rec = await readRecording(RECORDING);
   await using cp = await ControlPlane.start({ scheduler: false, controllerManager: false });
   const admin = cp.client("admin");
   await ensureNamespace(admin, GS_NS);

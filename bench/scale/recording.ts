@@ -54,6 +54,17 @@ export interface Renamed {
   podIp?: [string, string];
 }
 
+/** Reads the recording at `path`; when there is none, says how to make it. */
+export async function readRecording(path: string): Promise<Recording> {
+  let text: string;
+  try {
+    text = await Deno.readTextFile(path);
+  } catch (err) {
+    throw new Error(`${path}: run \`bench/scale.ts real\` first to record it`, { cause: err });
+  }
+  return JSON.parse(text) as Recording;
+}
+
 /** Lists `path` page by page and keeps every item's JSON text. */
 export async function listItems(client: KubeClient, path: string): Promise<string[]> {
   const out: string[] = [];

@@ -23,7 +23,7 @@ import type { InClusterAccess } from "../../tests/e2e/gamenet_process.ts";
 import { REPO_ROOT } from "../../tests/controlplane/assets.ts";
 import { FakeTencentCloud } from "../../tests/fakes/tencentcloud/fake_tencent_cloud.ts";
 import { KubeApiError, type KubeClient } from "../../controller/kube_client.ts";
-import { type Recording, replicateNodes, replicatePods } from "./recording.ts";
+import { readRecording, replicateNodes, replicatePods } from "./recording.ts";
 import { fillCloud } from "./cloud_fill.ts";
 import { ApiStub } from "./api_stub.ts";
 
@@ -91,7 +91,7 @@ export class StubCluster implements AsyncDisposable {
 
   /** Reads the recording and starts everything; `copies` × its Pods and Nodes. */
   static async start(copies: number, recording = RECORDING): Promise<StubCluster> {
-    const rec = JSON.parse(await Deno.readTextFile(recording)) as Recording;
+    const rec = await readRecording(recording);
     const cp = await ControlPlane.start({ scheduler: false, controllerManager: false });
     const stack = new AsyncDisposableStack();
     stack.use(cp);
