@@ -18,6 +18,7 @@
  */
 
 import { log } from "./log.ts";
+import { quantile } from "./admission_load.ts";
 import process from "node:process";
 import { KubeClient } from "../controller/kube_client.ts";
 import { ControlPlane } from "../tests/controlplane/control_plane.ts";
@@ -84,10 +85,11 @@ async function listOnce(
   }
 }
 
-function median(xs: number[]): number {
-  const s = [...xs].sort((a, b) => a - b);
-  return s.length % 2 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
-}
+/**
+ * The middle run: nearest rank, as the admission bench reads its quantiles
+ * (the lower middle of an even count).
+ */
+const median = (xs: number[]) => quantile([...xs].sort((a, b) => a - b), 0.5);
 
 async function measure(
   transports: Record<Transport, string | undefined>,
@@ -150,7 +152,7 @@ async function startStub(copies: number, tls?: { certPem: string; keyPem: string
     if (done) throw new Error("the stub process ended before it served");
     text += value;
   }
-  return { url: text.trim(), child };
+  return { url: text.trim(), child, reader };
 }
 
 async function stub(copies: number, runs: number): Promise<void> {
@@ -177,6 +179,7 @@ async function stub(copies: number, runs: number): Promise<void> {
       for (const s of [plain, secure]) {
         s.child.kill("SIGTERM");
         await s.child.status;
+        await s.reader.cancel();
       }
     }
   } finally {
