@@ -116,7 +116,6 @@ export class StubCluster implements AsyncDisposable {
       for (const p of rec.pods) rv = Math.max(rv, Number(JSON.parse(p).metadata.resourceVersion));
       log(`replicated ${pods.length} Pods on ${nodes.length} nodes in ${secondsSince(t)} s`);
       // HTTPS under the control plane's CA, as the real API server serves.
-      await Deno.mkdir(join(cp.dir, "stub"), { recursive: true });
       const tls = await createServingCertificate(join(cp.dir, "stub"), cp.ca, "api-stub", {
         ipAddresses: ["127.0.0.1"],
       });

@@ -68,11 +68,12 @@ async function createKey(dir: string, keyFile: string): Promise<void> {
   ], dir);
 }
 
-/** Creates a self-signed CA named `name` in `dir` (`name.crt`, `name.key`). */
+/** Creates a self-signed CA named `name` in `dir` (`name.crt`, `name.key`); `dir` is made if missing. */
 export async function createCertificateAuthority(
   dir: string,
   name: string,
 ): Promise<CertificateFiles> {
+  await Deno.mkdir(dir, { recursive: true });
   const keyFile = join(dir, `${name}.key`);
   const certFile = join(dir, `${name}.crt`);
   await createKey(dir, keyFile);
@@ -96,7 +97,7 @@ export async function createCertificateAuthority(
   return await readPair(certFile, keyFile);
 }
 
-/** Creates a serving (and client) certificate signed by `ca`. */
+/** Creates a serving (and client) certificate signed by `ca` in `dir`, made if missing. */
 export async function createServingCertificate(
   dir: string,
   ca: CertificateFiles,
@@ -150,6 +151,7 @@ async function createSignedCertificate(
   name: string,
   what: { subject: string; extensions: string[]; key?: "ec" | "rsa-pkcs1" },
 ): Promise<CertificateFiles> {
+  await Deno.mkdir(dir, { recursive: true });
   const keyFile = join(dir, `${name}.key`);
   const certFile = join(dir, `${name}.crt`);
   const csrFile = join(dir, `${name}.csr`);
